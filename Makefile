@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make run    set up .venv (only when missing or out of date), run the default benchmark
+#   make test   set up .venv the same way, run the test suite (what CI runs)
+PY      ?= python3
+VENV    := .venv
+STAMP   := $(VENV)/.installed
+ARGS    ?=
+
+.PHONY: run quick test test-all lint bench clean-venv
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# the only torch/torchvision pair that works together with avalanche-lib here
+	$(VENV)/bin/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/cl-prompts run --benchmark clinc150 $(ARGS)
+
+quick: $(STAMP)
+	$(VENV)/bin/cl-prompts run --benchmark clinc150 --quick $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(ARGS)
+
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "" $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cl_prompts tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,42 @@
+"""cl_prompts: continual-learning prompt pools for HuggingFace transformers.
+
+Top-level names are resolved lazily so that ``import cl_prompts`` stays fast and
+never imports avalanche, transformers or faiss.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "PromptPool": "cl_prompts.pool",
+    "PoolConfig": "cl_prompts.pool",
+    "Selection": "cl_prompts.pool",
+    "KeyIndex": "cl_prompts.index",
+    "BackboneConfig": "cl_prompts.backbones",
+    "PromptedBackbone": "cl_prompts.backbones",
+    "load_backbone": "cl_prompts.backbones",
+    "default_backbone": "cl_prompts.backbones",
+    "build_model": "cl_prompts.methods",
+    "load_model": "cl_prompts.methods",
+    "list_methods": "cl_prompts.methods",
+    "load_clinc150": "cl_prompts.data",
+    "load_text_file": "cl_prompts.data",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cl_prompts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
