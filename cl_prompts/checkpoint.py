@@ -1,0 +1,238 @@
+"""Checkpoints of a continual run, written after every experience and read by ``--resume``.
+
+Layout under ``<out>/checkpoint/``::
+
+    LATEST                  JSON {"dir": "exp-0002-1a2b3c4d"}: the one valid checkpoint
+    exp-0002-1a2b3c4d/
+        model/              method.save_pretrained(...)   (safetensors + JSON)
+        rng.safetensors     torch / CUDA / numpy RNG states
+        state.json          position in the stream, partial results, identity, python RNG
+        manifest.json       sha256 of every file above (detects truncation / corruption)
+
+Atomicity: a new checkpoint is written into a fresh temporary folder, renamed to its
+final unique name, and only then is ``LATEST`` replaced (``os.replace``, atomic on
+POSIX). A crash at any point leaves the previous checkpoint valid. Older folders are
+removed afterwards. No pickle anywhere: weights in safetensors, the rest in JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from cl_prompts.results.record import atomic_write_text
+
+CHECKPOINT_DIR = "checkpoint"
+LATEST = "LATEST"
+FORMAT_VERSION = 1
+
+
+# --------------------------------------------------------------------------- RNG states
+def capture_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Global RNG states as (tensors for safetensors, JSON-able rest): torch, CUDA, numpy, python."""
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.uint32).astype(np.int64))
+    version, py_state, gauss = random.getstate()
+    meta = {
+        "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "state": list(py_state), "gauss": gauss},
+    }
+    return tensors, meta
+
+
+def restore_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+    n = meta["numpy"]
+    keys = tensors["numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached"]))
+    p = meta["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+# --------------------------------------------------------------------------- helpers
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
+
+
+def _fsync_tree(root: Path) -> None:
+    # Data must be on disk before LATEST points at it, or a power cut could leave junk.
+    for p in [*root.rglob("*"), root]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def checkpoint_root(out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / CHECKPOINT_DIR
+
+
+def has_checkpoint(out_dir: str | os.PathLike) -> bool:
+    return (checkpoint_root(out_dir) / LATEST).is_file()
+
+
+# --------------------------------------------------------------------------- save
+def save_checkpoint(
+    out_dir: str | os.PathLike,
+    method: torch.nn.Module,
+    *,
+    experience: int,
+    state: dict[str, Any],
+    identity: dict[str, Any],
+) -> Path:
+    """Atomically save a checkpoint taken after training + evaluating ``experience``.
+
+    ``method``: a ``ContinualMethod`` (saved with ``save_pretrained``).
+    ``state``: JSON-able run progress (next experience, partial results, timings).
+    ``identity``: what a resume must match (method name, backbone identity, num_classes,
+    run config); compared key by key by :func:`load_checkpoint`.
+    Returns the folder of the new checkpoint.
+    """
+    root = checkpoint_root(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"exp-{experience:04d}-{uuid.uuid4().hex[:8]}"
+    tmp = root / f".tmp-{name}"
+    try:
+        tmp.mkdir()
+        method.save_pretrained(tmp / "model")
+        rng_tensors, rng_meta = capture_rng_state()
+        save_file(rng_tensors, str(tmp / "rng.safetensors"))
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "experience": int(experience),
+            "identity": identity,
+            "state": state,
+            "rng": rng_meta,
+        }
+        (tmp / "state.json").write_text(json.dumps(doc, indent=1, allow_nan=False), "utf-8")
+        manifest = {str(p.relative_to(tmp)): _sha256(p) for p in _files(tmp)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), "utf-8")
+        _fsync_tree(tmp)
+        final = root / name
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(root / LATEST, json.dumps({"dir": name}) + "\n")
+    # Only now is the old checkpoint unneeded.
+    for old in root.iterdir():
+        if old.is_dir() and old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+# --------------------------------------------------------------------------- load
+def _latest_dir(out_dir: str | os.PathLike) -> Path:
+    root = checkpoint_root(out_dir)
+    latest = root / LATEST
+    if not Path(out_dir).exists():
+        raise FileNotFoundError(f"resume folder not found: {out_dir}")
+    if not latest.is_file():
+        raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {latest})")
+    try:
+        name = json.loads(latest.read_text("utf-8"))["dir"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint pointer {latest} is corrupted: {exc}") from exc
+    folder = root / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} named by {latest} is missing")
+    return folder
+
+
+def verify_checkpoint(folder: Path) -> dict[str, Any]:
+    """Check every file against the manifest; return the parsed ``state.json``."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"checkpoint manifest missing: {manifest_path}")
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"checkpoint manifest {manifest_path} is corrupted: {exc}") from exc
+    for rel, digest in manifest.items():
+        path = folder / rel
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint file missing: {path}")
+        if _sha256(path) != digest:
+            raise ValueError(f"checkpoint file {path} is truncated or corrupted (sha256 mismatch)")
+    doc = json.loads((folder / "state.json").read_text("utf-8"))
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint format_version must be {FORMAT_VERSION}, got {doc.get('format_version')}"
+        )
+    return doc
+
+
+def check_identity(saved: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first key whose saved value differs from the expected one.
+
+    Nested dicts (e.g. ``backbone``, ``config``) are compared key by key.
+    """
+    for key, want in expected.items():
+        have = saved.get(key)
+        if isinstance(want, dict) and isinstance(have, dict):
+            for sub in sorted(set(want) | set(have)):
+                if have.get(sub) != want.get(sub):
+                    raise ValueError(
+                        f"checkpoint mismatch in {key}.{sub}: saved {have.get(sub)!r}, "
+                        f"this run has {want.get(sub)!r}"
+                    )
+        elif have != want:
+            raise ValueError(
+                f"checkpoint mismatch in {key}: saved {have!r}, this run has {want!r}"
+            )
+
+
+def load_checkpoint(
+    out_dir: str | os.PathLike,
+    backbone: Any,
+    *,
+    identity: dict[str, Any],
+    restore_rng: bool = True,
+    loader: Callable[[Path, Any], torch.nn.Module] | None = None,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load the latest checkpoint of ``out_dir``: returns ``(method, state)``.
+
+    Refuses (``ValueError``) a checkpoint whose ``identity`` (method, backbone,
+    num_classes, run config) differs from the expected one, or whose files fail
+    their sha256 check. RNG states are restored *after* the model is built, because
+    building a model draws random initial values. ``loader(path, backbone)`` defaults
+    to ``cl_prompts.methods.load_model``.
+    """
+    if loader is None:
+        from cl_prompts.methods import load_model as loader
+
+    folder = _latest_dir(out_dir)
+    doc = verify_checkpoint(folder)
+    check_identity(doc["identity"], identity)
+    method = loader(folder / "model", backbone)
+    if restore_rng:
+        restore_rng_state(load_file(str(folder / "rng.safetensors")), doc["rng"])
+    return method, doc["state"]
