@@ -1,0 +1,33 @@
+"""Class-incremental text data: CLINC150-10, your own files, a synthetic toy stream.
+
+Only numpy, torch and the standard library are used here (no avalanche, no transformers).
+"""
+
+from cl_prompts.data.clinc150 import ENV_VAR, candidate_roots, find_clinc150, load_clinc150
+from cl_prompts.data.synthetic import synthetic_text_dataset
+from cl_prompts.data.tensors import TextInputs, TokenizedTextDataset
+from cl_prompts.data.text_file import load_text_file, read_rows
+from cl_prompts.data.types import (
+    TextDataset,
+    TextSplit,
+    class_order,
+    split_classes,
+    validate_experiences,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "TextDataset",
+    "TextInputs",
+    "TextSplit",
+    "TokenizedTextDataset",
+    "candidate_roots",
+    "class_order",
+    "find_clinc150",
+    "load_clinc150",
+    "load_text_file",
+    "read_rows",
+    "split_classes",
+    "synthetic_text_dataset",
+    "validate_experiences",
+]

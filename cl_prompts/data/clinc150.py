@@ -1,0 +1,103 @@
+"""CLINC150-10: the class-incremental intent benchmark (one experience per domain)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cl_prompts.data.types import TextDataset, TextSplit
+
+ENV_VAR = "CL_PROMPTS_DATA"
+_FILES = ("data_full.json", "domains.json")
+
+
+def candidate_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """The folders :func:`load_clinc150` looks in, in order."""
+    if root is not None:
+        return [Path(root)]
+    roots = []
+    if os.environ.get(ENV_VAR):
+        roots.append(Path(os.environ[ENV_VAR]) / "clinc150")
+    # <repo root>/../shared/data/clinc150: the layout of a source checkout.
+    roots.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "clinc150")
+    return roots
+
+
+def find_clinc150(root: str | os.PathLike | None = None) -> Path:
+    """The first candidate folder holding both CLINC150 files.
+
+    Raises:
+        FileNotFoundError: naming every path tried and the environment variable.
+    """
+    tried = candidate_roots(root)
+    for path in tried:
+        if all((path / f).is_file() for f in _FILES):
+            return path
+    listed = ", ".join(str(p) for p in tried)
+    raise FileNotFoundError(
+        f"CLINC150 not found: looked for {' and '.join(_FILES)} in {listed}. "
+        f"Pass root=... or set ${ENV_VAR} to a folder containing clinc150/."
+    )
+
+
+def load_clinc150(
+    root: str | os.PathLike | None = None,
+    *,
+    num_experiences: int | None = None,
+    class_order_seed: int | None = None,
+    per_class: int | None = None,
+    test_per_class: int | None = None,
+    subset_seed: int = 0,
+) -> TextDataset:
+    """Load CLINC150 (in-scope intents) as the CLINC150-10 class-incremental dataset.
+
+    Class ids follow ``domains.json``: the 15 intents of the first domain are
+    ``0..14``, and so on, so the default experiences are the 10 domains in order.
+
+    Args:
+        root: folder with ``data_full.json`` and ``domains.json``; default
+            ``$CL_PROMPTS_DATA/clinc150``, else ``<repo>/../shared/data/clinc150``.
+        num_experiences: regroup the class order into this many experiences.
+        class_order_seed: a seeded random class order instead of the domain order.
+        per_class / test_per_class: keep at most this many train / test samples per
+            class (a quick run); ``None`` keeps everything.
+        subset_seed: seed of that subsampling.
+
+    Returns:
+        TextDataset with train (15,000) / test (4,500) splits, 150 class names
+        and the experiences.
+    """
+    path = find_clinc150(root)
+    with open(path / "domains.json", encoding="utf-8") as f:
+        domains: dict[str, list[str]] = json.load(f)
+    with open(path / "data_full.json", encoding="utf-8") as f:
+        full = json.load(f)
+
+    class_names = [intent for intents in domains.values() for intent in intents]
+    class_id = {name: i for i, name in enumerate(class_names)}
+    if len(class_id) != len(class_names):
+        raise ValueError(f"{path / 'domains.json'}: an intent is listed under two domains")
+    splits = {}
+    for split in ("train", "test"):
+        texts, labels = [], []
+        for text, intent in full[split]:
+            if intent not in class_id:
+                raise ValueError(f"{path / 'data_full.json'}: intent {intent!r} not in domains.json")
+            texts.append(text)
+            labels.append(class_id[intent])
+        splits[split] = TextSplit(texts, labels)
+
+    experiences, start = [], 0
+    for intents in domains.values():
+        experiences.append(list(range(start, start + len(intents))))
+        start += len(intents)
+    ds = TextDataset(
+        splits["train"], splits["test"], class_names, experiences, name="clinc150",
+        info={"root": str(path), "domains": list(domains)},
+    )
+    if num_experiences is not None or class_order_seed is not None:
+        ds = ds.regroup(num_experiences, class_order_seed)
+    if per_class is not None or test_per_class is not None:
+        ds = ds.subset(per_class or max(len(ds.train), 1), seed=subset_seed, test_per_class=test_per_class)
+    return ds

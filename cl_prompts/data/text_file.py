@@ -1,0 +1,144 @@
+"""Bring-your-own text data: a CSV/TSV/JSON/JSONL file of (text, label) rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cl_prompts.data.types import TextDataset, TextSplit, class_order, split_classes
+
+SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+
+
+def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str]]:
+    """Read (texts, label strings) from one file; every error names the file and the problem."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"path must be a file, got the directory {p}")
+    if not p.exists():
+        raise FileNotFoundError(f"path: no such file {p}")
+    suffix = p.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"path must end with one of {SUFFIXES}, got {p.name!r}")
+    if suffix in (".csv", ".tsv"):
+        with open(p, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    else:
+        rows = _read_json_rows(p, suffix)
+        columns = sorted({k for r in rows for k in r}) if rows else []
+    if not rows:
+        raise ValueError(f"{p}: the file holds no rows")
+    for arg, col in (("text_column", text_column), ("label_column", label_column)):
+        if col not in columns:
+            raise ValueError(f"{p}: {arg}={col!r} is not a column; columns are {columns}")
+    texts, labels = [], []
+    for i, row in enumerate(rows):
+        text, label = row.get(text_column), row.get(label_column)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{p}: row {i} has an empty or missing {text_column!r}")
+        if label is None or (isinstance(label, str) and not label.strip()) or isinstance(label, (dict, list)):
+            raise ValueError(f"{p}: row {i} has an empty or invalid {label_column!r}: {label!r}")
+        texts.append(text)
+        labels.append(str(label).strip())
+    return texts, labels
+
+
+def _read_json_rows(p: Path, suffix: str) -> list[dict]:
+    with open(p, encoding="utf-8") as f:
+        try:
+            if suffix == ".jsonl":
+                rows = [json.loads(line) for line in f if line.strip()]
+            else:
+                rows = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: not valid JSON ({e})") from e
+    if isinstance(rows, dict) and isinstance(rows.get("data"), list):
+        rows = rows["data"]
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{p}: JSON must be a list of objects (or {{'data': [...]}}), one per sample")
+    return rows
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    # numeric labels sort as numbers so "10" comes after "9"
+    try:
+        return sorted(labels, key=lambda s: (float(s), s))
+    except ValueError:
+        return sorted(labels)
+
+
+def load_text_file(
+    path: str | os.PathLike,
+    text_column: str = "text",
+    label_column: str = "label",
+    *,
+    test_path: str | os.PathLike | None = None,
+    test_fraction: float = 0.2,
+    num_experiences: int | None = None,
+    class_order_seed: int | None = None,
+    seed: int = 0,
+) -> TextDataset:
+    """A class-incremental dataset from your own file(s) of (text, label).
+
+    Class ids are the sorted distinct train labels (numerically if they are numbers).
+
+    Args:
+        path: ``.csv``, ``.tsv``, ``.json`` (a list of objects) or ``.jsonl`` file.
+        text_column, label_column: the column (key) names.
+        test_path: a separate test file with the same columns; without it a stratified
+            ``test_fraction`` of each class (seeded by ``seed``) becomes the test split.
+        num_experiences: how many experiences (default ``min(5, num_classes)``).
+        class_order_seed: a seeded random class order instead of the sorted one.
+
+    Raises:
+        FileNotFoundError / IsADirectoryError: a bad path.
+        ValueError: missing columns, an empty file or value, a test label never seen in
+            train, a bad ``test_fraction`` or ``num_experiences``.
+    """
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    texts, labels = read_rows(path, text_column, label_column)
+    names = _sorted_labels(set(labels))
+    class_id = {n: i for i, n in enumerate(names)}
+    train_labels = [class_id[label] for label in labels]
+    if test_path is not None:
+        test_texts, test_raw = read_rows(test_path, text_column, label_column)
+        unseen = sorted(set(test_raw) - set(names))
+        if unseen:
+            raise ValueError(
+                f"{test_path}: test has labels never seen in train ({path}): {unseen[:5]}"
+            )
+        train = TextSplit(texts, train_labels)
+        test = TextSplit(test_texts, [class_id[label] for label in test_raw])
+    else:
+        train, test = _stratified_split(TextSplit(texts, train_labels), float(test_fraction), seed)
+        if len(test) == 0:
+            raise ValueError(f"{path}: too few rows to hold out a test split; pass test_path=...")
+    n_exp = min(5, len(names)) if num_experiences is None else num_experiences
+    order = list(range(len(names))) if class_order_seed is None else class_order(len(names), class_order_seed)
+    return TextDataset(
+        train, test, names, split_classes(order, n_exp), name=Path(path).stem,
+        info={"path": str(path), "test_path": None if test_path is None else str(test_path)},
+    )
+
+
+def _stratified_split(split: TextSplit, fraction: float, seed: int) -> tuple[TextSplit, TextSplit]:
+    """Hold out ``round(fraction * n_c)`` samples of each class with n_c >= 2 (at least one)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(split.labels)
+    test_idx: list[int] = []
+    for c in split.classes():
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue  # a single sample must stay in train
+        n_test = min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        test_idx.extend(int(i) for i in rng.choice(idx, size=n_test, replace=False))
+    held = set(test_idx)
+    train_idx = [i for i in range(len(split)) if i not in held]
+    return split.take(train_idx), split.take(sorted(test_idx))

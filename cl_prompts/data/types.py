@@ -1,0 +1,197 @@
+"""Plain containers for class-incremental text data (no torch, no avalanche)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TextSplit:
+    """One split of a text classification dataset.
+
+    Attributes:
+        texts: N utterances.
+        labels: N global class ids in ``0..C-1``.
+    """
+
+    texts: list[str]
+    labels: list[int]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.texts, list) or not all(isinstance(t, str) for t in self.texts):
+            raise TypeError("texts must be a list of str")
+        if not isinstance(self.labels, list):
+            raise TypeError("labels must be a list of int")
+        self.labels = [_as_label(v) for v in self.labels]
+        if len(self.texts) != len(self.labels):
+            raise ValueError(
+                f"texts and labels must have the same length, got {len(self.texts)} "
+                f"and {len(self.labels)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def classes(self) -> list[int]:
+        """Sorted class ids present in this split."""
+        return sorted(set(self.labels))
+
+    def take(self, indices: Sequence[int]) -> TextSplit:
+        """A new split holding the samples at ``indices`` (in that order)."""
+        return TextSplit([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+
+    def per_class_subset(self, per_class: int, seed: int = 0) -> TextSplit:
+        """At most ``per_class`` samples of every class, drawn without replacement.
+
+        The original order of the kept samples is preserved so that a subset is a
+        faithful miniature of the split.
+        """
+        if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+            raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(self.labels)
+        keep: list[int] = []
+        for c in self.classes():
+            idx = np.flatnonzero(labels == c)
+            if len(idx) > per_class:
+                idx = rng.choice(idx, size=per_class, replace=False)
+            keep.extend(int(i) for i in idx)
+        return self.take(sorted(keep))
+
+
+def _as_label(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"labels must be ints (class ids), got {value!r}")
+    if value < 0:
+        raise ValueError(f"labels must be >= 0, got {value}")
+    return int(value)
+
+
+@dataclass
+class TextDataset:
+    """A class-incremental text dataset: splits, class names, experiences.
+
+    Attributes:
+        train, test: the splits; every test class must occur in train.
+        class_names: C names; class id ``i`` is ``class_names[i]``.
+        experiences: disjoint lists of class ids covering ``0..C-1``;
+            experience ``e`` introduces the classes ``experiences[e]``.
+        name: a short identifier, e.g. ``"clinc150"``.
+    """
+
+    train: TextSplit
+    test: TextSplit
+    class_names: list[str]
+    experiences: list[list[int]]
+    name: str = "text"
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for arg in ("train", "test"):
+            if not isinstance(getattr(self, arg), TextSplit):
+                raise TypeError(f"{arg} must be a TextSplit, got {type(getattr(self, arg)).__name__}")
+        if len(self.train) == 0:
+            raise ValueError("train must not be empty")
+        if len(self.test) == 0:
+            raise ValueError("test must not be empty")
+        num_classes = len(self.class_names)
+        bad = [c for c in self.train.classes() + self.test.classes() if c >= num_classes]
+        if bad:
+            raise ValueError(
+                f"labels must be < len(class_names) = {num_classes}, got class id {max(bad)}"
+            )
+        unseen = sorted(set(self.test.classes()) - set(self.train.classes()))
+        if unseen:
+            names = [self.class_names[c] for c in unseen[:5]]
+            raise ValueError(
+                f"test has labels never seen in train: {names}"
+                + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+            )
+        self.experiences = validate_experiences(self.experiences, num_classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_experiences(self) -> int:
+        return len(self.experiences)
+
+    def class_order(self) -> list[int]:
+        """The classes in order of appearance over the experiences."""
+        return [c for exp in self.experiences for c in exp]
+
+    def regroup(self, num_experiences: int | None = None, class_order_seed: int | None = None) -> TextDataset:
+        """The same data with another class order and/or number of experiences.
+
+        Args:
+            num_experiences: split the class order into this many near-equal groups
+                (``None`` keeps the current number of experiences).
+            class_order_seed: ``None`` keeps the current order; an int draws a seeded
+                random permutation of all classes (see :func:`class_order`).
+        """
+        order = self.class_order() if class_order_seed is None else class_order(self.num_classes, class_order_seed)
+        n = self.num_experiences if num_experiences is None else num_experiences
+        if num_experiences is None and class_order_seed is not None:
+            # keep the sizes of the current experiences, only reshuffle which classes
+            sizes = [len(e) for e in self.experiences]
+            groups, start = [], 0
+            for s in sizes:
+                groups.append(order[start : start + s])
+                start += s
+        else:
+            groups = split_classes(order, n)
+        return TextDataset(self.train, self.test, list(self.class_names), groups, self.name, dict(self.info))
+
+    def subset(self, per_class: int, seed: int = 0, test_per_class: int | None = None) -> TextDataset:
+        """A quick version: at most ``per_class`` train (and ``test_per_class`` test) samples per class."""
+        test = self.test if test_per_class is None else self.test.per_class_subset(test_per_class, seed)
+        return TextDataset(
+            self.train.per_class_subset(per_class, seed), test, list(self.class_names),
+            [list(e) for e in self.experiences], self.name, dict(self.info),
+        )
+
+
+def class_order(num_classes: int, seed: int) -> list[int]:
+    """A seeded random permutation of ``0..num_classes-1`` (numpy PCG64, stable across runs)."""
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"class_order_seed must be an int, got {seed!r}")
+    return [int(c) for c in np.random.default_rng(seed).permutation(num_classes)]
+
+
+def split_classes(order: Sequence[int], num_experiences: int) -> list[list[int]]:
+    """Split a class order into ``num_experiences`` consecutive near-equal groups.
+
+    The first ``len(order) % num_experiences`` groups get one class more.
+    """
+    if not isinstance(num_experiences, int) or isinstance(num_experiences, bool) or num_experiences < 1:
+        raise ValueError(f"num_experiences must be a positive int, got {num_experiences!r}")
+    if num_experiences > len(order):
+        raise ValueError(
+            f"num_experiences must be <= the number of classes ({len(order)}), got {num_experiences}"
+        )
+    return [[int(c) for c in g] for g in np.array_split(np.asarray(order, dtype=np.int64), num_experiences)]
+
+
+def validate_experiences(experiences: Sequence[Sequence[int]], num_classes: int) -> list[list[int]]:
+    """Check experiences are non-empty, disjoint and cover ``0..num_classes-1`` exactly."""
+    if not isinstance(experiences, (list, tuple)) or not experiences:
+        raise ValueError("experiences must be a non-empty list of class-id lists")
+    out = [[_as_label(c) for c in exp] for exp in experiences]
+    if any(len(exp) == 0 for exp in out):
+        raise ValueError("experiences must not contain an empty experience")
+    flat = [c for exp in out for c in exp]
+    if len(flat) != len(set(flat)):
+        raise ValueError("experiences must be disjoint: a class appears in two experiences")
+    if sorted(flat) != list(range(num_classes)):
+        missing = sorted(set(range(num_classes)) - set(flat))
+        raise ValueError(
+            f"experiences must cover every class 0..{num_classes - 1} exactly once; "
+            f"missing {missing[:5]}, extra {sorted(set(flat) - set(range(num_classes)))[:5]}"
+        )
+    return out

@@ -1,0 +1,77 @@
+import csv
+import json
+
+import pytest
+
+from cl_prompts.data import load_text_file
+
+
+def _write_csv(path, rows, header=("text", "label"), delimiter=","):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _rows(n_classes=4, per_class=5):
+    return [(f"sample {k} of class {c}", f"c{c}") for c in range(n_classes) for k in range(per_class)]
+
+
+def test_csv_stratified_split_and_experiences(tmp_path):
+    p = _write_csv(tmp_path / "d.csv", _rows())
+    ds = load_text_file(p, num_experiences=2)
+    assert ds.class_names == ["c0", "c1", "c2", "c3"]
+    assert ds.experiences == [[0, 1], [2, 3]]
+    assert len(ds.train) == 16 and len(ds.test) == 4
+    assert all(ds.test.labels.count(c) == 1 for c in range(4))
+    assert not set(ds.train.texts) & set(ds.test.texts)
+    assert load_text_file(p).test.texts == ds.test.texts  # seeded
+
+
+def test_json_jsonl_tsv_and_test_path(tmp_path):
+    recs = [{"utt": t, "y": int(lab[1:])} for t, lab in _rows(3, 4)]
+    (tmp_path / "a.json").write_text(json.dumps(recs))
+    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps(r) for r in recs[:6]))
+    ds = load_text_file(tmp_path / "a.json", "utt", "y", test_path=tmp_path / "b.jsonl", num_experiences=3)
+    assert ds.class_names == ["0", "1", "2"] and len(ds.train) == 12 and len(ds.test) == 6
+    assert ds.test.labels == [0, 0, 0, 0, 1, 1]
+    t = _write_csv(tmp_path / "c.tsv", _rows(2, 3), delimiter="\t")
+    assert load_text_file(t).num_classes == 2
+
+
+def test_numeric_labels_sort_numerically(tmp_path):
+    p = _write_csv(tmp_path / "n.csv", [(f"t{i}{k}", str(i)) for i in (10, 9, 2) for k in range(3)])
+    assert load_text_file(p).class_names == ["2", "9", "10"]
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_text_file(tmp_path / "missing.csv")
+    with pytest.raises(IsADirectoryError, match="directory"):
+        load_text_file(tmp_path)
+    p = _write_csv(tmp_path / "h.csv", _rows(), header=("sentence", "label"))
+    with pytest.raises(ValueError, match="text_column='text'.*columns are"):
+        load_text_file(p)
+    with pytest.raises(ValueError, match="label_column='intent'"):
+        load_text_file(p, "sentence", "intent")
+    with pytest.raises(ValueError, match="no rows"):
+        load_text_file(_write_csv(tmp_path / "e.csv", []))
+    (tmp_path / "empty.json").write_text("[]")
+    with pytest.raises(ValueError, match="no rows"):
+        load_text_file(tmp_path / "empty.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_text_file(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="row 1 has an empty"):
+        load_text_file(_write_csv(tmp_path / "blank.csv", [("ok", "a"), ("", "b")]))
+    with pytest.raises(ValueError, match="must end with"):
+        load_text_file(_write_csv(tmp_path / "x.txt", _rows()))
+    train = _write_csv(tmp_path / "tr.csv", _rows(2))
+    test = _write_csv(tmp_path / "te.csv", [("new one", "c9")])
+    with pytest.raises(ValueError, match="never seen in train.*c9"):
+        load_text_file(train, test_path=test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_text_file(train, test_fraction=1.5)
+    with pytest.raises(ValueError, match="num_experiences"):
+        load_text_file(train, num_experiences=3)

@@ -1,0 +1,95 @@
+import pytest
+
+from cl_prompts.data import (
+    TextDataset,
+    TextSplit,
+    class_order,
+    split_classes,
+    synthetic_text_dataset,
+    validate_experiences,
+)
+
+
+def _ds(**kw):
+    args = dict(
+        train=TextSplit(["a", "b", "c", "d"], [0, 1, 2, 3]),
+        test=TextSplit(["e", "f"], [0, 3]),
+        class_names=["w", "x", "y", "z"],
+        experiences=[[0, 1], [2, 3]],
+    )
+    args.update(kw)
+    return TextDataset(**args)
+
+
+def test_class_order_is_seeded_permutation():
+    a, b = class_order(150, 3), class_order(150, 3)
+    assert a == b and sorted(a) == list(range(150))
+    assert a != class_order(150, 4)
+    assert a != list(range(150))
+
+
+def test_split_classes_near_equal_in_order():
+    groups = split_classes(list(range(10)), 3)
+    assert groups == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    with pytest.raises(ValueError, match="num_experiences"):
+        split_classes([0, 1], 3)
+    with pytest.raises(ValueError, match="num_experiences"):
+        split_classes([0, 1], 0)
+
+
+def test_validate_experiences_errors():
+    assert validate_experiences([[1], [0]], 2) == [[1], [0]]
+    with pytest.raises(ValueError, match="disjoint"):
+        validate_experiences([[0, 1], [1]], 2)
+    with pytest.raises(ValueError, match="cover"):
+        validate_experiences([[0]], 2)
+    with pytest.raises(ValueError, match="empty"):
+        validate_experiences([[0, 1], []], 2)
+    with pytest.raises(ValueError, match="experiences"):
+        validate_experiences([], 2)
+
+
+def test_textsplit_validation():
+    with pytest.raises(ValueError, match="same length"):
+        TextSplit(["a"], [0, 1])
+    with pytest.raises(TypeError, match="labels"):
+        TextSplit(["a"], ["x"])
+    with pytest.raises(TypeError, match="texts"):
+        TextSplit([1], [0])
+    with pytest.raises(ValueError, match=">= 0"):
+        TextSplit(["a"], [-1])
+
+
+def test_dataset_rejects_unseen_test_label_and_empty():
+    with pytest.raises(ValueError, match="never seen in train.*'y'"):
+        _ds(test=TextSplit(["e"], [2]), train=TextSplit(["a", "b"], [0, 1]))
+    with pytest.raises(ValueError, match="train must not be empty"):
+        _ds(train=TextSplit([], []))
+    with pytest.raises(ValueError, match="len\\(class_names\\)"):
+        _ds(train=TextSplit(["a"], [7]))
+
+
+def test_regroup_and_subset():
+    ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=10)
+    r = ds.regroup(num_experiences=2)
+    assert r.experiences == [[0, 1, 2], [3, 4, 5]]
+    s = ds.regroup(class_order_seed=5)
+    assert [len(e) for e in s.experiences] == [2, 2, 2]
+    assert s.class_order() == class_order(6, 5)
+    sub = ds.subset(3, test_per_class=1)
+    assert len(sub.train) == 18 and len(sub.test) == 6
+    assert all(sub.train.labels.count(c) == 3 for c in range(6))
+    # a subset keeps only real samples of the original split, with their labels
+    pairs = set(zip(ds.train.texts, ds.train.labels, strict=True))
+    assert set(zip(sub.train.texts, sub.train.labels, strict=True)) <= pairs
+    with pytest.raises(ValueError, match="per_class"):
+        ds.subset(0)
+
+
+def test_synthetic_is_deterministic_and_keyworded():
+    a, b = synthetic_text_dataset(seed=1), synthetic_text_dataset(seed=1)
+    assert a.train.texts == b.train.texts
+    for text, label in zip(a.train.texts, a.train.labels, strict=True):
+        assert a.class_names[label] in text.split()
+    with pytest.raises(ValueError, match="num_classes"):
+        synthetic_text_dataset(num_classes=100)
