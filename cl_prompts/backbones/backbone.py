@@ -1,0 +1,332 @@
+"""PromptedBackbone: a frozen transformers encoder steered by input or prefix prompts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import prefixes_set, record_attention_modules
+from .cache import QueryCache, describe, index_keys, tensor_keys, text_keys
+from .config import BackboneConfig, check_family
+
+Inputs = dict[str, torch.Tensor] | torch.Tensor
+
+
+@dataclass
+class BackboneOutput:
+    """Features of one prompted pass.
+
+    pooled: (B, D) configured pooling over the real (non-prompt, non-padding) tokens.
+    prompt_pooled: (B, D) mean over the input-prompt positions; None without input prompts.
+    hidden: (B, S + P + T - S, D) last hidden states laid out as
+        [special tokens (S), input prompts (P), remaining tokens/patches].
+    mask: (B, P + T) long, 1 where ``hidden`` holds a prompt or a real token.
+    """
+
+    pooled: torch.Tensor
+    prompt_pooled: torch.Tensor | None
+    hidden: torch.Tensor
+    mask: torch.Tensor
+
+
+def to_device(inputs: Inputs, device: torch.device | str) -> Inputs:
+    """Move a text batch dict or a vision tensor to ``device``."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    if isinstance(inputs, Mapping):
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    raise TypeError(f"inputs must be a dict of tensors or a tensor, got {type(inputs).__name__}")
+
+
+class PromptedBackbone(nn.Module):
+    """Frozen encoder with prompt injection; build it with ``load_backbone``.
+
+    model: a transformers base model (BertModel, ViTModel, ...) whose
+        ``config._attn_implementation`` is ``attention.ATTN_IMPLEMENTATION``.
+    config: the :class:`BackboneConfig` it was loaded from (pooling already resolved).
+    tokenizer: required for text models.
+    """
+
+    def __init__(self, model: nn.Module, config: BackboneConfig, tokenizer=None) -> None:
+        super().__init__()
+        if config.pooling == "auto":
+            raise ValueError("config.pooling must be resolved to 'mean' or 'cls' before construction")
+        self.family = check_family(model.config.model_type)
+        self.config = config
+        self.model = model
+        self.tokenizer = tokenizer
+        self.modality = self.family.modality
+        if self.modality == "text" and tokenizer is None:
+            raise ValueError("tokenizer is required for a text backbone")
+        cfg = model.config
+        self.hidden_size = int(cfg.hidden_size if hasattr(cfg, "hidden_size") else cfg.dim)
+        self.num_layers = int(getattr(cfg, "num_hidden_layers", getattr(cfg, "n_layers", 0)))
+        self.num_heads = int(getattr(cfg, "num_attention_heads", getattr(cfg, "n_heads", 0)))
+        self.model.requires_grad_(False)
+        self.model.eval()
+        self._cache = QueryCache()
+        self._fingerprint: str | None = None
+        self._attention: list[nn.Module] = []
+        self._attention = self._find_attention_modules()
+        if config.query_cache_path and os.path.exists(config.query_cache_path):
+            self.load_query_cache(config.query_cache_path)
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def pooling(self) -> str:
+        return self.config.pooling
+
+    def train(self, mode: bool = True) -> PromptedBackbone:
+        """Keep the frozen model in eval mode (dropout off) whatever the parent asks."""
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def identity(self) -> dict:
+        """What a saved method checks before reusing its prompts with this backbone."""
+        return {
+            "name_or_path": self.config.name_or_path,
+            "model_type": self.model.config.model_type,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "pooling": self.pooling,
+        }
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Text only: {"input_ids", "attention_mask"} LongTensors (N, max_length)."""
+        if self.modality != "text":
+            raise ValueError(f"tokenize is for text backbones; this one is {self.modality}")
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of str")
+        enc = self.tokenizer(
+            list(texts),
+            padding="max_length",
+            truncation=True,
+            max_length=self.config.max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": enc["input_ids"].long(), "attention_mask": enc["attention_mask"].long()}
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self,
+        inputs: Inputs,
+        input_prompts: torch.Tensor | None = None,
+        prefix_prompts: Mapping[int, torch.Tensor] | None = None,
+    ) -> BackboneOutput:
+        """Run the frozen model with prompts; gradients flow to the prompts only.
+
+        inputs: {"input_ids", "attention_mask"} (B, T) or pixel values (B, 3, H, W).
+        input_prompts: (B, P, D) inserted after the leading special token(s).
+        prefix_prompts: {layer: (B, 2, P, D)} key/value prefixes of that layer's attention.
+        """
+        model_inputs, mask = self._prepare(inputs)  # mask: (B, T) long; None for vision
+        batch = self._batch_size(inputs)
+        input_prompts = self._check_input_prompts(input_prompts, batch)
+        prefix_prompts = self._check_prefixes(prefix_prompts, batch)
+        num_prompts = 0 if input_prompts is None else input_prompts.shape[1]
+        s = self.family.num_special
+        if num_prompts and mask is not None:
+            ones = mask.new_ones(batch, num_prompts)
+            mask = torch.cat([mask[:, :s], ones, mask[:, s:]], dim=1)  # (B, P + T)
+            model_inputs["attention_mask"] = mask
+        with prefixes_set(self._attention, prefix_prompts), self._inserted(input_prompts):
+            hidden = self.model(**model_inputs).last_hidden_state  # (B, P + T, D)
+        if mask is None:  # vision: every token and prompt is real
+            mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
+        real = mask.clone()
+        real[:, s : s + num_prompts] = 0  # real tokens: no prompts, no padding
+        pooled = self._pool(hidden, real)
+        prompt_pooled = None
+        if num_prompts:
+            prompt_pooled = hidden[:, s : s + num_prompts].mean(dim=1)  # (B, D)
+        return BackboneOutput(pooled=pooled, prompt_pooled=prompt_pooled, hidden=hidden, mask=mask)
+
+    @torch.no_grad()
+    def query_features(self, inputs: Inputs, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Frozen, prompt-free pooled features (B, D), without gradient.
+
+        Text inputs are cached when ``config.query_cache`` is on, vision inputs only when
+        ``config.query_cache_vision`` is on too (augmented images must bypass the cache).
+        Keys are ``indices`` (B,) when given (the caller guarantees one index = one
+        fixed sample), else the sample content.
+        """
+        if not self._cache_enabled():
+            return self.forward(inputs).pooled
+        keys = self._keys(inputs, indices)
+        rows = [self._cache.get(k) for k in keys]
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            sel = torch.tensor(missing, device=self._batch_device(inputs))
+            sub = self._index_rows(inputs, sel)
+            fresh = self.forward(sub).pooled  # (M, D)
+            for j, i in enumerate(missing):
+                self._cache.put(keys[i], fresh[j])
+                rows[i] = fresh[j]
+        device = self._batch_device(inputs)
+        return torch.stack([r.to(device) for r in rows])  # (B, D)
+
+    # ----------------------------------------------------------------- cache
+    def query_cache_info(self) -> dict[str, int]:
+        """{"size", "hits", "misses"} of the query cache."""
+        return self._cache.info()
+
+    def clear_query_cache(self) -> None:
+        self._cache.clear()
+
+    def save_query_cache(self, path: str | os.PathLike | None = None) -> None:
+        """Write the query cache to ``path`` (default ``config.query_cache_path``), safetensors."""
+        path = path or self.config.query_cache_path
+        if path is None:
+            raise ValueError("path is required when config.query_cache_path is None")
+        self._cache.save(path, self._cache_metadata())
+
+    def load_query_cache(self, path: str | os.PathLike) -> int:
+        """Merge a cache written by ``save_query_cache``; refuses one from another backbone."""
+        return self._cache.load(path, self._cache_metadata())
+
+    def weights_fingerprint(self) -> str:
+        """blake2b digest of every frozen weight (computed once: weights never change)."""
+        if self._fingerprint is None:
+            h = hashlib.blake2b(digest_size=16)
+            for name, p in self.model.state_dict().items():
+                h.update(name.encode())
+                h.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    # ----------------------------------------------------------------- helpers
+    def _cache_metadata(self) -> dict[str, str]:
+        return {"identity": describe(self.identity()), "weights": self.weights_fingerprint()}
+
+    def _cache_enabled(self) -> bool:
+        if not self.config.query_cache:
+            return False
+        return self.modality == "text" or self.config.query_cache_vision
+
+    def _keys(self, inputs: Inputs, indices: torch.Tensor | None) -> list[bytes]:
+        batch = self._batch_size(inputs)
+        if indices is not None:
+            indices = torch.as_tensor(indices)
+            if indices.shape != (batch,) or indices.is_floating_point():
+                raise ValueError(f"indices must be an integer tensor of shape ({batch},), got {tuple(indices.shape)}")
+            return index_keys(indices)
+        if self.modality == "text":
+            return text_keys(inputs["input_ids"], inputs["attention_mask"])
+        return tensor_keys(inputs)
+
+    def _batch_size(self, inputs: Inputs) -> int:
+        return (inputs["input_ids"] if isinstance(inputs, Mapping) else inputs).shape[0]
+
+    def _batch_device(self, inputs: Inputs) -> torch.device:
+        return (inputs["input_ids"] if isinstance(inputs, Mapping) else inputs).device
+
+    @staticmethod
+    def _index_rows(inputs: Inputs, rows: torch.Tensor) -> Inputs:
+        if isinstance(inputs, Mapping):
+            return {k: v[rows] for k, v in inputs.items()}
+        return inputs[rows]
+
+    def _prepare(self, inputs: Inputs) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Validate inputs, trim all-padding columns; returns model kwargs and a (B, T) mask."""
+        if self.modality == "text":
+            if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
+                raise TypeError("text inputs must be a dict with 'input_ids' and 'attention_mask'")
+            ids = inputs["input_ids"]
+            mask = inputs.get("attention_mask")
+            if ids.dim() != 2:
+                raise ValueError(f"input_ids must have shape (B, T), got {tuple(ids.shape)}")
+            mask = torch.ones_like(ids) if mask is None else mask.to(ids.device).long()
+            if mask.shape != ids.shape:
+                raise ValueError(f"attention_mask must have shape {tuple(ids.shape)}, got {tuple(mask.shape)}")
+            # Columns that are padding in every row change nothing but cost time: drop them.
+            real_cols = mask.any(dim=0).nonzero()
+            width = int(real_cols.max()) + 1 if real_cols.numel() else 1
+            ids, mask = ids[:, :width], mask[:, :width]
+            return {"input_ids": ids, "attention_mask": mask}, mask
+        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
+            shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+            raise ValueError(f"vision inputs must be pixel values of shape (B, 3, H, W), got {shape}")
+        return {"pixel_values": inputs.to(self.model.dtype)}, None
+
+    def _check_input_prompts(self, prompts: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if prompts is None:
+            return None
+        if not isinstance(prompts, torch.Tensor) or prompts.dim() != 3 or prompts.shape[-1] != self.hidden_size:
+            shape = tuple(prompts.shape) if isinstance(prompts, torch.Tensor) else type(prompts).__name__
+            raise ValueError(f"input_prompts must have shape ({batch}, P, {self.hidden_size}), got {shape}")
+        if prompts.shape[0] not in (1, batch):
+            raise ValueError(f"input_prompts must have batch size {batch} (or 1), got {prompts.shape[0]}")
+        if prompts.shape[1] == 0:
+            return None
+        return prompts.expand(batch, -1, -1)
+
+    def _check_prefixes(self, prefixes: Mapping[int, torch.Tensor] | None, batch: int) -> dict | None:
+        if not prefixes:
+            return None
+        if not isinstance(prefixes, Mapping):
+            raise TypeError(f"prefix_prompts must be a dict {{layer: tensor}}, got {type(prefixes).__name__}")
+        checked = {}
+        for layer, prefix in prefixes.items():
+            if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_layers:
+                raise ValueError(f"prefix_prompts keys must be layer indices in [0, {self.num_layers}), got {layer!r}")
+            ok = isinstance(prefix, torch.Tensor) and prefix.dim() == 4 and prefix.shape[1] == 2
+            if not ok or prefix.shape[-1] != self.hidden_size or prefix.shape[0] not in (1, batch):
+                shape = tuple(prefix.shape) if isinstance(prefix, torch.Tensor) else type(prefix).__name__
+                raise ValueError(
+                    f"prefix_prompts[{layer}] must have shape ({batch}, 2, P, {self.hidden_size}), got {shape}"
+                )
+            checked[layer] = prefix.expand(batch, -1, -1, -1)
+        return checked
+
+    @contextmanager
+    def _inserted(self, prompts: torch.Tensor | None):
+        """Insert (B, P, D) prompts after the special tokens of the embedding output."""
+        if prompts is None:
+            yield
+            return
+        s = self.family.num_special
+
+        def hook(_module, _args, out):
+            out = out[0] if isinstance(out, tuple) else out  # (B, T, D)
+            return torch.cat([out[:, :s], prompts.to(out.dtype), out[:, s:]], dim=1)
+
+        handle = self.model.embeddings.register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def _pool(self, hidden: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """(B, S, D), (B, S) -> (B, D)."""
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        weights = real.to(hidden.dtype).unsqueeze(-1)  # (B, S, 1)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+    def _find_attention_modules(self) -> list[nn.Module]:
+        """Attention modules in layer order, found by a one-sample probe pass."""
+        if self.modality == "text":
+            ids = torch.tensor([[self.tokenizer.cls_token_id or 0, self.tokenizer.sep_token_id or 0]])
+            probe: Inputs = {"input_ids": ids.to(self.device), "attention_mask": torch.ones_like(ids).to(self.device)}
+        else:
+            size = self.model.config.image_size
+            probe = torch.zeros(1, self.model.config.num_channels, size, size, device=self.device)
+        with torch.no_grad(), record_attention_modules() as seen:
+            self.forward(probe)
+        if len(seen) != self.num_layers:
+            raise ValueError(
+                f"expected {self.num_layers} attention calls from {self.model.config.model_type}, saw {len(seen)}; "
+                "this model does not route attention through transformers' AttentionInterface"
+            )
+        return seen

