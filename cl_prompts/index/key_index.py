@@ -1,0 +1,264 @@
+"""KeyIndex: top-k inner-product search over prompt keys.
+
+Backends:
+- ``"torch"``: exact, a matmul + ``topk`` on the keys' device (GPU when the keys live there).
+- ``"flat"``: exact inner product. The default. It uses ``faiss.IndexFlatIP`` only where
+  that is faster than the torch matmul; measured on the 2-core CPU of this project
+  (``benchmarks/bench_selection.py``) torch won at every pool size from 10 to 100k keys
+  (batch 256, widths 384/768), so ``flat_backend="auto"`` uses torch up to
+  ``FLAT_TORCH_MAX_KEYS`` keys and faiss beyond (where the (B, N) score matrix gets big).
+- any other string: a faiss ``index_factory`` string (``"HNSW32"``, ``"IVF256,Flat"``...),
+  approximate. Indexes that need training (IVF, PQ) train once enough keys were added;
+  until then they search exactly and warn once, saying why.
+
+The index is derived state: the pool rebuilds it from its key tensor. faiss is imported
+lazily so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from cl_prompts.index.faiss_utils import (
+    build_faiss_index,
+    min_training_keys,
+    search_params,
+    validate_factory_string,
+)
+
+# Above this many keys "flat" (auto) hands the search to faiss; below, torch is faster
+# here (see the module docstring and docs/selection.md for the measurements).
+FLAT_TORCH_MAX_KEYS = 1_000_000
+# Query rows per torch chunk are chosen so that one (rows, N) score block stays this small.
+_TORCH_BLOCK_ELEMENTS = 1 << 25
+
+_EXACT_SPECS = ("flat", "torch")
+_FLAT_BACKENDS = ("auto", "torch", "faiss")
+
+
+def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+class KeyIndex:
+    """Top-k maximum inner-product search over (id, key) pairs.
+
+    Args:
+        dim: key width D.
+        spec: ``"flat"`` (exact, default), ``"torch"`` (exact, never faiss) or a faiss
+            factory string (approximate).
+        nprobe: IVF lists visited per query (faiss default 1 when None).
+        ef_search: HNSW search breadth (faiss default 16 when None).
+        flat_backend: for ``"flat"`` only: ``"auto"`` (torch below ``FLAT_TORCH_MAX_KEYS``),
+            ``"torch"`` or ``"faiss"`` (always ``IndexFlatIP``).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        spec: str = "flat",
+        *,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        flat_backend: str = "auto",
+    ) -> None:
+        _check_positive_int("dim", dim)
+        _check_positive_int("nprobe", nprobe, allow_none=True)
+        _check_positive_int("ef_search", ef_search, allow_none=True)
+        if not isinstance(spec, str) or not spec.strip():
+            raise TypeError(f"index must be a non-empty string, got {spec!r}")
+        if flat_backend not in _FLAT_BACKENDS:
+            raise ValueError(f"flat_backend must be one of {_FLAT_BACKENDS}, got {flat_backend!r}")
+        if spec not in _EXACT_SPECS:
+            validate_factory_string(dim, spec)  # ValueError for unknown strings
+        self.dim = dim
+        self.spec = spec
+        self.nprobe = nprobe
+        self.ef_search = ef_search
+        self.flat_backend = flat_backend
+        self._keys = torch.empty(0, dim)  # (N, D) float32, source for exact search and rebuilds
+        self._ids = torch.empty(0, dtype=torch.long)  # (N,)
+        self._faiss: Any = None  # built lazily; None while untrained or not needed
+        self._warned_untrained = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def ntotal(self) -> int:
+        """Number of keys added."""
+        return int(self._ids.numel())
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    @property
+    def is_exact(self) -> bool:
+        """True when results equal exact search (flat / torch)."""
+        return self.spec in _EXACT_SPECS
+
+    @property
+    def is_trained(self) -> bool:
+        """False while an index that needs training (IVF, PQ) has too few keys to train."""
+        if self.is_exact:
+            return True
+        return self._faiss is not None or min_training_keys(self.dim, self.spec) == 0
+
+    @property
+    def backend(self) -> str:
+        """Backend the next search uses: ``"torch"`` or ``"faiss"``."""
+        if self.spec == "torch":
+            return "torch"
+        if self.spec == "flat":
+            if self.flat_backend == "auto":
+                return "torch" if self.ntotal <= FLAT_TORCH_MAX_KEYS else "faiss"
+            return self.flat_backend
+        return "faiss" if self._faiss is not None else "torch"
+
+    def reset(self) -> None:
+        """Remove every key."""
+        self._keys = torch.empty(0, self.dim)
+        self._ids = torch.empty(0, dtype=torch.long)
+        self._faiss = None
+        self._warned_untrained = False
+
+    def add(self, keys: torch.Tensor, ids: torch.Tensor) -> None:
+        """Add keys (N, D) under ids (N,) (``add_with_ids``). Keys are stored as float32.
+
+        Keys keep their device for the torch backend; faiss gets a CPU copy.
+        """
+        if not isinstance(keys, torch.Tensor) or not isinstance(ids, torch.Tensor):
+            raise TypeError("keys and ids must be torch tensors")
+        if keys.dim() != 2 or keys.shape[1] != self.dim:
+            raise ValueError(f"keys must have shape (N, {self.dim}), got {tuple(keys.shape)}")
+        if ids.dim() != 1 or ids.numel() != keys.shape[0]:
+            raise ValueError(f"ids must have shape ({keys.shape[0]},), got {tuple(ids.shape)}")
+        if ids.dtype != torch.long:
+            raise TypeError(f"ids must be int64, got {ids.dtype}")
+        if not torch.isfinite(keys).all():
+            raise ValueError("keys contain NaN or inf")
+        keys = keys.detach().float()
+        if self.ntotal:
+            keys = keys.to(self._keys.device)
+        self._keys = torch.cat([self._keys.to(keys.device), keys])
+        self._ids = torch.cat([self._ids.to(keys.device), ids.to(keys.device)])
+        if self.spec == "torch" or (self.spec == "flat" and self.backend == "torch"):
+            self._faiss = None  # built on demand if the backend switches
+            return
+        if self._faiss is not None:
+            self._faiss.add_with_ids(_np(keys), _np(ids))
+        else:
+            self._try_build()
+
+    def _try_build(self) -> None:
+        needed = min_training_keys(self.dim, self.spec)
+        if self.ntotal < needed:
+            if not self._warned_untrained:
+                warnings.warn(
+                    f"index {self.spec!r} needs at least {needed} keys to train, it has "
+                    f"{self.ntotal}; searching exactly until it has enough",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                self._warned_untrained = True
+            return
+        self._faiss = build_faiss_index(self.dim, "Flat" if self.spec == "flat" else self.spec)
+        xb = _np(self._keys)
+        if not self._faiss.is_trained:
+            self._faiss.train(xb)
+        self._faiss.add_with_ids(xb, _np(self._ids))
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        queries: torch.Tensor,
+        k: int,
+        id_ranges: list[tuple[int, int]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k inner products.
+
+        Args:
+            queries: (B, D) float tensor.
+            k: results per query (>= 1).
+            id_ranges: optional ``[(start, stop), ...]``: only ids in these half-open
+                ranges are eligible (used to restrict selection to some tasks).
+        Returns:
+            scores (B, k) float32 and ids (B, k) long, on the queries' device, best first.
+            Slots without a result (fewer eligible keys than k, or an approximate index
+            that found fewer) hold score ``-inf`` and id ``-1``.
+        """
+        if not isinstance(queries, torch.Tensor):
+            raise TypeError(f"queries must be a torch.Tensor, got {type(queries).__name__}")
+        if queries.dim() != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must have shape (B, {self.dim}), got {tuple(queries.shape)}")
+        _check_positive_int("k", k)
+        device = queries.device
+        b = queries.shape[0]
+        if self.ntotal == 0 or b == 0:
+            return (
+                torch.full((b, k), float("-inf"), device=device),
+                torch.full((b, k), -1, dtype=torch.long, device=device),
+            )
+        if self.backend == "torch":
+            scores, ids = self._search_torch(queries.detach().float(), k, id_ranges)
+        else:
+            if self._faiss is None:
+                self._try_build()
+            scores, ids = self._search_faiss(queries, k, id_ranges)
+        return scores.to(device), ids.to(device)
+
+    def _search_torch(
+        self, q: torch.Tensor, k: int, id_ranges: list[tuple[int, int]] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        keys, ids = self._keys, self._ids
+        q = q.to(keys.device)
+        if id_ranges is not None:
+            mask = _range_mask(ids, id_ranges)
+            keys, ids = keys[mask], ids[mask]
+        n = keys.shape[0]
+        kk = min(k, n)
+        b = q.shape[0]
+        out_s = torch.full((b, k), float("-inf"), device=keys.device)
+        out_i = torch.full((b, k), -1, dtype=torch.long, device=keys.device)
+        if kk == 0:
+            return out_s, out_i
+        rows = max(1, _TORCH_BLOCK_ELEMENTS // max(n, 1))
+        for start in range(0, b, rows):  # chunk queries so the score block stays bounded
+            block = q[start : start + rows] @ keys.T  # (rows, N)
+            s, j = torch.topk(block, kk, dim=1)
+            out_s[start : start + rows, :kk] = s
+            out_i[start : start + rows, :kk] = ids[j]
+        return out_s, out_i
+
+    def _search_faiss(
+        self, q: torch.Tensor, k: int, id_ranges: list[tuple[int, int]] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._faiss is None:  # still untrained: exact fallback (warned in _try_build)
+            return self._search_torch(q.detach().float(), k, id_ranges)
+        params, keep_alive = search_params(self._faiss, id_ranges, self.nprobe, self.ef_search)
+        xq = _np(q.detach().float())
+        dist, lab = self._faiss.search(xq, k, params=params)
+        del keep_alive  # selectors must outlive the search call only
+        scores = torch.from_numpy(dist)
+        ids = torch.from_numpy(lab).long()
+        scores[ids < 0] = float("-inf")
+        return scores, ids
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    """Contiguous CPU numpy view (float32 / int64) for faiss."""
+    return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+def _range_mask(ids: torch.Tensor, id_ranges: list[tuple[int, int]]) -> torch.Tensor:
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    for start, stop in id_ranges:
+        mask |= (ids >= start) & (ids < stop)
+    return mask
