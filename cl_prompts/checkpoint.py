@@ -236,3 +236,15 @@ def load_checkpoint(
     if restore_rng:
         restore_rng_state(load_file(str(folder / "rng.safetensors")), doc["rng"])
     return method, doc["state"]
+
+
+def read_run_config(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The run options saved with the latest checkpoint of ``out_dir`` (``identity["run"]``).
+
+    Lets ``cl-prompts run --resume DIR`` continue without repeating every option.
+    """
+    doc = verify_checkpoint(_latest_dir(out_dir))
+    run = doc["identity"].get("run")
+    if not isinstance(run, dict):
+        raise ValueError(f"checkpoint in {out_dir} holds no run configuration")
+    return dict(run)

@@ -1,0 +1,123 @@
+"""``cl-prompts``: run a method over a task sequence, or compare finished runs.
+
+    cl-prompts run --benchmark clinc150 --method growing_pool --out runs/gp
+    cl-prompts run --resume runs/gp          # continue a killed run
+    cl-prompts compare runs/*                # markdown table, mean ± std over seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cl_prompts.runner import DEFAULT_METHOD, RunConfig
+
+# CLI flag -> RunConfig field, for the options that exist in both.
+_RUN_FIELDS = (
+    "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
+    "max_length", "experiences", "class_order_seed", "quick", "out", "device", "overwrite",
+)
+
+
+def parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``["top_k=5", "prompt_layers=[0,1]", "index=HNSW32"]`` -> dict; values parsed as JSON when they can be."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # a bare string such as HNSW32
+        out[key.strip()] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cl-prompts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train and evaluate one method over a task sequence")
+    # Defaults are None so that a resume can tell what the user actually typed.
+    r.add_argument("--benchmark", help="clinc150 (default) or file:PATH to a CSV/JSON of text,label")
+    r.add_argument("--method", help=f"a registered method (default {DEFAULT_METHOD})")
+    r.add_argument("--backbone", help="minilm (default), a local model folder or a hub id")
+    r.add_argument("--epochs", type=int, help="epochs per experience (default 1)")
+    r.add_argument("--seed", type=int, help="global seed (default 0)")
+    r.add_argument("--batch-size", dest="batch_size", type=int, help="train batch size (default 32)")
+    r.add_argument("--eval-batch-size", dest="eval_batch_size", type=int)
+    r.add_argument("--max-length", dest="max_length", type=int, help="tokens per text (default 48)")
+    r.add_argument("--lr", type=float, help="learning rate (method config 'lr')")
+    r.add_argument("--experiences", type=int, help="regroup the classes into N experiences")
+    r.add_argument("--class-order-seed", dest="class_order_seed", type=int,
+                   help="a seeded random class order instead of the benchmark's")
+    r.add_argument("--quick", action="store_true", default=None, help="a small subset, 1 epoch")
+    r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
+    r.add_argument("--device", help="cpu (default) or cuda")
+    r.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
+    r.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace the results already in --out")
+    r.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                   help="method config option (repeatable), e.g. --set top_k=5")
+    r.add_argument("--no-progress", dest="progress", action="store_false", default=True)
+    c = sub.add_parser("compare", help="markdown table across finished runs")
+    c.add_argument("dirs", nargs="+", help="run folders or results.json files")
+    c.add_argument("--output", help="also write the table to this file")
+    sub.add_parser("methods", help="list the registered methods")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Build the RunConfig; on ``--resume`` start from the run's saved config."""
+    given = {f: getattr(args, f) for f in _RUN_FIELDS if getattr(args, f) is not None}
+    options = parse_set(args.set)
+    if args.lr is not None:
+        options["lr"] = args.lr
+    if args.resume:
+        from cl_prompts.checkpoint import read_run_config
+
+        if "out" in given and given["out"] != args.resume:
+            raise ValueError(f"--out {given['out']} and --resume {args.resume} name different folders")
+        saved = read_run_config(args.resume)
+        base = {k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(RunConfig)}}
+        base["method_options"] = {**base.get("method_options", {}), **options}
+        base.update(given)
+        base.update(out=args.resume, resume=True, overwrite=False, progress=args.progress)
+        return RunConfig(**base)
+    return RunConfig(**given, method_options=options, progress=args.progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``cl-prompts``; returns the exit status (2 for bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "methods":
+            from cl_prompts.methods import list_methods
+
+            print("\n".join(list_methods()))
+        elif args.command == "compare":
+            from cl_prompts.results import compare_dirs
+
+            table = compare_dirs(args.dirs)
+            print(table, end="")
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    f.write(table)
+        else:
+            from cl_prompts.runner import run
+
+            run(config_from_args(args))
+    except (ValueError, TypeError, OSError) as exc:
+        # Bad input: one clear line, no traceback; nothing of the user's was touched.
+        print(f"cl-prompts: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

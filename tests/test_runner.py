@@ -1,0 +1,149 @@
+"""The runner on a tiny random backbone and the synthetic text stream (seconds, offline)."""
+
+import json
+
+import pytest
+import torch
+
+from cl_prompts.backbones.testing import tiny_text_backbone
+from cl_prompts.checkpoint import checkpoint_root, has_checkpoint
+from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.results import REQUIRED_KEYS, read_results, strip_timings
+from cl_prompts.runner import RunConfig, run, summary_table
+
+METHOD = "prompt_tuning"  # trained by gradient, draws random prompts each experience
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def _data(n_exp=4):
+    return synthetic_text_dataset(num_classes=8, num_experiences=n_exp, train_per_class=6,
+                                  test_per_class=3)
+
+
+def _run(out, method=METHOD, n_exp=4, **kw):
+    kw.setdefault("epochs", 2)
+    cfg = RunConfig(method=method, backbone="tiny-bert", out=str(out), progress=False,
+                    batch_size=8, **kw)
+    return run(cfg, backbone=tiny_text_backbone(), dataset=_data(n_exp))
+
+
+def _run_hook(out, hook, **kw):
+    cfg = RunConfig(method=METHOD, backbone="tiny-bert", out=str(out), progress=False,
+                    batch_size=8, epochs=2, **kw)
+    return run(cfg, backbone=tiny_text_backbone(), dataset=_data(), on_experience_end=hook)
+
+
+def test_results_json_matches_the_format(tmp_path):
+    r = _run(tmp_path)
+    saved = read_results(tmp_path)  # checks REQUIRED_KEYS
+    assert set(REQUIRED_KEYS) <= set(saved)
+    m = saved["accuracy_matrix"]
+    assert len(m) == 4 and all(len(row) == 4 for row in m)
+    assert all(m[i][j] is None for i in range(4) for j in range(i + 1, 4))
+    assert all(0 <= m[i][j] <= 100 for i in range(4) for j in range(i + 1))
+    assert saved["num_experiences"] == 4 and saved["method"] == METHOD
+    assert saved["benchmark"] == "synthetic" and saved["config"]["seed"] == 0
+    assert saved["experiences"] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert saved["final_average_accuracy"] == pytest.approx(sum(m[-1]) / 4)
+    assert saved["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert saved["train_seconds"] > 0 and saved["peak_memory_mb"] > 0
+    for name in ("accuracy_matrix.png", "accuracy_over_time.png", "summary.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert has_checkpoint(tmp_path)
+    assert r["accuracy_matrix"] == m
+
+
+def test_resume_after_crash_gives_the_same_matrix(tmp_path):
+    full = _run_hook(tmp_path / "full", None)
+
+    def crash_after_second(e, state):
+        if e == 1:  # experience 2 done and checkpointed
+            raise Crash("killed")
+
+    with pytest.raises(Crash):
+        _run_hook(tmp_path / "cut", crash_after_second)
+    assert not (tmp_path / "cut" / "results.json").exists()
+    seen = []
+    resumed = _run_hook(tmp_path / "cut", lambda e, s: seen.append(e), resume=True)
+    assert seen == [2, 3]  # only the missing experiences were trained
+    assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
+    assert resumed["resumed_at"] == [2]
+    assert strip_timings({**resumed, "resumed_at": [], "config": None}) == strip_timings(
+        {**full, "resumed_at": [], "config": None}
+    )
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    with pytest.raises(Crash):
+        _run_hook(tmp_path, lambda e, s: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(ValueError, match=r"mismatch in run\.epochs"):
+        run(RunConfig(method=METHOD, backbone="tiny-bert", out=str(tmp_path), progress=False,
+                      batch_size=8, epochs=3, resume=True),
+            backbone=tiny_text_backbone(), dataset=_data())
+
+
+def test_same_seed_same_json_apart_from_timings(tmp_path):
+    a = _run(tmp_path, seed=5)
+    b = _run(tmp_path, seed=5, overwrite=True)
+    a_cfg, b_cfg = dict(a["config"]), dict(b["config"])
+    assert a_cfg.pop("overwrite") is False and b_cfg.pop("overwrite") is True
+    assert a_cfg == b_cfg
+    assert strip_timings({**a, "config": None}) == strip_timings({**b, "config": None})
+    c = _run(tmp_path, seed=6, overwrite=True)
+    assert c["seed"] == 6
+
+
+def test_out_dir_with_results_is_refused_and_overwrite_keeps_user_files(tmp_path):
+    _run(tmp_path, n_exp=2)
+    before = (tmp_path / "results.json").read_bytes()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _run(tmp_path, n_exp=2)
+    assert (tmp_path / "results.json").read_bytes() == before
+    _run(tmp_path, n_exp=2, overwrite=True, seed=1)
+    assert json.loads((tmp_path / "results.json").read_text())["seed"] == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert len([p for p in checkpoint_root(tmp_path).iterdir() if p.is_dir()]) == 1
+
+
+def test_statistics_only_method_runs_without_optimizer(tmp_path):
+    r = _run(tmp_path, method="ncm", n_exp=2)
+    assert r["method"] == "ncm" and len(r["accuracy_matrix"]) == 2
+    # separable keywords + class means: the tiny model already does better than chance (50%)
+    assert r["accuracy_matrix"][0][0] > 50.0
+
+
+def test_quick_subsets_the_data(tmp_path):
+    big = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=40,
+                                 test_per_class=20)
+    cfg = RunConfig(method="ncm", backbone="tiny-bert", out=str(tmp_path), progress=False,
+                    quick=True)
+    r = run(cfg, backbone=tiny_text_backbone(), dataset=big)
+    # QUICK keeps 16 train samples per class (ncm sees each once): 4 classes x 16
+    assert r["train_samples"] == 64
+    assert r["config"]["quick"] is True
+
+
+def test_summary_table_lists_each_experience(tmp_path):
+    text = summary_table(_run(tmp_path, n_exp=2))
+    assert "| 0 |" in text and "| 1 |" in text and "final average accuracy" in text
+
+
+@pytest.mark.parametrize(
+    "kw, err, match",
+    [
+        (dict(epochs=0), ValueError, "epochs must be an int >= 1"),
+        (dict(batch_size=1.5), ValueError, "batch_size"),
+        (dict(benchmark="mnist"), ValueError, "benchmark must be"),
+        (dict(device="tpu"), ValueError, "device must be"),
+        (dict(resume=True, overwrite=True, out="x"), ValueError, "resume and overwrite"),
+        (dict(resume=True), ValueError, "resume needs out"),
+        (dict(seed="1"), TypeError, "seed must be an int"),
+    ],
+)
+def test_run_config_validation(kw, err, match):
+    with pytest.raises(err, match=match):
+        RunConfig(**kw)
