@@ -1,0 +1,1 @@
+"""Bridges to outside frameworks; only this package imports avalanche (see avalanche.py)."""

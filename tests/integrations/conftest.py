@@ -1,0 +1,89 @@
+"""A tiny stand-in ContinualMethod (linear head on frozen query features) and fixtures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cl_prompts.backbones.testing import tiny_text_backbone, tiny_vision_backbone
+from cl_prompts.data import synthetic_text_dataset
+
+
+class StandIn(nn.Module):
+    """One head block per experience; old blocks frozen; records every lifecycle call."""
+
+    name = "standin"
+
+    def __init__(self, backbone, num_classes: int, requires_training: bool = True, lr: float = 0.05):
+        super().__init__()
+        self.backbone, self.num_classes, self.lr = backbone, num_classes, lr
+        self.requires_training = requires_training
+        self.blocks = nn.ParameterList()
+        self.block_classes: list[list[int]] = []
+        self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
+        self.register_buffer("sums", torch.zeros(num_classes, backbone.hidden_size))
+        self.calls: list[tuple] = []
+
+    def begin_experience(self, experience, classes):
+        self.calls.append(("begin", experience, list(classes)))
+        gen = torch.Generator().manual_seed(experience)
+        w = torch.randn(len(classes), self.backbone.hidden_size, generator=gen) * 0.1
+        self.blocks.append(nn.Parameter(w))
+        self.block_classes.append(list(classes))
+        self.seen[torch.tensor(classes)] = True
+
+    def end_experience(self, experience):
+        self.calls.append(("end", experience))
+        self.blocks[experience].requires_grad_(False)
+
+    def trainable_parameters(self):
+        return [p for p in self.blocks if p.requires_grad]
+
+    def make_optimizer(self):
+        params = self.trainable_parameters()
+        return torch.optim.SGD(params, lr=self.lr) if params else None
+
+    def _logits(self, inputs):
+        q = self.backbone.query_features(inputs)  # (B, D)
+        if not self.requires_training:  # nearest class mean
+            return F.normalize(q, dim=-1) @ F.normalize(self.sums, dim=-1).T
+        out = q.new_zeros(q.shape[0], self.num_classes)
+        for w, cls in zip(self.blocks, self.block_classes, strict=True):
+            out[:, cls] = q @ w.T
+        return out
+
+    def forward(self, inputs):
+        return self._logits(inputs).masked_fill(~self.seen, float("-inf"))  # (B, C)
+
+    def training_loss(self, inputs, targets):
+        self.calls.append(("loss", int(targets.shape[0])))
+        return F.cross_entropy(self(inputs), targets)
+
+    def observe(self, inputs, targets):
+        self.calls.append(("observe", int(targets.shape[0])))
+        self.sums.index_add_(0, targets, self.backbone.query_features(inputs))
+
+    def predict_task(self, inputs):
+        return None
+
+
+@pytest.fixture(scope="session")
+def text_backbone():
+    return tiny_text_backbone(max_length=16)
+
+
+@pytest.fixture(scope="session")
+def vision_backbone():
+    return tiny_vision_backbone()
+
+
+@pytest.fixture(scope="session")
+def toy_data():
+    return synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8, test_per_class=4)
+
+
+@pytest.fixture()
+def standin_cls():
+    return StandIn
