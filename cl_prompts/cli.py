@@ -64,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace the results already in --out")
     r.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                    help="method config option (repeatable), e.g. --set top_k=5")
-    r.add_argument("--no-progress", dest="progress", action="store_false", default=True)
+    r.add_argument("--no-progress", dest="progress", action="store_false", default=True,
+                   help="no progress bars or summary on stdout")
+    r.add_argument("--no-plots", dest="plots", action="store_false", default=True,
+                   help="skip the PNG plots")
     c = sub.add_parser("compare", help="markdown table across finished runs")
     c.add_argument("dirs", nargs="+", help="run folders or results.json files")
     c.add_argument("--output", help="also write the table to this file")
@@ -87,9 +90,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         base = {k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(RunConfig)}}
         base["method_options"] = {**base.get("method_options", {}), **options}
         base.update(given)
-        base.update(out=args.resume, resume=True, overwrite=False, progress=args.progress)
+        base.update(out=args.resume, resume=True, overwrite=False, progress=args.progress,
+                    plots=args.plots)
         return RunConfig(**base)
-    return RunConfig(**given, method_options=options, progress=args.progress)
+    return RunConfig(**given, method_options=options, progress=args.progress, plots=args.plots)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from cl_prompts import results as res
 
 DEFAULT_METHOD = "growing_pool"
 # Options that do not change what is computed; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress")
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots")
 # --quick: a fixed miniature of the stream (per class) for a first look.
 QUICK = {"per_class": 16, "test_per_class": 8, "epochs": 1}
 OUTPUT_FILES = (res.RESULTS_FILE, "accuracy_matrix.png", "accuracy_over_time.png", "summary.md")
@@ -44,7 +44,8 @@ class RunConfig:
     experiences / class_order_seed: regroup the stream (None: the benchmark's default).
     quick: a per-class subset of the data and 1 epoch (a first look in about a minute).
     out: the run folder; resume: continue the checkpoint in ``out``; overwrite: replace
-        the results already in ``out``.
+        the results already in ``out``. progress: tqdm bars and the summary on stdout;
+        plots: write the PNG plots.
     """
 
     benchmark: str = "clinc150"
@@ -64,6 +65,7 @@ class RunConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    plots: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -326,7 +328,8 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
         config=dataclasses.asdict(config), device=config.device, extra=extra,
     )
     res.write_results(results, out / res.RESULTS_FILE)
-    res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}")
+    if config.plots:
+        res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}")
     res.atomic_write_text(out / "summary.md", summary_table(results))
     if config.progress:
         print(summary_table(results))

@@ -25,6 +25,7 @@ def _data(n_exp=4):
 
 def _run(out, method=METHOD, n_exp=4, **kw):
     kw.setdefault("epochs", 2)
+    kw.setdefault("plots", False)
     cfg = RunConfig(method=method, backbone="tiny-bert", out=str(out), progress=False,
                     batch_size=8, **kw)
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(n_exp))
@@ -32,12 +33,12 @@ def _run(out, method=METHOD, n_exp=4, **kw):
 
 def _run_hook(out, hook, **kw):
     cfg = RunConfig(method=METHOD, backbone="tiny-bert", out=str(out), progress=False,
-                    batch_size=8, epochs=2, **kw)
+                    batch_size=8, epochs=2, plots=False, **kw)
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(), on_experience_end=hook)
 
 
 def test_results_json_matches_the_format(tmp_path):
-    r = _run(tmp_path)
+    r = _run(tmp_path, plots=True)
     saved = read_results(tmp_path)  # checks REQUIRED_KEYS
     assert set(REQUIRED_KEYS) <= set(saved)
     m = saved["accuracy_matrix"]
@@ -81,7 +82,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         _run_hook(tmp_path, lambda e, s: (_ for _ in ()).throw(Crash()))
     with pytest.raises(ValueError, match=r"mismatch in run\.epochs"):
         run(RunConfig(method=METHOD, backbone="tiny-bert", out=str(tmp_path), progress=False,
-                      batch_size=8, epochs=3, resume=True),
+                      batch_size=8, epochs=3, resume=True, plots=False),
             backbone=tiny_text_backbone(), dataset=_data())
 
 
@@ -120,7 +121,7 @@ def test_quick_subsets_the_data(tmp_path):
     big = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=40,
                                  test_per_class=20)
     cfg = RunConfig(method="ncm", backbone="tiny-bert", out=str(tmp_path), progress=False,
-                    quick=True)
+                    quick=True, plots=False)
     r = run(cfg, backbone=tiny_text_backbone(), dataset=big)
     # QUICK keeps 16 train samples per class (ncm sees each once): 4 classes x 16
     assert r["train_samples"] == 64

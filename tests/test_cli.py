@@ -1,0 +1,92 @@
+"""``cl-prompts`` end to end on a CSV stream and the tiny random backbone."""
+
+import csv
+
+import pytest
+
+from cl_prompts.cli import main, parse_set
+from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.results import read_results
+from cl_prompts.runner import RunConfig, run
+
+
+@pytest.fixture(scope="module")
+def csv_path(tmp_path_factory):
+    ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8,
+                                test_per_class=3)
+    path = tmp_path_factory.mktemp("data") / "toy.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for t, y in zip(ds.train.texts + ds.test.texts, ds.train.labels + ds.test.labels,
+                        strict=True):
+            w.writerow([t, ds.class_names[y]])
+    return path
+
+
+def _args(csv_path, out, *extra):
+    return ["run", "--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert",
+            "--method", "prompt_tuning", "--experiences", "3", "--epochs", "1",
+            "--batch-size", "8", "--out", str(out), "--no-progress", "--no-plots", *extra]
+
+
+def test_parse_set_reads_json_values_and_bare_strings():
+    assert parse_set(["top_k=5", "layers=[0,1]", "index=HNSW32", "lr=0.01"]) == {
+        "top_k": 5, "layers": [0, 1], "index": "HNSW32", "lr": 0.01}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_set(["top_k"])
+
+
+def test_run_writes_results_and_compare_tables_them(csv_path, tmp_path, capsys):
+    for seed in (0, 1):
+        assert main(_args(csv_path, tmp_path / f"s{seed}", "--seed", str(seed), "--lr", "0.01")) == 0
+    r = read_results(tmp_path / "s0")
+    assert r["benchmark"] == "toy" and r["method"] == "prompt_tuning"
+    assert r["num_experiences"] == 3 and r["config"]["method_options"] == {"lr": 0.01}
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                 "--output", str(tmp_path / "t.md")]) == 0
+    table = capsys.readouterr().out
+    assert table.count("| prompt_tuning") == 1 and "| 0,1 |" in table
+    assert (tmp_path / "t.md").read_text() == table
+
+
+def test_existing_results_refused_with_exit_2(csv_path, tmp_path, capsys):
+    assert main(_args(csv_path, tmp_path)) == 0
+    before = (tmp_path / "results.json").read_bytes()
+    assert main(_args(csv_path, tmp_path)) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_bytes() == before
+    assert main(_args(csv_path, tmp_path, "--overwrite")) == 0
+
+
+def test_resume_from_the_command_line(csv_path, tmp_path):
+    assert main(_args(csv_path, tmp_path / "full")) == 0
+    full = read_results(tmp_path / "full")
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash(e, state):
+        if e == 1:
+            raise Crash
+
+    cfg = RunConfig(benchmark=f"file:{csv_path}", backbone="tiny-bert", method="prompt_tuning",
+                    experiences=3, epochs=1, batch_size=8, out=str(tmp_path / "cut"),
+                    progress=False, plots=False)
+    with pytest.raises(Crash):
+        run(cfg, on_experience_end=crash)
+    # only the folder is given: the options come from the checkpoint
+    assert main(["run", "--resume", str(tmp_path / "cut"), "--no-progress", "--no-plots"]) == 0
+    assert read_results(tmp_path / "cut")["accuracy_matrix"] == full["accuracy_matrix"]
+
+
+def test_methods_lists_the_registry(capsys):
+    assert main(["methods"]) == 0
+    assert "ncm" in capsys.readouterr().out.split()
+
+
+def test_unknown_subcommand_exits_with_usage():
+    with pytest.raises(SystemExit) as exc:
+        main(["train"])
+    assert exc.value.code == 2
