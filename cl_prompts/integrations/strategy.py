@@ -207,7 +207,7 @@ def default_evaluator(
     if log_dir is not None:
         path = Path(log_dir)
         path.mkdir(parents=True, exist_ok=True)
-        loggers.append(TextLogger(open(path / "log.txt", "a", encoding="utf-8")))
+        loggers.append(TextLogger(open(path / "log.txt", "a", encoding="utf-8", buffering=1)))
         loggers.append(CSVLogger(str(path)))
         has_tb = importlib.util.find_spec("tensorboard") is not None
         if tensorboard and not has_tb:
@@ -237,6 +237,6 @@ def make_strategy(
 ) -> PromptStrategy:
     """A :class:`PromptStrategy` with the default evaluator unless one is given."""
     return PromptStrategy(
-        method, train_mb_size=train_mb_size, eval_mb_size=eval_mb_size, train_epochs=train_epochs,
+        method=method, train_mb_size=train_mb_size, eval_mb_size=eval_mb_size, train_epochs=train_epochs,
         device=device, evaluator=evaluator, plugins=plugins, **kwargs,
     )
