@@ -24,8 +24,9 @@ class BackboneOutput:
 
     pooled: (B, D) configured pooling over the real (non-prompt, non-padding) tokens.
     prompt_pooled: (B, D) mean over the input-prompt positions; None without input prompts.
-    hidden: (B, S + P + T - S, D) last hidden states laid out as
-        [special tokens (S), input prompts (P), remaining tokens/patches].
+    hidden: (B, P + T, D) last hidden states laid out as [leading special token(s),
+        input prompts (P), the other tokens/patches]; T counts the input's tokens after
+        all-padding columns were trimmed.
     mask: (B, P + T) long, 1 where ``hidden`` holds a prompt or a real token.
     """
 
@@ -153,15 +154,22 @@ class PromptedBackbone(nn.Module):
         return BackboneOutput(pooled=pooled, prompt_pooled=prompt_pooled, hidden=hidden, mask=mask)
 
     @torch.no_grad()
-    def query_features(self, inputs: Inputs, indices: torch.Tensor | None = None) -> torch.Tensor:
+    def query_features(
+        self, inputs: Inputs, indices: torch.Tensor | None = None, use_cache: bool | None = None
+    ) -> torch.Tensor:
         """Frozen, prompt-free pooled features (B, D), without gradient.
 
-        Text inputs are cached when ``config.query_cache`` is on, vision inputs only when
-        ``config.query_cache_vision`` is on too (augmented images must bypass the cache).
-        Keys are ``indices`` (B,) when given (the caller guarantees one index = one
-        fixed sample), else the sample content.
+        use_cache: None follows the config: text inputs are cached when
+            ``config.query_cache`` is on, vision inputs only when ``query_cache_vision`` is
+            on too (augmented images must bypass the cache). False always bypasses it
+            (e.g. an augmented batch); True always uses it.
+        indices: (B,) sample indices used as cache keys (the caller guarantees one index
+            = one fixed sample); without them the key is the sample content (text: its
+            non-padding token ids; vision: its pixel values).
         """
-        if not self._cache_enabled():
+        if use_cache is None:
+            use_cache = self._cache_enabled()
+        if not use_cache:
             return self.forward(inputs).pooled
         keys = self._keys(inputs, indices)
         rows = [self._cache.get(k) for k in keys]
