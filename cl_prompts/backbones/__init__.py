@@ -6,8 +6,9 @@ The only package importing transformers. Public names::
     to_device, supported_families
 """
 
-from .backbone import BackboneOutput, PromptedBackbone, to_device
+from .backbone import BackboneOutput, PromptedBackbone
 from .config import BackboneConfig, supported_families
+from .inputs import to_device
 from .loading import default_backbone, load_backbone
 
 __all__ = [

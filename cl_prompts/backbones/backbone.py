@@ -14,8 +14,15 @@ from torch import nn
 from .attention import prefixes_set, record_attention_modules
 from .cache import QueryCache, describe, index_keys, tensor_keys, text_keys
 from .config import BackboneConfig, check_family
-
-Inputs = dict[str, torch.Tensor] | torch.Tensor
+from .inputs import (
+    Inputs,
+    batch_device,
+    batch_size,
+    check_input_prompts,
+    check_prefixes,
+    index_rows,
+    prepare,
+)
 
 
 @dataclass
@@ -34,15 +41,6 @@ class BackboneOutput:
     prompt_pooled: torch.Tensor | None
     hidden: torch.Tensor
     mask: torch.Tensor
-
-
-def to_device(inputs: Inputs, device: torch.device | str) -> Inputs:
-    """Move a text batch dict or a vision tensor to ``device``."""
-    if isinstance(inputs, torch.Tensor):
-        return inputs.to(device)
-    if isinstance(inputs, Mapping):
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-    raise TypeError(f"inputs must be a dict of tensors or a tensor, got {type(inputs).__name__}")
 
 
 class PromptedBackbone(nn.Module):
@@ -131,10 +129,10 @@ class PromptedBackbone(nn.Module):
         input_prompts: (B, P, D) inserted after the leading special token(s).
         prefix_prompts: {layer: (B, 2, P, D)} key/value prefixes of that layer's attention.
         """
-        model_inputs, mask = self._prepare(inputs)  # mask: (B, T) long; None for vision
-        batch = self._batch_size(inputs)
-        input_prompts = self._check_input_prompts(input_prompts, batch)
-        prefix_prompts = self._check_prefixes(prefix_prompts, batch)
+        model_inputs, mask = prepare(inputs, self.modality, self.model.dtype)  # mask: (B, T); None: vision
+        batch = batch_size(inputs)
+        input_prompts = check_input_prompts(input_prompts, batch, self.hidden_size)
+        prefix_prompts = check_prefixes(prefix_prompts, batch, self.hidden_size, self.num_layers)
         num_prompts = 0 if input_prompts is None else input_prompts.shape[1]
         s = self.family.num_special
         if num_prompts and mask is not None:
@@ -175,13 +173,13 @@ class PromptedBackbone(nn.Module):
         rows = [self._cache.get(k) for k in keys]
         missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
-            sel = torch.tensor(missing, device=self._batch_device(inputs))
-            sub = self._index_rows(inputs, sel)
+            sel = torch.tensor(missing, device=batch_device(inputs))
+            sub = index_rows(inputs, sel)
             fresh = self.forward(sub).pooled  # (M, D)
             for j, i in enumerate(missing):
                 self._cache.put(keys[i], fresh[j])
                 rows[i] = fresh[j]
-        device = self._batch_device(inputs)
+        device = batch_device(inputs)
         return torch.stack([r.to(device) for r in rows])  # (B, D)
 
     # ----------------------------------------------------------------- cache
@@ -223,7 +221,7 @@ class PromptedBackbone(nn.Module):
         return self.modality == "text" or self.config.query_cache_vision
 
     def _keys(self, inputs: Inputs, indices: torch.Tensor | None) -> list[bytes]:
-        batch = self._batch_size(inputs)
+        batch = batch_size(inputs)
         if indices is not None:
             indices = torch.as_tensor(indices)
             if indices.shape != (batch,) or indices.is_floating_point():
@@ -232,70 +230,6 @@ class PromptedBackbone(nn.Module):
         if self.modality == "text":
             return text_keys(inputs["input_ids"], inputs["attention_mask"])
         return tensor_keys(inputs)
-
-    def _batch_size(self, inputs: Inputs) -> int:
-        return (inputs["input_ids"] if isinstance(inputs, Mapping) else inputs).shape[0]
-
-    def _batch_device(self, inputs: Inputs) -> torch.device:
-        return (inputs["input_ids"] if isinstance(inputs, Mapping) else inputs).device
-
-    @staticmethod
-    def _index_rows(inputs: Inputs, rows: torch.Tensor) -> Inputs:
-        if isinstance(inputs, Mapping):
-            return {k: v[rows] for k, v in inputs.items()}
-        return inputs[rows]
-
-    def _prepare(self, inputs: Inputs) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """Validate inputs, trim all-padding columns; returns model kwargs and a (B, T) mask."""
-        if self.modality == "text":
-            if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
-                raise TypeError("text inputs must be a dict with 'input_ids' and 'attention_mask'")
-            ids = inputs["input_ids"]
-            mask = inputs.get("attention_mask")
-            if ids.dim() != 2:
-                raise ValueError(f"input_ids must have shape (B, T), got {tuple(ids.shape)}")
-            mask = torch.ones_like(ids) if mask is None else mask.to(ids.device).long()
-            if mask.shape != ids.shape:
-                raise ValueError(f"attention_mask must have shape {tuple(ids.shape)}, got {tuple(mask.shape)}")
-            # Columns that are padding in every row change nothing but cost time: drop them.
-            real_cols = mask.any(dim=0).nonzero()
-            width = int(real_cols.max()) + 1 if real_cols.numel() else 1
-            ids, mask = ids[:, :width], mask[:, :width]
-            return {"input_ids": ids, "attention_mask": mask}, mask
-        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
-            shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
-            raise ValueError(f"vision inputs must be pixel values of shape (B, 3, H, W), got {shape}")
-        return {"pixel_values": inputs.to(self.model.dtype)}, None
-
-    def _check_input_prompts(self, prompts: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        if prompts is None:
-            return None
-        if not isinstance(prompts, torch.Tensor) or prompts.dim() != 3 or prompts.shape[-1] != self.hidden_size:
-            shape = tuple(prompts.shape) if isinstance(prompts, torch.Tensor) else type(prompts).__name__
-            raise ValueError(f"input_prompts must have shape ({batch}, P, {self.hidden_size}), got {shape}")
-        if prompts.shape[0] not in (1, batch):
-            raise ValueError(f"input_prompts must have batch size {batch} (or 1), got {prompts.shape[0]}")
-        if prompts.shape[1] == 0:
-            return None
-        return prompts.expand(batch, -1, -1)
-
-    def _check_prefixes(self, prefixes: Mapping[int, torch.Tensor] | None, batch: int) -> dict | None:
-        if not prefixes:
-            return None
-        if not isinstance(prefixes, Mapping):
-            raise TypeError(f"prefix_prompts must be a dict {{layer: tensor}}, got {type(prefixes).__name__}")
-        checked = {}
-        for layer, prefix in prefixes.items():
-            if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.num_layers:
-                raise ValueError(f"prefix_prompts keys must be layer indices in [0, {self.num_layers}), got {layer!r}")
-            ok = isinstance(prefix, torch.Tensor) and prefix.dim() == 4 and prefix.shape[1] == 2
-            if not ok or prefix.shape[-1] != self.hidden_size or prefix.shape[0] not in (1, batch):
-                shape = tuple(prefix.shape) if isinstance(prefix, torch.Tensor) else type(prefix).__name__
-                raise ValueError(
-                    f"prefix_prompts[{layer}] must have shape ({batch}, 2, P, {self.hidden_size}), got {shape}"
-                )
-            checked[layer] = prefix.expand(batch, -1, -1, -1)
-        return checked
 
     @contextmanager
     def _inserted(self, prompts: torch.Tensor | None):
