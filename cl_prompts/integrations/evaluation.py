@@ -19,7 +19,8 @@ def move_to(inputs: Any, device: torch.device | str) -> Any:
 
 
 def _dataset_of(data: Any) -> Dataset:
-    dataset = getattr(data, "dataset", data)  # an Avalanche experience carries .dataset
+    # an Avalanche experience carries .dataset (a torch Subset does too, but is a dataset itself)
+    dataset = data if isinstance(data, Dataset) else getattr(data, "dataset", data)
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
         raise TypeError(
             f"experience_or_dataset must be an experience or a dataset, got {type(data).__name__}"

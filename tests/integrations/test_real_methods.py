@@ -1,0 +1,80 @@
+"""The registered methods inside PromptStrategy / a plain Naive strategy, on a tiny backbone."""
+
+import pytest
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
+
+from cl_prompts.integrations.avalanche import (
+    PromptPoolPlugin,
+    make_strategy,
+    predict,
+    text_benchmark,
+)
+from cl_prompts.methods import build_model
+
+SMALL = {
+    "l2p": dict(pool_size=4, prompt_length=2, top_k=2),
+    "growing_pool": {},
+    "ncm": {},
+}
+
+
+@pytest.fixture(scope="module")
+def bench(text_backbone, toy_data):
+    return text_benchmark(toy_data, text_backbone)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_batch_size_invariance_real_methods(name, bench, text_backbone):
+    torch.manual_seed(0)
+    method = build_model(name, text_backbone, num_classes=6, **SMALL[name])
+    strategy = make_strategy(method, train_mb_size=8, evaluator=None)
+    for exp in bench.train_stream[:2]:
+        strategy.train(exp)
+    data = torch.utils.data.ConcatDataset([e.dataset for e in bench.test_stream])
+    p1, _ = predict(method, data, batch_size=1)
+    p64, _ = predict(method, data, batch_size=64)
+    assert torch.equal(p1, p64)  # per-sample selection: no dependence on batch size or batch mates
+    assert int(p1.max()) <= 3  # classes of the untrained experience are never predicted
+    # the same samples in another order and batch company give the same predictions
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(1))
+    shuffled = torch.utils.data.Subset(data, perm.tolist())
+    ps, _ = predict(method, shuffled, batch_size=7)
+    assert torch.equal(ps, p1[perm])
+
+
+class OptimizerProbe(SupervisedPlugin):
+    """Records, at each training iteration, what the optimizer holds and what is trainable."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method, self.seen = method, []
+
+    def before_training_iteration(self, strategy, **kw):
+        held = [p for g in strategy.optimizer.param_groups for p in g["params"]]
+        self.seen.append(({id(p) for p in held}, {id(p) for p in self.method.trainable_parameters()}))
+
+
+def test_l2p_in_plain_naive_trains_and_freezes(bench, text_backbone):
+    torch.manual_seed(0)
+    method = build_model("l2p", text_backbone, num_classes=6, **SMALL["l2p"])
+    opt = torch.optim.Adam(method.parameters(), lr=0.05)
+    probe = OptimizerProbe(method)
+    strategy = Naive(
+        model=method, optimizer=opt, train_mb_size=8, evaluator=None,
+        plugins=[PromptPoolPlugin(method), probe],
+    )
+    strategy.train(bench.train_stream[0])
+    after_first = {k: v.clone() for k, v in method.state_dict().items()}
+    strategy.train(bench.train_stream[1])
+    assert len(probe.seen) == 4  # 2 iterations per experience
+    for held, trainable in probe.seen:
+        assert held == trainable and held  # exactly the trainable tensors, never a frozen one
+    changed = [k for k, v in method.state_dict().items() if k in after_first and not torch.equal(v, after_first[k])]
+    assert changed, "the second experience trained nothing"
+    assert not any(k.startswith("backbone.") for k in changed)
+    # what the first experience trained and then froze did not move
+    frozen_first = probe.seen[0][1] - probe.seen[2][1]
+    named = {id(p): n for n, p in method.named_parameters()}
+    assert frozen_first and all(named[i] not in changed for i in frozen_first)
