@@ -202,13 +202,15 @@ class PromptedBackbone(nn.Module):
         return self._cache.load(path, self._cache_metadata())
 
     def weights_fingerprint(self) -> str:
-        """blake2b digest of every frozen weight (computed once: weights never change)."""
-        if self._fingerprint is None:
+        """blake2b digest of every model weight (memoised while the weights are frozen)."""
+        trainable = any(p.requires_grad for p in self.model.parameters())  # e.g. a finetune copy
+        if self._fingerprint is None or trainable:
             h = hashlib.blake2b(digest_size=16)
             for name, p in self.model.state_dict().items():
                 h.update(name.encode())
                 h.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
-            self._fingerprint = h.hexdigest()
+            self._fingerprint = None if trainable else h.hexdigest()
+            return h.hexdigest()
         return self._fingerprint
 
     # ----------------------------------------------------------------- helpers

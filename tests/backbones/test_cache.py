@@ -86,3 +86,13 @@ def test_disk_cache_round_trip_and_refusal(tmp_path):
         bb.load_query_cache(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="empty"):
         tiny_text_backbone("bert").save_query_cache(tmp_path / "empty.safetensors")
+
+
+def test_weights_fingerprint_tracks_unfrozen_weights():
+    bb = tiny_text_backbone("bert")
+    first = bb.weights_fingerprint()
+    assert bb.weights_fingerprint() == first == tiny_text_backbone("bert").weights_fingerprint()
+    bb.model.requires_grad_(True)  # what a fine-tuning copy does
+    with torch.no_grad():
+        bb.model.embeddings.word_embeddings.weight[0, 0] += 1.0
+    assert bb.weights_fingerprint() != first

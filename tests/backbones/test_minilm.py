@@ -45,8 +45,9 @@ def test_matches_plain_transformers_mean_pooling(minilm):
 def test_prompts_steer_minilm_and_keep_it_frozen(minilm):
     x = minilm.tokenize(["transfer money to my savings"])
     before = minilm.model.encoder.layer[0].attention.self.key.weight.clone()
-    p = torch.randn(1, 5, 384, requires_grad=True)
-    out = minilm(x, input_prompts=p, prefix_prompts={0: torch.randn(1, 2, 5, 384)})
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(1, 5, 384, generator=gen).requires_grad_()
+    out = minilm(x, input_prompts=p, prefix_prompts={0: torch.randn(1, 2, 5, 384, generator=gen)})
     out.prompt_pooled.sum().backward()
     assert p.grad.abs().sum() > 0
     assert not torch.allclose(out.pooled, minilm.query_features(x), atol=1e-3)
