@@ -1,0 +1,260 @@
+"""The :class:`ContinualMethod` interface of docs/design.md and what every method shares.
+
+A method owns a (frozen) backbone, grows per experience (``begin_experience``), is
+trained through ``training_loss`` (or fed statistics through ``observe``), freezes what
+it trained in ``end_experience`` and predicts task-agnostically with ``forward``.
+Subclasses implement the hooks ``_grow``, ``_freeze``, ``_loss``, ``_logits`` and
+``trainable_parameters``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from cl_prompts.methods.config import MethodConfig
+
+if TYPE_CHECKING:  # methods depend on the backbone's type only
+    from cl_prompts.backbones import PromptedBackbone
+
+CONFIG_FILE = "method.json"
+WEIGHTS_FILE = "method.safetensors"
+FORMAT_VERSION = 1
+
+
+def masked_cross_entropy(logits: Tensor, targets: Tensor, allowed: Tensor) -> Tensor:
+    """Cross-entropy over the ``allowed`` classes only: logits (B, C), targets (B,), allowed (C,) bool."""
+    return F.cross_entropy(logits.masked_fill(~allowed, float("-inf")), targets)
+
+
+def batch_size_of(inputs: Any) -> int:
+    if isinstance(inputs, Tensor):
+        return int(inputs.shape[0])
+    return int(inputs["input_ids"].shape[0])
+
+
+class ContinualMethod(nn.Module):
+    """Base class of every registered method (see docs/design.md, "Methods").
+
+    Args:
+        backbone: a frozen ``PromptedBackbone``; registered as a submodule so ``.to()``
+            moves it, but never saved unless the method trains it (``finetune``).
+        num_classes: total number of classes C of the stream; logits are (B, C).
+        config: an instance of the method's ``config_class``.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    requires_training: ClassVar[bool] = True
+    saves_backbone: ClassVar[bool] = False
+
+    def __init__(self, backbone: PromptedBackbone, num_classes: int, config: MethodConfig):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"config must be a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.config = config
+        self.hidden_size = int(backbone.hidden_size)
+        self.experiences: list[list[int]] = []  # classes of each experience begun
+        self.finished: list[bool] = []  # end_experience called for it
+        # True while from_pretrained replays the growth: hooks skip data-dependent work
+        self._restoring = False
+        self.register_buffer("seen_mask", torch.zeros(num_classes, dtype=torch.bool))
+        self.register_buffer("current_mask", torch.zeros(num_classes, dtype=torch.bool))
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def current_experience(self) -> int:
+        """Index of the last experience begun, -1 before the first."""
+        return len(self.experiences) - 1
+
+    def begin_experience(self, experience: int, classes: Sequence[int]) -> None:
+        """Grow for a new experience holding ``classes`` (global ids). Experiences come in order."""
+        if experience != len(self.experiences):
+            raise ValueError(
+                f"experience must be {len(self.experiences)} (experiences are begun in order), "
+                f"got {experience!r}"
+            )
+        if self.experiences and not self.finished[-1]:
+            raise ValueError(f"end_experience({experience - 1}) must be called before experience {experience}")
+        cls = [int(c) for c in classes]
+        if not cls or len(set(cls)) != len(cls) or min(cls) < 0 or max(cls) >= self.num_classes:
+            raise ValueError(
+                f"classes must be distinct ints in [0, {self.num_classes}), got {list(classes)}"
+            )
+        self.experiences.append(cls)
+        self.finished.append(False)
+        idx = torch.tensor(cls, dtype=torch.long, device=self.seen_mask.device)
+        self.current_mask.zero_()
+        self.current_mask[idx] = True
+        self.seen_mask[idx] = True
+        self._grow(experience, cls)
+
+    def end_experience(self, experience: int) -> None:
+        """Freeze what was trained during ``experience``."""
+        if experience != self.current_experience or self.finished[experience]:
+            raise ValueError(
+                f"experience must be the open experience {self.current_experience}, got {experience!r}"
+            )
+        self.finished[experience] = True
+        self._freeze(experience)
+
+    def _check_open(self, targets: Tensor) -> None:
+        if self.current_experience < 0 or self.finished[-1]:
+            raise RuntimeError("call begin_experience() before training or observing")
+        if targets.dim() != 1:
+            raise ValueError(f"targets must have shape (B,), got {tuple(targets.shape)}")
+        if not bool(self.current_mask[targets].all()):
+            bad = sorted(set(targets[~self.current_mask[targets]].tolist()))
+            raise ValueError(f"targets {bad} are not classes of experience {self.current_experience}")
+
+    def training_loss(self, inputs: Any, targets: Tensor) -> Tensor:
+        """Scalar loss of one batch, everything included (classification + method terms)."""
+        if not self.requires_training:
+            raise RuntimeError(f"method {self.name!r} is not trained by gradient: use observe()")
+        self._check_open(targets)
+        return self._loss(inputs, targets)
+
+    def observe(self, inputs: Any, targets: Tensor) -> None:
+        """Accumulate statistics of a batch (statistics-only methods); a no-op by default."""
+        self._check_open(targets)
+
+    # ---------------------------------------------------------------- hooks
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        raise NotImplementedError
+
+    def _freeze(self, experience: int) -> None:
+        raise NotImplementedError
+
+    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _logits(self, inputs: Any) -> Tensor:
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Exactly the tensors the optimizer may hold now."""
+        raise NotImplementedError
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": self.trainable_parameters()}]
+
+    # ---------------------------------------------------------------- optimisation
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        """A fresh optimizer over ``trainable_parameters()`` (None when there is nothing to train)."""
+        groups = [g for g in self._param_groups() if g["params"]]
+        if not groups:
+            return None
+        for g in groups:
+            for p in g["params"]:
+                if not p.requires_grad:  # a frozen tensor must never reach the optimizer
+                    raise RuntimeError(f"{self.name}: a frozen tensor was listed as trainable")
+        cfg = self.config
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+    # ---------------------------------------------------------------- inference
+    def forward(self, inputs: Any) -> Tensor:
+        """inputs (text dict or images) -> logits (B, C); classes never seen are ``-inf``."""
+        logits = self._logits(inputs)
+        return logits.masked_fill(~self.seen_mask, float("-inf"))
+
+    @torch.no_grad()
+    def predict(self, inputs: Any) -> Tensor:
+        """(B,) predicted global class ids."""
+        return self(inputs).argmax(dim=-1)
+
+    def predict_task(self, inputs: Any) -> Tensor | None:
+        """(B,) experience ids picked by the method's selection; None if it picks none."""
+        return None
+
+    # ---------------------------------------------------------------- save / load
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-serialisable method state beyond tensors (override when needed)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write ``method.json`` and ``method.safetensors`` (trained tensors only) into ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            k: v.detach().to("cpu").clone().contiguous()  # clone: safetensors refuses shared storage
+            for k, v in self.state_dict().items()
+            if self.saves_backbone or not k.startswith("backbone.")
+        }
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "method": self.name,
+            "num_classes": self.num_classes,
+            "config": self.config.to_dict(),
+            "backbone": self.backbone.identity(),
+            "experiences": self.experiences,
+            "finished": self.finished,
+            "extra_state": self.extra_state(),
+        }
+        save_file(tensors, str(path / WEIGHTS_FILE))
+        (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:
+        """Rebuild a saved method on ``backbone``; refuses another method or another backbone."""
+        meta = read_meta(path)
+        if cls.name and meta["method"] != cls.name:
+            raise ValueError(f"{path} holds method {meta['method']!r}, not {cls.name!r}")
+        if cls is ContinualMethod:
+            from cl_prompts.methods.registry import get_method_class
+
+            cls = get_method_class(meta["method"])
+        ident = backbone.identity()
+        if ident != meta["backbone"]:
+            raise ValueError(f"backbone mismatch: saved with {meta['backbone']}, got {ident}")
+        config = cls.config_class(**meta["config"])
+        model = cls(backbone, meta["num_classes"], config)
+        device = next(iter(backbone.parameters())).device
+        model.to(device)
+        # replay the growth so every tensor has its saved shape, then load the values
+        model._restoring = True
+        for e, (classes, done) in enumerate(zip(meta["experiences"], meta["finished"], strict=True)):
+            model.begin_experience(e, classes)
+            if done:
+                model.end_experience(e)
+        model._restoring = False
+        model.load_extra_state(meta["extra_state"])
+        tensors = load_file(str(Path(path) / WEIGHTS_FILE), device=str(device))
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+        missing = [k for k in missing if cls.saves_backbone or not k.startswith("backbone.")]
+        if missing or unexpected:
+            raise ValueError(f"{path}: tensors do not match the method (missing {missing}, unexpected {unexpected})")
+        model._after_load()
+        return model
+
+    def _after_load(self) -> None:
+        """Rebuild derived state (e.g. search indexes) after tensors were loaded."""
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"path must be a saved method folder with {CONFIG_FILE} and {WEIGHTS_FILE}: {path}")
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
+    return meta

@@ -1,0 +1,1 @@
+"""CODA-Prompt (Smith et al., CVPR 2023)."""

@@ -1,0 +1,1 @@
+"""DualPrompt (Wang et al., ECCV 2022)."""

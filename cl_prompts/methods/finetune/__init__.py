@@ -1,0 +1,1 @@
+"""Naive sequential fine-tuning of the whole model: the forgetting reference."""

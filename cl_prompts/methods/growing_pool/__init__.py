@@ -1,0 +1,1 @@
+"""A growing per-task pool with many keys per task: the design cl_prompts is named for."""

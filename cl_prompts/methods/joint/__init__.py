@@ -1,0 +1,1 @@
+"""All training data at once: the (non-continual) upper bound."""

@@ -1,0 +1,79 @@
+"""``joint``: a linear probe over all seen data, with a replay memory of frozen features."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cl_prompts.methods.base import ContinualMethod
+from cl_prompts.methods.heads import GrowingHead
+from cl_prompts.methods.joint.config import JointConfig
+from cl_prompts.methods.registry import register
+
+
+def _row_keys(inputs: Any) -> list[bytes]:
+    """A content hash per sample, so that repeated epochs do not duplicate the memory."""
+    x = inputs if isinstance(inputs, Tensor) else inputs["input_ids"]
+    rows = np.ascontiguousarray(x.detach().cpu().numpy().reshape(x.shape[0], -1))
+    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+
+
+@register
+class Joint(ContinualMethod):
+    """Head over frozen features, trained on the current batch plus replayed earlier samples."""
+
+    name = "joint"
+    config_class = JointConfig
+
+    def __init__(self, backbone: Any, num_classes: int, config: JointConfig):
+        super().__init__(backbone, num_classes, config)
+        self.head = GrowingHead(self.hidden_size, num_classes, config.head, config.head_scale)
+        # the memory of earlier experiences: (N, D) frozen features and (N,) targets
+        self.register_buffer("memory_features", torch.zeros(0, self.hidden_size))
+        self.register_buffer("memory_targets", torch.zeros(0, dtype=torch.long))
+        self._pending: dict[bytes, tuple[Tensor, int]] = {}  # the open experience's samples
+
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        self.head.add_block(classes)
+        self.head.set_trainable(None)  # every class keeps training: this is not continual
+        self._pending = {}
+
+    def _freeze(self, experience: int) -> None:
+        self.head.set_trainable([])
+        if self._pending:
+            feats = torch.stack([f for f, _ in self._pending.values()]).to(self.memory_features)
+            tgts = torch.tensor([t for _, t in self._pending.values()], device=feats.device)
+            self.memory_features = torch.cat([self.memory_features, feats])
+            self.memory_targets = torch.cat([self.memory_targets, tgts])
+        self._pending = {}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return self.head.trainable_parameters()
+
+    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+        q = self.backbone.query_features(inputs)  # (B, D)
+        for key, f, t in zip(_row_keys(inputs), q.detach(), targets.tolist(), strict=True):
+            self._pending.setdefault(key, (f.cpu(), t))
+        n_mem = self.memory_targets.shape[0]
+        if n_mem:
+            n = max(1, round(self.config.replay_ratio * q.shape[0]))
+            pick = torch.randint(n_mem, (n,), device=self.memory_targets.device)
+            q = torch.cat([q, self.memory_features[pick].to(q)])
+            targets = torch.cat([targets, self.memory_targets[pick].to(targets.device)])
+        return F.cross_entropy(self.head(q).masked_fill(~self.seen_mask, float("-inf")), targets)
+
+    def _logits(self, inputs: Any) -> Tensor:
+        return self.head(self.backbone.query_features(inputs))
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"memory_size": int(self.memory_targets.shape[0])}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        n = int(state["memory_size"])  # size the buffers so load_state_dict fits
+        self.memory_features = self.memory_features.new_zeros(n, self.hidden_size)
+        self.memory_targets = self.memory_targets.new_zeros(n)

@@ -1,0 +1,1 @@
+"""Learning to Prompt (Wang et al., CVPR 2022)."""

@@ -1,0 +1,56 @@
+"""``linear_probe``: a growing head over ``backbone.query_features`` (frozen, cached)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.heads import GrowingHead
+from cl_prompts.methods.linear_probe.config import LinearProbeConfig
+from cl_prompts.methods.registry import register
+
+
+@register
+class LinearProbe(ContinualMethod):
+    """Sequential head on frozen features.
+
+    Masked: only the current experience's head rows train, old rows are frozen.
+    Unmasked: all rows of the classes seen so far train, with softmax over all of them.
+    """
+
+    name = "linear_probe"
+    config_class = LinearProbeConfig
+
+    def __init__(self, backbone: Any, num_classes: int, config: LinearProbeConfig):
+        super().__init__(backbone, num_classes, config)
+        self.head = GrowingHead(self.hidden_size, num_classes, config.head, config.head_scale)
+
+    @property
+    def _masked(self) -> bool:
+        return self.config.mask_absent
+
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        block = self.head.add_block(classes)
+        if self._masked:
+            self.head.set_trainable([] if block is None else [block])
+        else:
+            self.head.set_trainable(None)
+
+    def _freeze(self, experience: int) -> None:
+        self.head.set_trainable([])
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return self.head.trainable_parameters()
+
+    def features(self, inputs: Any) -> Tensor:
+        return self.backbone.query_features(inputs)  # (B, D), no grad
+
+    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+        logits = self.head(self.features(inputs))  # (B, C)
+        allowed = self.current_mask if self._masked else self.seen_mask
+        return masked_cross_entropy(logits, targets, allowed)
+
+    def _logits(self, inputs: Any) -> Tensor:
+        return self.head(self.features(inputs))

@@ -1,0 +1,1 @@
+"""Nearest class mean on frozen features (SimpleCIL)."""

@@ -1,0 +1,29 @@
+"""Configuration of ``ncm``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cl_prompts.methods.config import MethodConfig, check_choice
+
+NCM_METRICS = ("cosine", "euclidean")
+
+
+@dataclass
+class NCMConfig(MethodConfig):
+    """Nearest class mean on the frozen query features.
+
+    Paper defaults (SimpleCIL, Zhou et al., "Revisiting Class-Incremental Learning with
+    Pre-Trained Models", 2023): prototypes are the class means of the frozen pretrained
+    features, classification by cosine similarity, no training at all (``lr`` and
+    ``optimizer`` are unused).
+
+    Args:
+        metric: ``"cosine"`` (the paper) or ``"euclidean"`` (negative squared distance).
+    """
+
+    metric: str = "cosine"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("metric", self.metric, NCM_METRICS)

@@ -1,0 +1,1 @@
+"""A single shared soft prompt trained sequentially: the "no pool" reference."""
