@@ -13,6 +13,7 @@ import dataclasses
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,23 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def warn_truncated(backbone, texts: list[str]) -> int:
+    """Count texts longer than ``backbone.config.max_length`` tokens; warn once if any.
+
+    They are truncated by the tokenizer (not an error); the warning says how many.
+    """
+    limit = int(backbone.config.max_length)
+    lengths = [len(ids) for ids in backbone.tokenizer(list(texts), truncation=False)["input_ids"]]
+    over = sum(n > limit for n in lengths)
+    if over:
+        warnings.warn(
+            f"{over} of {len(texts)} texts are longer than max_length={limit} tokens and were "
+            f"truncated (longest: {max(lengths)} tokens); raise --max-length to keep them whole",
+            UserWarning, stacklevel=2,
+        )
+    return over
+
+
 class _Stream:
     """Tokenized train/test tensors of a dataset, split by experience."""
 
@@ -164,6 +182,7 @@ class _Stream:
         self.train_y = torch.tensor(dataset.train.labels, dtype=torch.long)
         self.test_y = torch.tensor(dataset.test.labels, dtype=torch.long)
         self.device = device
+        warn_truncated(backbone, dataset.train.texts + dataset.test.texts)
         for e, classes in enumerate(self.experiences):
             if not bool(torch.isin(self.train_y, torch.tensor(classes)).any()):
                 raise ValueError(f"experience {e} has no training samples (classes {classes})")
