@@ -122,6 +122,18 @@ class KeyIndex:
             return self.flat_backend
         return "faiss" if self._faiss is not None else "torch"
 
+    def __deepcopy__(self, memo: dict) -> KeyIndex:
+        """faiss objects cannot be deep-copied: rebuild the copy from the stored keys."""
+        new = KeyIndex(
+            self.dim, self.spec, nprobe=self.nprobe, ef_search=self.ef_search,
+            flat_backend=self.flat_backend,
+        )
+        new._warned_untrained = self._warned_untrained  # do not warn twice for one pool
+        if self.ntotal:
+            new.add(self._keys.clone(), self._ids.clone())
+        memo[id(self)] = new
+        return new
+
     def reset(self) -> None:
         """Remove every key."""
         self._keys = torch.empty(0, self.dim)

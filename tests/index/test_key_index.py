@@ -155,3 +155,15 @@ def test_add_and_search_errors():
         idx.search(torch.randn(8), 1)
     with pytest.raises(ValueError, match="k must be > 0"):
         idx.search(torch.randn(2, 8), 0)
+
+
+def test_deepcopy_rebuilds_an_equal_independent_index():
+    import copy
+
+    keys, q = _data(n=500)
+    idx = KeyIndex(32, "HNSW16", ef_search=64)
+    idx.add(keys, torch.arange(500))
+    dup = copy.deepcopy(idx)
+    assert torch.equal(dup.search(q, 5)[1], idx.search(q, 5)[1])
+    dup.reset()
+    assert idx.ntotal == 500

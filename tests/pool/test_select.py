@@ -173,3 +173,13 @@ def test_gpu_prompts_cpu_index(index):
         sel = pool.select(q)
     assert sel.ids.device.type == "cuda" and sel.prompts.device.type == "cuda"
     assert torch.equal(sel.ids.cpu(), exact_ids(pool.cpu(), q.cpu(), 3))
+
+
+def test_deepcopy_of_pool_selects_identically():
+    import copy
+
+    pool = make_pool("HNSW16")
+    dup = copy.deepcopy(pool)
+    q = torch.randn(10, D)
+    assert torch.equal(dup.select(q).ids, pool.select(q).ids)
+    assert dup.keys is not pool.keys and torch.equal(dup.keys, pool.keys)
