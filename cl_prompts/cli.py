@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--experiences", type=int, help="regroup the classes into N experiences")
     r.add_argument("--class-order-seed", dest="class_order_seed", type=int,
                    help="a seeded random class order instead of the benchmark's")
-    r.add_argument("--quick", action="store_true", default=None, help="a small subset, 1 epoch")
+    r.add_argument("--quick", action="store_true", default=None, help="a small fixed subset of the data (a first look)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")
     r.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")

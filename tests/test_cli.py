@@ -1,6 +1,7 @@
 """``cl-prompts`` end to end on a CSV stream and the tiny random backbone."""
 
 import csv
+import json
 
 import pytest
 
@@ -90,3 +91,31 @@ def test_unknown_subcommand_exits_with_usage():
     with pytest.raises(SystemExit) as exc:
         main(["train"])
     assert exc.value.code == 2
+
+
+def _headline():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "headline.py"
+    spec = importlib.util.spec_from_file_location("headline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_headline_script_on_a_tiny_subset(csv_path, tmp_path):
+    headline = _headline()
+    argv = ["--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert", "--methods", "ncm",
+            "linear_probe", "--seeds", "0", "1", "--quick", "--out", str(tmp_path),
+            "--no-progress", "--no-plots"]
+    md = headline.main(argv)
+    text = md.read_text()
+    assert "| ncm |" in text and "| linear_probe |" in text and "| 0,1 |" in text
+    assert "Forgetting: for each old experience" in text
+    doc = json.loads((tmp_path / "headline.json").read_text())
+    assert len(doc["runs"]) == 4 and doc["table_markdown"] in text
+    # a second call reuses the finished runs (same numbers, nothing retrained)
+    before = (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes()
+    headline.main(argv)
+    assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before

@@ -1,0 +1,103 @@
+"""The headline table: every method and baseline on CLINC150-10, several seeds.
+
+    python benchmarks/headline.py                      # all methods, seeds 0 1 2, CPU
+    python benchmarks/headline.py --device cuda        # same on a GPU
+    python benchmarks/headline.py --quick --methods ncm growing_pool --seeds 0
+
+Each run goes to ``<out>/runs/<method>-seed<S>/`` (results.json, plots, checkpoint). A run
+whose results.json exists is reused; one with only a checkpoint is resumed; so the
+script can be stopped and started again. At the end ``<out>/headline.md`` holds the
+markdown table (mean ± std over seeds) and ``<out>/headline.json`` the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from cl_prompts.checkpoint import has_checkpoint
+from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
+from cl_prompts.runner import RunConfig, load_dataset, run
+
+FORGETTING = (
+    "Forgetting: for each old experience, its best accuracy after any earlier training "
+    "step minus its final accuracy, averaged over the old experiences (points). "
+    "BWT: final minus just-trained accuracy, averaged (negative = forgetting)."
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", help="default: every registered method")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--quick", action="store_true", help="the --quick subset of every run")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--benchmark", default="clinc150", help="clinc150 or file:PATH")
+    p.add_argument("--backbone", default="minilm")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
+    p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    from cl_prompts.backbones import BackboneConfig, load_backbone
+    from cl_prompts.methods import list_methods
+
+    methods = args.methods or list_methods()
+    unknown = sorted(set(methods) - set(list_methods()))
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; valid: {list_methods()}")
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    base = RunConfig(benchmark=args.benchmark, backbone=args.backbone, epochs=args.epochs,
+                     device=args.device, quick=args.quick)
+    dataset = load_dataset(base)  # loaded once, shared by every run
+    backbone = load_backbone(BackboneConfig(name_or_path=args.backbone, max_length=base.max_length))
+    started = time.perf_counter()
+    results = []
+    for method in methods:
+        for seed in args.seeds:
+            run_dir = out / "runs" / f"{method}-seed{seed}{'-quick' if args.quick else ''}"
+            if (run_dir / RESULTS_FILE).is_file():
+                print(f"[headline] reuse {run_dir}")
+                results.append(read_results(run_dir))
+                continue
+            resume = has_checkpoint(run_dir)
+            print(f"[headline] {'resume' if resume else 'run'} {method} seed {seed} -> {run_dir}")
+            # Every run starts with an empty query cache so its train time is comparable.
+            backbone.clear_query_cache()
+            cfg = RunConfig(**{**vars(base), "method": method, "seed": seed, "out": str(run_dir),
+                               "resume": resume, "overwrite": not resume and run_dir.exists(),
+                               "progress": args.progress, "plots": args.plots,
+                               "method_options": {}})
+            results.append(run(cfg, backbone=backbone, dataset=dataset))
+    table = compare_table(results)
+    header = (
+        f"# Headline: {results[0]['benchmark']}{' (--quick subset)' if args.quick else ''}, "
+        f"backbone {results[0]['backbone']}, seeds {args.seeds}, device {args.device}\n\n"
+    )
+    note = (f"\nFinal average accuracy: mean over the experiences of the accuracy after the last "
+            f"one (%). {FORGETTING} Train time: seconds, summed over experiences, "
+            f"{platform.processor() or platform.machine()}, device {args.device}.\n")
+    (out / "headline.md").write_text(header + table + note, encoding="utf-8")
+    doc = {
+        "command": "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "wall_seconds": time.perf_counter() - started,
+        "table_markdown": table,
+        "runs": [{**strip_timings(r), "train_seconds": r["train_seconds"],
+                  "eval_seconds": r["eval_seconds"]} for r in results],
+    }
+    (out / "headline.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    print(header + table + note)
+    return out / "headline.md"
+
+
+if __name__ == "__main__":
+    main()
