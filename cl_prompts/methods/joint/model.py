@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
+from cl_prompts.methods.common import FeatureCollector
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.joint.config import JointConfig
 from cl_prompts.methods.registry import register
-
-
-def _row_keys(inputs: Any) -> list[bytes]:
-    """A content hash per sample, so that repeated epochs do not duplicate the memory."""
-    x = inputs if isinstance(inputs, Tensor) else inputs["input_ids"]
-    rows = np.ascontiguousarray(x.detach().cpu().numpy().reshape(x.shape[0], -1))
-    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
 
 
 @register
@@ -36,29 +28,27 @@ class Joint(ContinualMethod):
         # the memory of earlier experiences: (N, D) frozen features and (N,) targets
         self.register_buffer("memory_features", torch.zeros(0, self.hidden_size))
         self.register_buffer("memory_targets", torch.zeros(0, dtype=torch.long))
-        self._pending: dict[bytes, tuple[Tensor, int]] = {}  # the open experience's samples
+        self._collector = FeatureCollector()  # the open experience's distinct samples
 
     def _grow(self, experience: int, classes: list[int]) -> None:
         self.head.add_block(classes)
         self.head.set_trainable(None)  # every class keeps training: this is not continual
-        self._pending = {}
+        self._collector.clear()
 
     def _freeze(self, experience: int) -> None:
         self.head.set_trainable([])
-        if self._pending:
-            feats = torch.stack([f for f, _ in self._pending.values()]).to(self.memory_features)
-            tgts = torch.tensor([t for _, t in self._pending.values()], device=feats.device)
-            self.memory_features = torch.cat([self.memory_features, feats])
-            self.memory_targets = torch.cat([self.memory_targets, tgts])
-        self._pending = {}
+        if len(self._collector):
+            feats, tgts = self._collector.tensors()
+            self.memory_features = torch.cat([self.memory_features, feats.to(self.memory_features)])
+            self.memory_targets = torch.cat([self.memory_targets, tgts.to(self.memory_targets.device)])
+        self._collector.clear()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.head.trainable_parameters()
 
     def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
         q = self.backbone.query_features(inputs)  # (B, D)
-        for key, f, t in zip(_row_keys(inputs), q.detach(), targets.tolist(), strict=True):
-            self._pending.setdefault(key, (f.cpu(), t))
+        self._collector.add(inputs, q, targets)
         n_mem = self.memory_targets.shape[0]
         if n_mem:
             n = max(1, round(self.config.replay_ratio * q.shape[0]))

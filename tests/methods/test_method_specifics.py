@@ -1,0 +1,163 @@
+"""Behaviour particular to single methods: keys, task identification, replay, orthogonality."""
+
+from __future__ import annotations
+
+import torch
+
+from cl_prompts.methods.common import FeatureCollector, gram_schmidt
+
+
+def _all(stream):
+    x = {k: torch.cat([s[1][k] for s in stream]) for k in stream[0][1]}
+    return x, torch.cat([s[2] for s in stream])
+
+
+def test_growing_pool_one_key_per_class_and_task_identification(backbone, stream, h):
+    model = h.build("growing_pool", backbone)
+    h.run_stream(model, stream, steps=5)
+    assert model.key_bank.shape == (6, 32) and model.key_task.tolist() == [0, 0, 1, 1, 2, 2]
+    assert torch.allclose(model.key_bank.norm(dim=1), torch.ones(6))
+    assert model.pool.task_sizes == [1, 1, 1] and model.pool.num_frozen == 3
+    x, y = _all(stream)
+    tasks = model.predict_task(x)
+    assert (tasks == y // 2).float().mean() > 0.9  # the synthetic classes are well separated
+    # restrict_to_task: the logits live only in the picked task's classes
+    logits = model(x)
+    finite = torch.isfinite(logits)
+    assert finite.sum(1).eq(2).all()
+    assert (finite.float().argmax(1) // 2 == tasks).all()
+
+
+def test_growing_pool_key_modes_and_vote(backbone, stream, h):
+    one = h.build("growing_pool", backbone, key_mode="task_centroid")
+    h.run_stream(one, stream, steps=2)
+    assert one.key_bank.shape[0] == 3
+    # the pool's own keys are the task centroids too
+    assert torch.allclose(one.pool.frozen_keys, one.key_bank)
+    many = h.build("growing_pool", backbone, key_mode="samples", vote_k=5)
+    h.run_stream(many, stream, steps=2)
+    assert many.key_bank.shape[0] == 48  # every distinct training sample, counted once
+    x, y = _all(stream)
+    assert (many.predict_task(x) == y // 2).float().mean() > 0.9
+
+
+def test_growing_pool_keys_count_each_sample_once(backbone, stream, h):
+    model = h.build("growing_pool", backbone, key_mode="samples")
+    classes, x, y = stream[0]
+    model.begin_experience(0, classes)
+    for _ in range(3):  # three "epochs" over the same data
+        model.training_loss(x, y)
+    model.end_experience(0)
+    assert model.key_bank.shape[0] == x["input_ids"].shape[0]
+
+
+def test_dualprompt_trains_the_true_tasks_e_prompt(backbone, stream, h):
+    model = h.build("dualprompt", backbone)
+    h.run_experience(model, 0, *stream[0], steps=2)
+    model.begin_experience(1, stream[1][0])
+    model.training_loss(stream[1][1], stream[1][2]).backward()
+    assert model.pool.keys.grad is not None and model.pool.keys.grad.abs().sum() > 0
+    assert model.g_prompt.grad is not None
+    assert model.pool.frozen_prompts.shape == (1, 2 * 3, 32)  # (tasks, e_layers * 2 * e_length, D)
+
+
+def test_gram_schmidt_rows_are_orthonormal_to_old_and_new():
+    old = gram_schmidt(torch.empty(0, 16), 4)
+    new = gram_schmidt(old, 5)
+    both = torch.cat([old, new])
+    assert torch.allclose(both @ both.T, torch.eye(9), atol=1e-5)
+    over = gram_schmidt(both, 10)  # 19 rows cannot be orthogonal in 16 dims: the rest are unit rows
+    assert torch.allclose(over.norm(dim=1), torch.ones(10), atol=1e-5)
+
+
+def test_coda_prompt_new_components_start_orthogonal_and_old_freeze(backbone, stream, h):
+    model = h.build("coda_prompt", backbone)
+    h.run_experience(model, 0, *stream[0], steps=3)
+    model.begin_experience(1, stream[1][0])
+    pool = model.pools[0]
+    keys = torch.cat([pool.frozen_keys, pool.keys.detach()])  # (6, D): 3 trained + 3 new
+    gram = F_normalize(keys[3:]) @ F_normalize(keys[:3]).T
+    # new keys are orthogonal to the old (trained) keys they were built against
+    assert gram.abs().max() < 1e-4
+    assert model.attention[0].frozen.shape == (3, 32) and model.attention[0].current.shape == (3, 32)
+    ids = {id(p) for p in model.trainable_parameters()}
+    assert id(pool.keys) in ids and all(id(t) not in ids for t in (pool.frozen_keys, model.attention[0].frozen))
+
+
+def F_normalize(t):
+    return torch.nn.functional.normalize(t, dim=1)
+
+
+def test_coda_prompt_ortho_penalty_adds_to_the_loss(backbone, stream, h):
+    torch.manual_seed(0)
+    plain = h.build("coda_prompt", backbone)
+    torch.manual_seed(0)
+    ortho = h.build("coda_prompt", backbone, ortho_mu=1.0)
+    for m in (plain, ortho):
+        torch.manual_seed(1)
+        m.begin_experience(0, stream[0][0])
+    with torch.no_grad():
+        ortho.pools[0].keys.add_(0.5)  # break orthogonality: the penalty must see it
+        plain.pools[0].keys.add_(0.5)
+    assert ortho.training_loss(stream[0][1], stream[0][2]) > plain.training_loss(stream[0][1], stream[0][2])
+
+
+def test_linear_probe_masking_decides_which_rows_train(backbone, stream, h):
+    masked = h.build("linear_probe", backbone)
+    unmasked = h.build("linear_probe", backbone, mask_absent=False)
+    for m in (masked, unmasked):
+        h.run_experience(m, 0, *stream[0], steps=2)
+        m.begin_experience(1, stream[1][0])
+    assert len(masked.trainable_parameters()) == 2  # the new block's weight and bias
+    assert len(unmasked.trainable_parameters()) == 4  # every block seen so far
+
+
+def test_joint_memory_deduplicates_and_replays(backbone, stream, h):
+    model = h.build("joint", backbone)
+    classes, x, y = stream[0]
+    model.begin_experience(0, classes)
+    for _ in range(3):
+        model.training_loss(x, y)
+    model.end_experience(0)
+    assert model.memory_features.shape == (16, 32) and model.memory_targets.tolist() == y.tolist()
+    h.run_experience(model, 1, *stream[1], steps=20)
+    h.run_experience(model, 2, *stream[2], steps=20)
+    xa, ya = _all(stream)
+    acc_first = (model.predict(xa)[:16] == ya[:16]).float().mean()
+    assert acc_first > 0.8  # replay keeps experience 0 (sequential linear_probe unmasked would not)
+
+
+def test_feature_collector_orders_and_refuses_empty():
+    c = FeatureCollector()
+    x = {"input_ids": torch.tensor([[1, 2], [3, 4], [1, 2]])}
+    c.add(x, torch.arange(6.0).reshape(3, 2), torch.tensor([0, 1, 0]))
+    f, t = c.tensors()
+    assert f.tolist() == [[0.0, 1.0], [2.0, 3.0]] and t.tolist() == [0, 1]
+    c.clear()
+    try:
+        c.tensors()
+    except ValueError as err:
+        assert "no training sample" in str(err)
+    else:  # pragma: no cover
+        raise AssertionError("expected ValueError")
+
+
+def test_finetune_copies_and_unfreezes_a_private_backbone(backbone, stream, h):
+    model = h.build("finetune", backbone)
+    assert model.backbone is not backbone
+    model.begin_experience(0, stream[0][0])
+    n_enc = len(list(model.backbone.parameters()))
+    assert len(model.trainable_parameters()) == n_enc + 2
+    assert all(not p.requires_grad for p in backbone.parameters())
+
+
+def test_ncm_prototypes_are_batching_invariant(backbone, stream, h):
+    a, b = h.build("ncm", backbone), h.build("ncm", backbone)
+    classes, x, y = stream[0]
+    a.begin_experience(0, classes)
+    a.observe(x, y)
+    b.begin_experience(0, classes)
+    for i in range(0, 16, 5):
+        b.observe({k: v[i : i + 5] for k, v in x.items()}, y[i : i + 5])
+    assert torch.allclose(a.prototypes(), b.prototypes(), atol=1e-6)
+    assert torch.equal(a.class_counts[:2], torch.tensor([8.0, 8.0], dtype=torch.float64))
