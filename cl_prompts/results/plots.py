@@ -64,7 +64,7 @@ def plot_accuracy_over_time(
     ax.set_ylim(0, 101)
     ax.set_xticks(steps)
     ax.set_title(title or "accuracy on each experience over time")
-    ax.legend(fontsize=7, ncol=2 if n > 6 else 1, loc="lower left")
+    ax.legend(fontsize=7, ncol=2 if n > 6 else 1, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
