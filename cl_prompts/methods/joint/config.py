@@ -12,7 +12,8 @@ from cl_prompts.methods.heads import HEAD_KINDS
 class JointConfig(MethodConfig):
     """A linear probe on frozen features trained on all the data: the upper bound.
 
-    Defaults: Adam, lr 1e-3 (the README's "joint linear probe", 92.7 on CLINC150).
+    Defaults: Adam, lr 1e-2 (on CLINC150-10, one epoch fed experience by experience,
+    90.4 against 87.8 for lr 1e-3; the README's converged joint probe reaches 92.7).
 
     Fed one experience holding every class, it is exactly a joint linear probe. Fed
     the experiences one by one, it keeps the frozen features of every training
@@ -26,6 +27,7 @@ class JointConfig(MethodConfig):
         replay_ratio: replayed samples per current sample in each training batch.
     """
 
+    lr: float = 1e-2
     head: str = "linear"
     head_scale: float = 16.0
     replay_ratio: float = 1.0

@@ -12,9 +12,10 @@ from cl_prompts.methods.heads import HEAD_KINDS
 class LinearProbeConfig(MethodConfig):
     """A classifier head trained sequentially on the frozen query features.
 
-    Defaults: Adam, lr 1e-3, no weight decay (the usual linear-probe recipe; there is
-    no paper to follow). ``mask_absent=True`` is the masked baseline of the CLINC150
-    README (89.2), ``False`` the catastrophic-forgetting one (29.9).
+    Defaults: Adam, lr 1e-2, no weight decay (no paper to follow; on CLINC150-10 with
+    one epoch lr 1e-2 reached 87.4 against 80.2 for 1e-3). ``mask_absent=True`` is
+    the masked baseline of the CLINC150 README (89.2), ``False`` the
+    catastrophic-forgetting one (29.9).
 
     Args:
         mask_absent: while training an experience, mask the logits of classes outside
@@ -24,6 +25,7 @@ class LinearProbeConfig(MethodConfig):
         head_scale: temperature of the cosine head.
     """
 
+    lr: float = 1e-2
     mask_absent: bool = True
     head: str = "linear"
     head_scale: float = 16.0
