@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from cl_prompts.methods.common import FeatureCollector, gram_schmidt
@@ -26,6 +27,15 @@ def test_growing_pool_one_key_per_class_and_task_identification(backbone, stream
     finite = torch.isfinite(logits)
     assert finite.sum(1).eq(2).all()
     assert (finite.float().argmax(1) // 2 == tasks).all()
+
+
+def test_growing_pool_predicts_during_its_first_experience(backbone, stream, h):
+    model = h.build("growing_pool", backbone)
+    with pytest.raises(RuntimeError, match="begin_experience"):
+        model.predict_task(stream[0][1])
+    model.begin_experience(0, stream[0][0])
+    assert model.predict_task(stream[0][1]).eq(0).all()
+    assert torch.isfinite(model(stream[0][1])[:, :2]).all()
 
 
 def test_growing_pool_key_modes_and_vote(backbone, stream, h):

@@ -132,9 +132,11 @@ class GrowingPool(ContinualMethod):
     @torch.no_grad()
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the task whose keys are nearest (a vote of the ``vote_k`` nearest keys)."""
-        if self.key_index.ntotal == 0:
-            raise RuntimeError("growing_pool has no keys yet: finish an experience (end_experience) first")
         q = F.normalize(self.backbone.query_features(inputs).float(), dim=1)  # (B, D)
+        if self.key_index.ntotal == 0:  # first experience still open: it is the only task
+            if self.pool.num_tasks == 0:
+                raise RuntimeError("growing_pool has no task yet: call begin_experience() first")
+            return torch.full((q.shape[0],), self.pool.current_task, dtype=torch.long, device=q.device)
         k = min(self.config.vote_k, self.key_index.ntotal)
         scores, ids = self.key_index.search(q, k)  # (B, k)
         valid = ids >= 0
