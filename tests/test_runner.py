@@ -31,8 +31,8 @@ def _run(out, method=METHOD, n_exp=4, **kw):
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(n_exp))
 
 
-def _run_hook(out, hook, **kw):
-    cfg = RunConfig(method=METHOD, backbone="tiny-bert", out=str(out), progress=False,
+def _run_hook(out, hook, method=METHOD, **kw):
+    cfg = RunConfig(method=method, backbone="tiny-bert", out=str(out), progress=False,
                     batch_size=8, epochs=2, plots=False, **kw)
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(), on_experience_end=hook)
 
@@ -57,18 +57,19 @@ def test_results_json_matches_the_format(tmp_path):
     assert r["accuracy_matrix"] == m
 
 
-def test_resume_after_crash_gives_the_same_matrix(tmp_path):
-    full = _run_hook(tmp_path / "full", None)
+@pytest.mark.parametrize("method", [METHOD, "growing_pool"])  # growing_pool: keys in a faiss index
+def test_resume_after_crash_gives_the_same_matrix(tmp_path, method):
+    full = _run_hook(tmp_path / "full", None, method=method)
 
     def crash_after_second(e, state):
         if e == 1:  # experience 2 done and checkpointed
             raise Crash("killed")
 
     with pytest.raises(Crash):
-        _run_hook(tmp_path / "cut", crash_after_second)
+        _run_hook(tmp_path / "cut", crash_after_second, method=method)
     assert not (tmp_path / "cut" / "results.json").exists()
     seen = []
-    resumed = _run_hook(tmp_path / "cut", lambda e, s: seen.append(e), resume=True)
+    resumed = _run_hook(tmp_path / "cut", lambda e, s: seen.append(e), method=method, resume=True)
     assert seen == [2, 3]  # only the missing experiences were trained
     assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
     assert resumed["resumed_at"] == [2]
