@@ -237,11 +237,14 @@ class KeyIndex:
         n = keys.shape[0]
         kk = min(k, n)
         b = q.shape[0]
+        rows = max(1, _TORCH_BLOCK_ELEMENTS // max(n, 1))
+        if kk == k and rows >= b:  # common case: one block, no padding (least overhead)
+            s, j = torch.topk(q @ keys.T, k, dim=1)  # (B, k)
+            return s, ids[j]
         out_s = torch.full((b, k), float("-inf"), device=keys.device)
         out_i = torch.full((b, k), -1, dtype=torch.long, device=keys.device)
         if kk == 0:
             return out_s, out_i
-        rows = max(1, _TORCH_BLOCK_ELEMENTS // max(n, 1))
         for start in range(0, b, rows):  # chunk queries so the score block stays bounded
             block = q[start : start + rows] @ keys.T  # (rows, N)
             s, j = torch.topk(block, kk, dim=1)
