@@ -29,7 +29,7 @@ DEFAULT_METHOD = "growing_pool"
 # Options that do not change what is computed; a resume may change them.
 RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots")
 # --quick: a fixed miniature of the stream (per class) for a first look.
-QUICK = {"per_class": 5, "test_per_class": 3}
+QUICK = {"per_class": 10, "test_per_class": 5}
 OUTPUT_FILES = (res.RESULTS_FILE, "accuracy_matrix.png", "accuracy_over_time.png", "summary.md")
 
 

@@ -124,8 +124,8 @@ def test_quick_subsets_the_data(tmp_path):
     cfg = RunConfig(method="ncm", backbone="tiny-bert", out=str(tmp_path), progress=False,
                     quick=True, plots=False)
     r = run(cfg, backbone=tiny_text_backbone(), dataset=big)
-    # QUICK keeps 5 train samples per class (ncm sees each once): 4 classes x 5
-    assert r["train_samples"] == 20
+    # QUICK keeps 10 train samples per class (ncm sees each once): 4 classes x 10
+    assert r["train_samples"] == 40
     assert r["config"]["quick"] is True
 
 
