@@ -355,34 +355,9 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
     res.write_results(results, out / res.RESULTS_FILE)
     if config.plots:
         res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}")
-    res.atomic_write_text(out / "summary.md", summary_table(results))
+    res.atomic_write_text(out / "summary.md", res.summary_table(results))
     if config.progress:
-        print(summary_table(results))
+        print(res.summary_table(results))
         print(f"results: {out / res.RESULTS_FILE}\nplots:   {out}/accuracy_matrix.png, "
               f"{out}/accuracy_over_time.png\ncheckpoint: {ckpt.checkpoint_root(out)}")
     return results
-
-
-def summary_table(results: dict[str, Any]) -> str:
-    """Markdown summary of one run: per-experience accuracies, then the headline metrics."""
-    m = results["accuracy_matrix"]
-    tid = results.get("task_id_accuracy_matrix")
-    lines = [f"## {results['method']} on {results['benchmark']} (seed {results['seed']})", "",
-             "| experience | acc just after training | final acc | task-id acc (final) |",
-             "|---|---|---|---|"]
-    for j in range(len(m)):
-        t = tid[-1][j] if tid and tid[-1][j] is not None else None
-        lines.append(f"| {j} | {m[j][j]:.1f} | {m[-1][j]:.1f} | {'-' if t is None else f'{t:.1f}'} |")
-
-    def fmt(v):
-        return "-" if v is None else f"{v:.2f}"
-
-    lines += ["", f"final average accuracy: {fmt(results['final_average_accuracy'])} %",
-              f"average forgetting: {fmt(results['average_forgetting'])} points",
-              f"backward transfer: {fmt(results['backward_transfer'])} points",
-              f"train time: {results['train_seconds']:.1f} s "
-              f"({results['train_samples_per_second']:.1f} samples/s), eval {results['eval_seconds']:.1f} s",
-              f"peak memory: {results['peak_memory_mb']:.0f} MiB ({results['peak_memory_source']})"]
-    if "final_task_id_accuracy" in results:
-        lines.append(f"task-identification accuracy (final): {fmt(results['final_task_id_accuracy'])} %")
-    return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ from cl_prompts.results.record import (
     versions,
     write_results,
 )
+from cl_prompts.results.summary import summary_table
 
 __all__ = [
     "REQUIRED_KEYS",
@@ -49,6 +50,7 @@ __all__ = [
     "read_results",
     "strip_timings",
     "summarize",
+    "summary_table",
     "versions",
     "write_plots",
     "write_results",
