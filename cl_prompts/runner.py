@@ -283,6 +283,8 @@ def run(
     out = config.run_dir(dataset.name)
     prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
     seed_everything(config.seed)
+    if str(config.device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
     if backbone is None:
         from cl_prompts.backbones import BackboneConfig, load_backbone
 
