@@ -1,0 +1,136 @@
+"""The configuration of a run (:class:`RunConfig`), its dataset and its output folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cl_prompts import checkpoint as ckpt
+from cl_prompts import results as res
+
+DEFAULT_METHOD = "growing_pool"
+# Options that do not change what is computed; a resume may change them.
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots")
+# --quick: a fixed miniature of the stream (per class) for a first look.
+QUICK = {"per_class": 10, "test_per_class": 5}
+OUTPUT_FILES = (res.RESULTS_FILE, "accuracy_matrix.png", "accuracy_over_time.png", "summary.md")
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to rerun a run (stored in the results JSON as ``config``).
+
+    benchmark: ``"clinc150"`` or ``"file:PATH"`` (CSV/JSON of text,label); ignored when a
+        dataset is passed to :func:`run` (then it only names the run).
+    method: a registered method name; method_options: its config overrides (``--set``).
+    backbone: ``"minilm"``, a local folder or hub id, or ``"tiny-bert"`` (tests).
+    epochs / batch_size / eval_batch_size / max_length: training and tokenisation.
+    experiences / class_order_seed: regroup the stream (None: the benchmark's default).
+    quick: a fixed per-class subset of the data (a first look in about a minute).
+    out: the run folder; resume: continue the checkpoint in ``out``; overwrite: replace
+        the results already in ``out``. progress: tqdm bars and the summary on stdout;
+        plots: write the PNG plots.
+    """
+
+    benchmark: str = "clinc150"
+    method: str = DEFAULT_METHOD
+    backbone: str = "minilm"
+    epochs: int = 1
+    seed: int = 0
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    max_length: int = 48
+    experiences: int | None = None
+    class_order_seed: int | None = None
+    quick: bool = False
+    method_options: dict[str, Any] = field(default_factory=dict)
+    out: str | None = None
+    device: str = "cpu"
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for name in ("seed", "experiences", "class_order_seed"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise TypeError(f"{name} must be an int, got {v!r}")
+        if self.seed is None:
+            raise TypeError("seed must be an int, got None")
+        if self.experiences is not None and self.experiences < 1:
+            raise ValueError(f"experiences must be >= 1, got {self.experiences}")
+        if not isinstance(self.benchmark, str) or not (
+            self.benchmark == "clinc150" or self.benchmark.startswith("file:")
+        ):
+            raise ValueError(f"benchmark must be 'clinc150' or 'file:PATH', got {self.benchmark!r}")
+        if self.benchmark == "file:":
+            raise ValueError("benchmark 'file:PATH' needs a path after 'file:'")
+        if not (self.device == "cpu" or str(self.device).startswith("cuda")):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        if not isinstance(self.method_options, dict):
+            raise TypeError(f"method_options must be a dict, got {type(self.method_options).__name__}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: pick one")
+        if self.resume and not self.out:
+            raise ValueError("resume needs out: the run folder to continue")
+
+    def run_dir(self, benchmark_name: str) -> Path:
+        if self.out:
+            return Path(self.out)
+        quick = "-quick" if self.quick else ""
+        return Path("runs") / f"{benchmark_name}-{self.method}-seed{self.seed}{quick}"
+
+    def identity(self) -> dict[str, Any]:
+        """The options a resumed run must share with the checkpoint."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
+
+
+def load_dataset(config: RunConfig):
+    """The :class:`~cl_prompts.data.TextDataset` named by ``config.benchmark``, regrouped/subset."""
+    from cl_prompts.data import load_clinc150, load_text_file
+
+    if config.benchmark == "clinc150":
+        ds = load_clinc150(num_experiences=config.experiences, class_order_seed=config.class_order_seed)
+    else:
+        path = Path(config.benchmark[len("file:"):])
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark data file not found: {path}")
+        if path.is_dir():
+            raise IsADirectoryError(f"benchmark must name a file, got the directory {path}")
+        ds = load_text_file(
+            path, num_experiences=config.experiences, class_order_seed=config.class_order_seed
+        )
+    return ds
+
+
+def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an out dir holding results (unless overwrite); remove only our own files."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out must be a directory, got the file {out}")
+    if resume:
+        if not ckpt.has_checkpoint(out):
+            raise FileNotFoundError(f"nothing to resume: no checkpoint in {out}")
+        return
+    ours = [out / f for f in OUTPUT_FILES if (out / f).exists()]
+    if ckpt.checkpoint_root(out).exists():
+        ours.append(ckpt.checkpoint_root(out))
+    if ours and not overwrite:
+        raise FileExistsError(
+            f"out dir {out} already holds results ({', '.join(p.name for p in ours)}); "
+            "pass --overwrite to replace them or --resume to continue"
+        )
+    for p in ours:  # only what a run writes; other files of the user stay
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,123 @@
+"""The training and evaluation loop of a run: tokenized stream, one experience at a time.
+
+Plain PyTorch over the experiences of a :class:`~cl_prompts.data.TextDataset`; every
+random draw is seeded (the batch order by a generator of its own per experience), so a
+resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import numpy as np
+import torch
+
+from cl_prompts.run_config import RunConfig
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) global RNGs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warn_truncated(backbone, texts: list[str]) -> int:
+    """Count texts longer than ``backbone.config.max_length`` tokens; warn once if any.
+
+    They are truncated by the tokenizer (not an error); the warning says how many.
+    """
+    limit = int(backbone.config.max_length)
+    lengths = [len(ids) for ids in backbone.tokenizer(list(texts), truncation=False)["input_ids"]]
+    over = sum(n > limit for n in lengths)
+    if over:
+        warnings.warn(
+            f"{over} of {len(texts)} texts are longer than max_length={limit} tokens and were "
+            f"truncated (longest: {max(lengths)} tokens); raise --max-length to keep them whole",
+            UserWarning, stacklevel=2,
+        )
+    return over
+
+
+class TokenizedStream:
+    """Tokenized train/test tensors of a dataset, split by experience."""
+
+    def __init__(self, dataset, backbone, device: str):
+        self.experiences = [list(e) for e in dataset.experiences]
+        self.train = backbone.tokenize(dataset.train.texts)  # {k: (N, T)}
+        self.test = backbone.tokenize(dataset.test.texts)
+        self.train_y = torch.tensor(dataset.train.labels, dtype=torch.long)
+        self.test_y = torch.tensor(dataset.test.labels, dtype=torch.long)
+        self.device = device
+        warn_truncated(backbone, dataset.train.texts + dataset.test.texts)
+        for e, classes in enumerate(self.experiences):
+            if not bool(torch.isin(self.train_y, torch.tensor(classes)).any()):
+                raise ValueError(f"experience {e} has no training samples (classes {classes})")
+
+    def indices(self, split: str, e: int) -> torch.Tensor:
+        y = self.train_y if split == "train" else self.test_y
+        return torch.nonzero(torch.isin(y, torch.tensor(self.experiences[e]))).flatten()
+
+    def batch(self, split: str, idx: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        x = self.train if split == "train" else self.test
+        y = self.train_y if split == "train" else self.test_y
+        inputs = {k: v[idx] for k, v in x.items()}  # (B, T) each
+        if "attention_mask" in inputs:
+            # Drop the all-padding trailing columns (CLINC: ~11 real tokens of 48): same
+            # outputs, far less compute. Query-cache keys ignore padding, so they still hit.
+            used = torch.nonzero(inputs["attention_mask"].any(dim=0)).flatten()
+            width = int(used.max()) + 1 if len(used) else 1
+            inputs = {k: v[:, :width] for k, v in inputs.items()}  # (B, T')
+        return {k: v.to(self.device) for k, v in inputs.items()}, y[idx].to(self.device)
+
+
+def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, bar) -> int:
+    """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen."""
+    idx = stream.indices("train", e)
+    # A generator of its own: the order of batches does not depend on the global RNG.
+    gen = torch.Generator().manual_seed(config.seed * 100_003 + e)
+    model.train()
+    optimizer = model.make_optimizer() if model.requires_training else None
+    seen = 0
+    for _ in range(config.epochs if model.requires_training else 1):
+        order = idx[torch.randperm(len(idx), generator=gen)]
+        for start in range(0, len(order), config.batch_size):
+            inputs, targets = stream.batch("train", order[start : start + config.batch_size])
+            if model.requires_training:
+                loss = model.training_loss(inputs, targets)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss.item()} in experience {e}")
+                if optimizer is not None:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            else:
+                with torch.no_grad():
+                    model.observe(inputs, targets)
+            seen += len(targets)
+            bar.update(1)
+    return seen
+
+
+@torch.no_grad()
+def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int) -> tuple[list, list]:
+    """Accuracy (%) and task-id accuracy (%, or None) on each experience ``0..upto``."""
+    model.eval()
+    acc, task_acc = [], []
+    for j in range(upto + 1):
+        idx = stream.indices("test", j)
+        if len(idx) == 0:
+            raise ValueError(f"experience {j} has no test samples")
+        correct, task_correct, has_task = 0, 0, False
+        for start in range(0, len(idx), batch_size):
+            inputs, targets = stream.batch("test", idx[start : start + batch_size])
+            correct += int((model(inputs).argmax(dim=-1) == targets).sum())
+            picked = model.predict_task(inputs)
+            if picked is not None:
+                has_task = True
+                task_correct += int((picked.to(targets.device) == j).sum())
+        acc.append(100.0 * correct / len(idx))
+        task_acc.append(100.0 * task_correct / len(idx) if has_task else None)
+    return acc, task_acc
