@@ -18,16 +18,6 @@ ALL_FAMILIES = TEXT_FAMILIES + VISION_FAMILIES
 SENTENCES = ["book a flight to paris", "what is my balance", "set an alarm for six in the morning please"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and OpenMP spinning under a loaded CPU
-    made this folder ~9x slower; restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @functools.cache
 def _tiny(family: str):
     if family in TEXT_FAMILIES:
