@@ -61,6 +61,19 @@ class GrowingHead(nn.Module):
         self.class_to_block[ids] = index
         return index
 
+    def grow(self, classes: Sequence[int], *, train_only_new: bool) -> int | None:
+        """Start an experience: :meth:`add_block` for ``classes``, then set what trains.
+
+        train_only_new: only the new block trains (the masked setting: older rows stay
+        fixed); False: every block trains. Returns the new block index (None if none).
+        """
+        block = self.add_block(classes)
+        if train_only_new:
+            self.set_trainable([] if block is None else [block])
+        else:
+            self.set_trainable(None)
+        return block
+
     def block_classes(self, index: int) -> Tensor:
         return getattr(self, f"block{index}_classes")
 

@@ -56,10 +56,7 @@ class CodaPrompt(ContinualMethod):
             prompts = gram_schmidt(old_p.detach().cpu().reshape(-1, lp * d), n).reshape(n, lp, d)
             pool.add_task(n, keys=keys, prompts=prompts)  # freezes the previous task's components
             attn.add(gram_schmidt(attn.all().detach().cpu(), n))
-        block = self.head.add_block(classes)
-        self.head.set_trainable([] if block is None else [block])
-        if not self.config.mask_absent:
-            self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=self.config.mask_absent)
 
     def _freeze(self, experience: int) -> None:
         for pool, attn in zip(self.pools, self.attention, strict=True):

@@ -54,10 +54,7 @@ class DualPrompt(ContinualMethod):
         self.pool.add_task(1)  # freezes the previous task's E-prompt and key
         if self.g_prompt is not None:
             self.g_prompt.requires_grad_(True)
-        block = self.head.add_block(classes)
-        self.head.set_trainable([] if block is None else [block])
-        if not self.config.mask_absent:
-            self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=self.config.mask_absent)
 
     def _freeze(self, experience: int) -> None:
         self.pool.freeze()

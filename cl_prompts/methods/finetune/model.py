@@ -36,8 +36,7 @@ class Finetune(ContinualMethod):
         return list(self.backbone.parameters())
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        self.head.add_block(classes)
-        self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=False)
         self.backbone.requires_grad_(True)
 
     def _freeze(self, experience: int) -> None:

@@ -69,8 +69,7 @@ class GrowingPool(ContinualMethod):
             start, stop = self.pool.task_range(self.pool.current_task)
             init = self.pool.lookup(torch.arange(start, stop))[0]  # (n, L, D)
         self.pool.add_task(n, prompts=init)
-        block = self.head.add_block(classes)
-        self.head.set_trainable([] if block is None else [block])
+        self.head.grow(classes, train_only_new=True)
         cls = torch.tensor(classes, device=self.class_task.device)
         self.class_task[cls[self.class_task[cls] < 0]] = experience
         self._collector.clear()

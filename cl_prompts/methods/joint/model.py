@@ -31,8 +31,7 @@ class Joint(ContinualMethod):
         self._collector = FeatureCollector()  # the open experience's distinct samples
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        self.head.add_block(classes)
-        self.head.set_trainable(None)  # every class keeps training: this is not continual
+        self.head.grow(classes, train_only_new=False)  # every class keeps training: not continual
         self._collector.clear()
 
     def _freeze(self, experience: int) -> None:

@@ -44,11 +44,7 @@ class L2P(ContinualMethod):
     def _grow(self, experience: int, classes: list[int]) -> None:
         if experience == 0:
             self.pool.add_task(self.config.pool_size)  # the shared pool, never frozen
-        block = self.head.add_block(classes)
-        if self.config.mask_absent:
-            self.head.set_trainable([] if block is None else [block])
-        else:
-            self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=self.config.mask_absent)
 
     def _freeze(self, experience: int) -> None:
         self.head.set_trainable([])

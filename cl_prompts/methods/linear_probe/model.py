@@ -32,11 +32,7 @@ class LinearProbe(ContinualMethod):
         return self.config.mask_absent
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        block = self.head.add_block(classes)
-        if self._masked:
-            self.head.set_trainable([] if block is None else [block])
-        else:
-            self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=self._masked)
 
     def _freeze(self, experience: int) -> None:
         self.head.set_trainable([])

@@ -28,11 +28,7 @@ class PromptTuning(ContinualMethod):
         self.head = GrowingHead(self.hidden_size, num_classes)
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        block = self.head.add_block(classes)
-        if self.config.mask_absent:
-            self.head.set_trainable([] if block is None else [block])
-        else:
-            self.head.set_trainable(None)
+        self.head.grow(classes, train_only_new=self.config.mask_absent)
         self.prompt.requires_grad_(True)
 
     def _freeze(self, experience: int) -> None:
