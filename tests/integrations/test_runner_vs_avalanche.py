@@ -1,0 +1,211 @@
+"""The CLI runner (plain PyTorch loop) and PromptStrategy (Avalanche) compute the same thing.
+
+Both drive a method through the same lifecycle (begin_experience, training_loss or
+observe, end_experience, task-agnostic forward), so on the same data they must agree:
+
+- ``ncm`` draws nothing at random and its class means do not depend on batching, so
+  the two paths are compared as a user would run them: the runner with its own seeded
+  batch order, Avalanche with its default shuffled loader and other batch sizes.
+- trained methods (``growing_pool``, ``l2p``) depend on the order of the batches and on
+  the global torch RNG, which the two loops use differently:
+  * the runner shuffles each experience with a generator of its own; Avalanche's loader
+    shuffles with the global RNG. Here the runner's order is recorded and the Avalanche
+    stream is built in that order and trained with ``shuffle=False``;
+  * the runner draws from the global RNG only when the model grows (new prompts and head
+    rows in ``begin_experience``); Avalanche also draws a base seed from it each time a
+    DataLoader iterator starts (torch does this even with ``num_workers=0``), so from
+    experience 1 on the new tensors would start from other values. A plugin puts the
+    global RNG back where it was right after the previous ``begin_experience``, which is
+    where the runner's is.
+  With both aligned the trained tensors, predictions and accuracy matrices must be
+  bit-identical. Without the alignment they are not (different, equally valid, random
+  draws), which is why the user-facing comparison is the ncm one.
+
+Each path gets its own backbone (same seed, same weights), so that no query feature
+computed by one path is served from the other's query cache.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from avalanche.core import SupervisedPlugin
+
+from cl_prompts import checkpoint as ckpt
+from cl_prompts import run_loop
+from cl_prompts.backbones.testing import tiny_text_backbone
+from cl_prompts.data import TextDataset, synthetic_text_dataset
+from cl_prompts.integrations.avalanche import make_strategy, predict, text_benchmark
+from cl_prompts.methods import build_model
+from cl_prompts.runner import RunConfig, run
+
+MAX_LENGTH = 16
+TRAINED = {
+    "growing_pool": {},
+    "l2p": dict(pool_size=4, prompt_length=2, top_k=2),
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    # 6 classes in 3 experiences; 16 train / 8 test texts per experience
+    return synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8, test_per_class=4)
+
+
+@pytest.fixture()
+def backbones():
+    """Two backbones with the same weights and empty query caches: (runner's, avalanche's)."""
+    return tiny_text_backbone(max_length=MAX_LENGTH), tiny_text_backbone(max_length=MAX_LENGTH)
+
+
+def _non_backbone_state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+
+
+def run_runner(name, data, backbone, out, test_stream, *, batch_size, seed=0, **options):
+    """The runner's results, plus per experience e: its model's state and predictions on 0..e.
+
+    The model of each row is the checkpoint the runner wrote after that experience.
+    Loading it builds a model and predicting starts a DataLoader, which both draw from
+    the global RNG: done inside fork_rng so the run itself is not disturbed.
+    """
+    states, preds = [], []
+
+    def after(e, _state):
+        with torch.random.fork_rng():
+            model, _ = ckpt.load_checkpoint(out, backbone, identity={}, restore_rng=False)
+            states.append(_non_backbone_state(model))
+            preds.append([predict(model, test_stream[j], batch_size=64)[0] for j in range(e + 1)])
+
+    config = RunConfig(
+        method=name, seed=seed, batch_size=batch_size, eval_batch_size=7, max_length=MAX_LENGTH,
+        method_options=options, out=str(out), progress=False, plots=False,
+    )
+    results = run(config, backbone=backbone, dataset=data, on_experience_end=after)
+    return results, states, preds
+
+
+def run_avalanche(method, bm, *, train_kwargs=None, plugins=(), batch_size, seed=None):
+    """Train experience by experience with PromptStrategy; evaluate on the seen ones."""
+    strategy = make_strategy(method, train_mb_size=batch_size, eval_mb_size=5, plugins=list(plugins))
+    states, preds = [], []
+    for e, exp in enumerate(bm.train_stream):
+        strategy.train(exp, **(train_kwargs or {}))
+        metrics = strategy.eval(bm.test_stream[: e + 1])
+        with torch.random.fork_rng():
+            states.append(_non_backbone_state(method))
+            preds.append([predict(method, bm.test_stream[j], batch_size=64)[0] for j in range(e + 1)])
+    return metrics["EvalStream/Acc_Matrix"], states, preds
+
+
+def assert_same_matrix(runner_matrix, avalanche_matrix):
+    """Runner: percent, None above the diagonal; Avalanche: fractions, 0 where not evaluated."""
+    n = len(runner_matrix)
+    assert tuple(avalanche_matrix.shape) == (n, n)
+    for i in range(n):
+        for j in range(n):
+            if j > i:
+                assert runner_matrix[i][j] is None
+            else:
+                # both are correct / total over the same test samples: equal up to float32
+                assert runner_matrix[i][j] == pytest.approx(100 * float(avalanche_matrix[i, j]), abs=1e-4), (
+                    i, j, runner_matrix, avalanche_matrix)
+
+
+def assert_same_predictions(runner_preds, avalanche_preds):
+    assert len(runner_preds) == len(avalanche_preds)
+    for e, (row_r, row_a) in enumerate(zip(runner_preds, avalanche_preds, strict=True)):
+        for j, (p_r, p_a) in enumerate(zip(row_r, row_a, strict=True)):
+            assert torch.equal(p_r, p_a), f"after experience {e}, test experience {j}: {p_r} vs {p_a}"
+
+
+def test_ncm_runner_and_avalanche_agree(data, backbones, tmp_path):
+    bb_runner, bb_avalanche = backbones
+    bm = text_benchmark(data, bb_avalanche)
+    results, r_states, r_preds = run_runner("ncm", data, bb_runner, tmp_path / "run", bm.test_stream, batch_size=5)
+
+    torch.manual_seed(123)  # another seed and other batch sizes: ncm must not care
+    method = build_model("ncm", bb_avalanche, num_classes=data.num_classes)
+    matrix, a_states, a_preds = run_avalanche(method, bm, batch_size=16)
+
+    assert_same_matrix(results["accuracy_matrix"], matrix)
+    assert_same_predictions(r_preds, a_preds)
+    for e, (s_r, s_a) in enumerate(zip(r_states, a_states, strict=True)):
+        assert torch.equal(s_r["class_counts"], s_a["class_counts"]), e
+        # float64 sums of the same float32 features: batching may reorder the additions
+        torch.testing.assert_close(s_r["class_sums"], s_a["class_sums"], rtol=1e-12, atol=1e-12)
+    # not a vacuous comparison: every class was observed and the method beats chance
+    assert bool((a_states[-1]["class_counts"] == 8).all())
+    assert sum(results["accuracy_matrix"][-1]) / 3 > 100 / 6
+
+
+def _in_recorded_order(data: TextDataset, order: list[int]) -> TextDataset:
+    """The same dataset with its train split in ``order`` (every train sample exactly once)."""
+    assert sorted(order) == list(range(len(data.train))), "the runner did not see every sample once"
+    return TextDataset(data.train.take(order), data.test, list(data.class_names),
+                       [list(e) for e in data.experiences], data.name)
+
+
+class ContinueRunnerRng(SupervisedPlugin):
+    """Global RNG at each begin_experience = right after the previous begin_experience.
+
+    PromptStrategy's own PromptPoolPlugin runs first, so ``before_training_exp`` here
+    sees the RNG just after the method grew; ``before_training`` (before it grows for
+    the next experience) puts it back, undoing the DataLoaders' draws in between.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.state: torch.Tensor | None = None
+
+    def before_training(self, strategy, **kwargs):
+        if self.state is not None:
+            torch.set_rng_state(self.state)
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.state = torch.get_rng_state()
+
+
+@pytest.mark.parametrize("name", sorted(TRAINED))
+def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones, tmp_path, monkeypatch):
+    bb_runner, bb_avalanche = backbones
+    batch_size, seed = 5, 3  # 16 samples per experience: batches of 5, 5, 5, 1
+
+    # record the runner's batches (train split indices, in the order it trains on them)
+    batches: list[list[int]] = []
+    fetch = run_loop.TokenizedStream.batch
+
+    def recording_batch(self, split, idx):
+        if split == "train":
+            batches.append(idx.tolist())
+        return fetch(self, split, idx)
+
+    monkeypatch.setattr(run_loop.TokenizedStream, "batch", recording_batch)
+    # the test stream is the same for both (only the train split is reordered)
+    test_stream = text_benchmark(data, bb_avalanche).test_stream
+    results, r_states, r_preds = run_runner(
+        name, data, bb_runner, tmp_path / "run", test_stream, batch_size=batch_size, seed=seed, **TRAINED[name]
+    )
+    monkeypatch.undo()
+    assert [len(b) for b in batches] == [5, 5, 5, 1] * 3
+
+    bm = text_benchmark(_in_recorded_order(data, [i for b in batches for i in b]), bb_avalanche)
+    torch.manual_seed(seed)  # what the runner's seed_everything does before build_model
+    method = build_model(name, bb_avalanche, num_classes=data.num_classes, **TRAINED[name])
+    matrix, a_states, a_preds = run_avalanche(
+        method, bm, batch_size=batch_size, train_kwargs={"shuffle": False}, plugins=[ContinueRunnerRng()]
+    )
+
+    assert_same_matrix(results["accuracy_matrix"], matrix)
+    assert_same_predictions(r_preds, a_preds)
+    for e, (s_r, s_a) in enumerate(zip(r_states, a_states, strict=True)):
+        assert sorted(s_r) == sorted(s_a), e
+        differ = [k for k in s_r if not torch.equal(s_r[k], s_a[k])]
+        assert not differ, f"after experience {e} these tensors differ: {differ}"
+    # the comparison is sensitive: without the RNG alignment the new tensors of experience
+    # 1 start elsewhere, and the states part from there on
+    torch.manual_seed(seed)
+    method = build_model(name, bb_avalanche, num_classes=data.num_classes, **TRAINED[name])
+    _, unaligned, _ = run_avalanche(method, bm, batch_size=batch_size, train_kwargs={"shuffle": False})
+    assert all(torch.equal(unaligned[0][k], r_states[0][k]) for k in r_states[0])
+    assert any(not torch.equal(unaligned[1][k], r_states[1][k]) for k in r_states[1])
