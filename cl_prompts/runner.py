@@ -36,6 +36,7 @@ from cl_prompts.run_config import (
 from cl_prompts.run_loop import (
     TokenizedStream,
     evaluate,
+    isolated_rng,
     seed_everything,
     train_experience,
     warn_truncated,
@@ -73,7 +74,8 @@ def run(
 
     backbone / dataset: inject ready-made ones (tests, notebooks); by default they are
     loaded from ``config.backbone`` / ``config.benchmark``.
-    on_experience_end(e, state): called after the checkpoint of experience ``e``.
+    on_experience_end(e, state): called after the checkpoint of experience ``e``, with the
+        global RNGs isolated (its random draws do not change the rest of the run).
     """
     from tqdm.auto import tqdm
 
@@ -130,7 +132,8 @@ def run(
             tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
         ckpt.save_checkpoint(out, model, experience=e, state=state, identity=identity)
         if on_experience_end is not None:
-            on_experience_end(e, state)
+            with isolated_rng(config.device):  # a callback must not change the rest of the run
+                on_experience_end(e, state)
     return _finish(config, dataset, backbone, out, state)
 
 

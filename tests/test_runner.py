@@ -149,3 +149,15 @@ def test_summary_table_lists_each_experience(tmp_path):
 def test_run_config_validation(kw, err, match):
     with pytest.raises(err, match=match):
         RunConfig(**kw)
+
+
+def test_callback_drawing_random_numbers_does_not_change_the_run(tmp_path):
+    plain = _run(tmp_path / "plain", plots=False)
+
+    def noisy(e, state):  # e.g. a user's callback that evaluates with a DataLoader
+        torch.rand(1000)
+        torch.randperm(50)
+
+    hooked = _run_hook(tmp_path / "hooked", noisy)
+    assert strip_timings(hooked) == {**strip_timings(plain), "config": strip_timings(hooked)["config"]}
+    assert hooked["accuracy_matrix"] == plain["accuracy_matrix"]

@@ -23,6 +23,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 
 from cl_prompts.integrations.evaluation import move_to
+from cl_prompts.run_loop import isolated_rng
 
 OPTIMIZER_MODES = ("strategy", "method")
 
@@ -148,6 +149,16 @@ class PromptStrategy(SupervisedTemplate):
     @property
     def method(self) -> torch.nn.Module:
         return self.pool_plugin.method
+
+    def eval(self, *args: Any, **kwargs: Any) -> Any:
+        """Avalanche's eval, with the global RNGs isolated.
+
+        Every DataLoader draws from the global torch RNG when it starts, and the methods
+        draw new prompts and head rows from it; without the isolation, evaluating more or
+        fewer experiences would change the weights trained afterwards.
+        """
+        with isolated_rng(self.device):
+            return super().eval(*args, **kwargs)
 
     def make_optimizer(self, **kwargs: Any) -> None:
         """No-op: the optimizer is rebuilt from the method after it grows (PromptPoolPlugin)."""

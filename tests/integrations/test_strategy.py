@@ -137,3 +137,21 @@ def test_bad_inputs(text_backbone, standin_cls, bench):
                   evaluator=None, plugins=[PromptPoolPlugin(other)])
     with pytest.raises(ValueError, match="strategy's model"):
         naive.train(bench.train_stream[0])
+
+
+def test_how_much_is_evaluated_does_not_change_training(bench, text_backbone):
+    """DataLoaders draw from the global RNG; eval is isolated so the trained weights agree."""
+    from cl_prompts.methods import build_model
+
+    states = []
+    for evaluate_all in (False, True):
+        torch.manual_seed(0)
+        method = build_model("growing_pool", text_backbone, num_classes=6)
+        strategy = make_strategy(method, train_mb_size=4, evaluator=None)
+        for e, exp in enumerate(bench.train_stream):
+            strategy.train(exp)
+            strategy.eval(bench.test_stream if evaluate_all else bench.test_stream[: e + 1])
+        states.append({k: v.clone() for k, v in method.state_dict().items() if not k.startswith("backbone.")})
+    assert sorted(states[0]) == sorted(states[1])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0]), [
+        k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
