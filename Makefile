@@ -29,7 +29,7 @@ test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "" $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check cl_prompts tests benchmarks
+	$(VENV)/bin/ruff check cl_prompts tests benchmarks notebooks
 
 clean-venv:
 	rm -rf $(VENV)
