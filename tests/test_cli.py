@@ -2,9 +2,15 @@
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.cli import main, parse_set
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.results import read_results
@@ -119,3 +125,32 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path):
     before = (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes()
     headline.main(argv)
     assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before
+
+
+def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
+    """SIGKILL a real ``cl-prompts run`` after its first checkpoint, resume it from the CLI."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def cli(*args):
+        return [sys.executable, "-m", "cl_prompts.cli", *args]
+
+    # many epochs (the last --epochs wins) so that each experience takes a while
+    subprocess.run(cli(*_args(csv_path, tmp_path / "full", "--epochs", "25")), check=True, env=env,
+                   capture_output=True)
+    full = read_results(tmp_path / "full")
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(cli(*_args(csv_path, cut, "--epochs", "25")), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not has_checkpoint(cut) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert has_checkpoint(cut) and not (cut / "results.json").exists()
+
+    subprocess.run(cli("run", "--resume", str(cut), "--no-progress", "--no-plots"), check=True,
+                   env=env, capture_output=True)
+    resumed = read_results(cut)
+    assert resumed["resumed_at"] and resumed["resumed_at"][0] >= 1
+    assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
