@@ -86,7 +86,8 @@ def run(
     if config.quick:
         dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
     out = config.run_dir(dataset.name)
-    prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
+    if not config.overwrite:  # refuse before loading anything
+        prepare_out_dir(out, resume=config.resume, overwrite=False)
     seed_everything(config.seed)
     if str(config.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
@@ -110,6 +111,8 @@ def run(
         state["resumed_at"] = [*state.get("resumed_at", []), state["next_experience"]]
     else:
         model = build_model(config.method, backbone, dataset.num_classes, **options)
+        if config.overwrite:  # only once the method is built: a bad option keeps the old results
+            prepare_out_dir(out, resume=False, overwrite=True)
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
     for e in range(state["next_experience"], n_exp):

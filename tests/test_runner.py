@@ -111,6 +111,15 @@ def test_out_dir_with_results_is_refused_and_overwrite_keeps_user_files(tmp_path
     assert len([p for p in checkpoint_root(tmp_path).iterdir() if p.is_dir()]) == 1
 
 
+def test_overwrite_with_a_bad_option_keeps_the_old_results(tmp_path):
+    _run(tmp_path, n_exp=2)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(TypeError, match="no_such_option"):
+        _run(tmp_path, n_exp=2, overwrite=True, method_options={"no_such_option": 1})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert has_checkpoint(tmp_path)
+
+
 def test_statistics_only_method_runs_without_optimizer(tmp_path):
     r = _run(tmp_path, method="ncm", n_exp=2)
     assert r["method"] == "ncm" and len(r["accuracy_matrix"]) == 2
