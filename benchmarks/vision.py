@@ -37,7 +37,7 @@ from cl_prompts.integrations.avalanche import (
     split_cifar100_benchmark,
 )
 from cl_prompts.run_config import prepare_out_dir
-from cl_prompts.run_loop import isolated_rng, seed_everything
+from cl_prompts.run_loop import isolated_rng, score_experience, seed_everything
 
 BENCHMARKS = ("split_cifar100", "imagenet_r", "folder:PATH")
 
@@ -124,18 +124,12 @@ def evaluate_seen(
     with isolated_rng(device):  # a DataLoader draws from the global RNG: keep training unchanged
         for j in range(upto + 1):
             data = test_stream[j].dataset.eval()
-            correct, task_correct, has_task = 0, 0, False
             loader = DataLoader(data, batch_size=batch_size, num_workers=workers,
                                 collate_fn=getattr(data, "collate_fn", None))
-            for batch in loader:
-                x, y = move_to(batch[0], device), torch.as_tensor(batch[1]).to(device)
-                correct += int((method(x).argmax(dim=-1) == y).sum())
-                picked = method.predict_task(x)
-                if picked is not None:
-                    has_task = True
-                    task_correct += int((picked.to(y.device) == j).sum())
-            acc.append(100.0 * correct / len(data))
-            task_acc.append(100.0 * task_correct / len(data) if has_task else None)
+            batches = ((move_to(x, device), torch.as_tensor(y).to(device)) for x, y, *_ in loader)
+            a, t = score_experience(method, batches, j)
+            acc.append(a)
+            task_acc.append(t)
     return acc, task_acc
 
 

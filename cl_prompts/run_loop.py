@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -122,22 +122,34 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
 
 
 @torch.no_grad()
+def score_experience(model, batches: Iterable[tuple], experience: int) -> tuple[float, float | None]:
+    """Accuracy (%) and task-id accuracy (%, or None) of ``model`` over ``(inputs, targets)`` batches.
+
+    Predictions use no task label; task-id accuracy counts inputs routed to ``experience``
+    (None for methods without ``predict_task``).
+    """
+    total, correct, task_correct, has_task = 0, 0, 0, False
+    for inputs, targets in batches:
+        total += len(targets)
+        correct += int((model(inputs).argmax(dim=-1) == targets).sum())
+        picked = model.predict_task(inputs)
+        if picked is not None:
+            has_task = True
+            task_correct += int((picked.to(targets.device) == experience).sum())
+    if total == 0:
+        raise ValueError(f"experience {experience} has no test samples")
+    return 100.0 * correct / total, (100.0 * task_correct / total if has_task else None)
+
+
 def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int) -> tuple[list, list]:
     """Accuracy (%) and task-id accuracy (%, or None) on each experience ``0..upto``."""
     model.eval()
     acc, task_acc = [], []
     for j in range(upto + 1):
         idx = stream.indices("test", j)
-        if len(idx) == 0:
-            raise ValueError(f"experience {j} has no test samples")
-        correct, task_correct, has_task = 0, 0, False
-        for start in range(0, len(idx), batch_size):
-            inputs, targets = stream.batch("test", idx[start : start + batch_size])
-            correct += int((model(inputs).argmax(dim=-1) == targets).sum())
-            picked = model.predict_task(inputs)
-            if picked is not None:
-                has_task = True
-                task_correct += int((picked.to(targets.device) == j).sum())
-        acc.append(100.0 * correct / len(idx))
-        task_acc.append(100.0 * task_correct / len(idx) if has_task else None)
+        batches = (stream.batch("test", idx[start : start + batch_size])
+                   for start in range(0, len(idx), batch_size))
+        a, t = score_experience(model, batches, j)
+        acc.append(a)
+        task_acc.append(t)
     return acc, task_acc
