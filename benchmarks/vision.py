@@ -133,17 +133,6 @@ def evaluate_seen(
     return acc, task_acc
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    try:
-        prepare_out_dir(out, resume=False, overwrite=overwrite)
-    except FileExistsError as exc:  # the runner's message also offers --resume, which is not here
-        raise FileExistsError(str(exc).replace(" or --resume to continue", "")) from None
-
-
-def _pad(rows: list[list], n: int) -> list[list]:
-    return [list(r) + [None] * (n - len(r)) for r in rows]
-
-
 def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str, Any]:
     """Run; returns the results dict (also in ``<out>/results.json``). ``backbone``: inject one (tests)."""
     from cl_prompts.methods import build_model
@@ -155,7 +144,7 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
     options = parse_set(args.set)
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{args.method}-seed{args.seed}"
     if not args.overwrite:  # refuse before loading anything
-        _prepare(out, overwrite=False)
+        prepare_out_dir(out, resume=False, overwrite=False, resumable=False)
     seed_everything(args.seed)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -168,7 +157,7 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
     n_exp = len(bm.train_stream)
     method = build_model(args.method, backbone, bm.n_classes, **options)
     if args.overwrite:  # only now that the method is built: a bad --set keeps the old results
-        _prepare(out, overwrite=True)
+        prepare_out_dir(out, resume=False, overwrite=True, resumable=False)
     progress = Progress(args.progress, n_exp)
     strategy = make_strategy(method, train_mb_size=args.batch_size, eval_mb_size=args.eval_batch_size,
                              train_epochs=args.epochs, device=args.device, plugins=[progress])
@@ -185,7 +174,7 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
         task_rows.append(task_acc)
         if args.progress:
             tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {sum(acc) / len(acc):.1f}%")
-    matrix = _pad(rows, n_exp)
+    matrix = res.pad_rows(rows, n_exp)
     extra: dict[str, Any] = {
         "num_classes": bm.n_classes, "train_samples": samples,
         "experiences": [list(c) for c in bm.experiences_classes],
@@ -193,7 +182,7 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
         "runner": "benchmarks/vision.py",
     }
     if any(v is not None for row in task_rows for v in row):
-        extra["task_id_accuracy_matrix"] = _pad(task_rows, n_exp)
+        extra["task_id_accuracy_matrix"] = res.pad_rows(task_rows, n_exp)
         last = [v for v in task_rows[-1] if v is not None]
         extra["final_task_id_accuracy"] = sum(last) / len(last)
     config = {k: v for k, v in vars(args).items() if k != "set"}

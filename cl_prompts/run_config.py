@@ -115,8 +115,11 @@ def load_dataset(config: RunConfig):
     return ds
 
 
-def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse an out dir holding results (unless overwrite); remove only our own files."""
+def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, resumable: bool = True) -> None:
+    """Refuse an out dir holding results (unless overwrite); remove only our own files.
+
+    resumable: whether the refusal may suggest ``--resume`` (runs without checkpoints: no).
+    """
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"out must be a directory, got the file {out}")
     if resume:
@@ -129,7 +132,7 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     if ours and not overwrite:
         raise FileExistsError(
             f"out dir {out} already holds results ({', '.join(p.name for p in ours)}); "
-            "pass --overwrite to replace them or --resume to continue"
+            "pass --overwrite to replace them" + (" or --resume to continue" if resumable else "")
         )
     for p in ours:  # only what a run writes; other files of the user stay
         shutil.rmtree(p) if p.is_dir() else p.unlink()

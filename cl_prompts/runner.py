@@ -59,10 +59,6 @@ __all__ = [
 ]
 
 
-def _pad(rows: list[list], n: int) -> list[list]:
-    return [list(r) + [None] * (n - len(r)) for r in rows]
-
-
 def run(
     config: RunConfig,
     *,
@@ -142,7 +138,7 @@ def run(
 
 def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dict[str, Any]:
     n = len(state["accuracy"])
-    matrix = _pad(state["accuracy"], n)
+    matrix = res.pad_rows(state["accuracy"], n)
     extra: dict[str, Any] = {
         "num_classes": dataset.num_classes,
         "train_samples": state["train_samples"],
@@ -152,7 +148,7 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
         "resumed_at": state.get("resumed_at", []),
     }
     if any(v is not None for row in state["task_id"] for v in row):
-        tid = _pad(state["task_id"], n)
+        tid = res.pad_rows(state["task_id"], n)
         extra["task_id_accuracy_matrix"] = tid
         extra["final_task_id_accuracy"] = float(np.mean([v for v in tid[-1] if v is not None]))
     backbone_name = backbone.identity().get("name_or_path", config.backbone)

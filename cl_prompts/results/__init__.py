@@ -11,6 +11,7 @@ from cl_prompts.results.metrics import (
     backward_transfer,
     final_average_accuracy,
     forgetting_per_experience,
+    pad_rows,
     summarize,
 )
 from cl_prompts.results.plots import plot_accuracy_matrix, plot_accuracy_over_time, write_plots
@@ -38,6 +39,7 @@ __all__ = [
     "average_forgetting",
     "backward_transfer",
     "build_results",
+    "pad_rows",
     "compare_dirs",
     "compare_table",
     "final_average_accuracy",

@@ -49,6 +49,11 @@ def as_matrix(accuracy_matrix: Matrix) -> np.ndarray:
     return out
 
 
+def pad_rows(rows: Sequence[Sequence[float | None]], n: int) -> list[list[float | None]]:
+    """Rows measured so far (row i has i + 1 entries) padded with ``None`` to ``n`` columns."""
+    return [list(r) + [None] * (n - len(r)) for r in rows]
+
+
 def final_average_accuracy(accuracy_matrix: Matrix) -> float:
     """Mean of the last row: accuracy on every experience after training them all."""
     a = as_matrix(accuracy_matrix)

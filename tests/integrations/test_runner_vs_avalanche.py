@@ -66,16 +66,15 @@ def run_runner(name, data, backbone, out, test_stream, *, batch_size, seed=0, **
     """The runner's results, plus per experience e: its model's state and predictions on 0..e.
 
     The model of each row is the checkpoint the runner wrote after that experience.
-    Loading it builds a model and predicting starts a DataLoader, which both draw from
-    the global RNG: done inside fork_rng so the run itself is not disturbed.
+    Loading it and predicting draw from the global RNG; the runner isolates its callback,
+    so the run itself is not disturbed.
     """
     states, preds = [], []
 
     def after(e, _state):
-        with torch.random.fork_rng():
-            model, _ = ckpt.load_checkpoint(out, backbone, identity={}, restore_rng=False)
-            states.append(_non_backbone_state(model))
-            preds.append([predict(model, test_stream[j], batch_size=64)[0] for j in range(e + 1)])
+        model, _ = ckpt.load_checkpoint(out, backbone, identity={}, restore_rng=False)
+        states.append(_non_backbone_state(model))
+        preds.append([predict(model, test_stream[j], batch_size=64)[0] for j in range(e + 1)])
 
     config = RunConfig(
         method=name, seed=seed, batch_size=batch_size, eval_batch_size=7, max_length=MAX_LENGTH,
