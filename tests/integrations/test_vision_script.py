@@ -70,8 +70,9 @@ def test_ncm_on_a_folder_then_refuses_the_same_out_dir(vision_script, folder, tm
     assert r["accuracy_matrix"] == results["accuracy_matrix"]
     assert r["config"]["method_options"] == {} and r["config"]["out"] == str(out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="--overwrite") as refused:
         vision_script.main(_argv(folder, out, "ncm"))
+    assert "--resume" not in str(refused.value)  # the script has no --resume to offer
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # first results untouched
     with pytest.raises((ValueError, TypeError), match="no_such_option"):  # bad --set: old results stay
         vision_script.main(_argv(folder, out, "ncm", "--overwrite", "--set", "no_such_option=1"))
