@@ -7,40 +7,19 @@ resumed run repeats an uninterrupted one exactly.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-import numpy as np
 import torch
 
+# re-exported: the runner and benchmark scripts import them from here
+from cl_prompts.random_state import isolated_rng, seed_everything
 from cl_prompts.run_config import RunConfig
 
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) global RNGs."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def isolated_rng(device: str | torch.device = "cpu") -> Iterator[None]:
-    """Run a block without consuming the global RNGs (python, numpy, torch, CUDA).
-
-    Evaluation and user callbacks draw random numbers (every DataLoader does); isolating
-    them keeps training identical however much is evaluated, and keeps a resumed run
-    equal to an uninterrupted one.
-    """
-    py_state, np_state = random.getstate(), np.random.get_state()
-    cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
-    with torch.random.fork_rng(devices=[torch.device(device)] if cuda else []):
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
+__all__ = [
+    "TokenizedStream", "evaluate", "isolated_rng", "score_experience", "seed_everything",
+    "train_experience", "warn_truncated",
+]
 
 
 def warn_truncated(backbone, texts: list[str]) -> int:
