@@ -25,6 +25,8 @@ METHOD_MODULES = (
     "growing_pool",
     "prompt_tuning",
     "ncm",
+    "ranpac",
+    "slda",
     "linear_probe",
     "finetune",
     "joint",

@@ -30,6 +30,8 @@ TINY_OVERRIDES: dict[str, dict] = {
     "joint": {"lr": 0.05},
     "finetune": {"lr": 1e-3, "head_lr": 0.05},
     "ncm": {},
+    "ranpac": {"projection_dim": 64, "ridge": 1.0},
+    "slda": {},
 }
 
 

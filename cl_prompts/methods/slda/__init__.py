@@ -1,0 +1,1 @@
+"""Streaming LDA: class means and one shared covariance of the frozen query."""

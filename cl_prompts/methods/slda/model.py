@@ -1,0 +1,71 @@
+"""``slda``: streaming linear discriminant analysis on the frozen query (closed form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cl_prompts.methods.base import ContinualMethod
+from cl_prompts.methods.closed_form import one_hot_sums, solve_spd, unit_rows
+from cl_prompts.methods.registry import register
+from cl_prompts.methods.slda.config import SLDAConfig
+
+
+@register
+class SLDA(ContinualMethod):
+    """Statistics-only: per-class sums and the sum of x x^T; the discriminant is solved per experience.
+
+    Buffers (float64): ``class_sums`` (C, D), ``class_counts`` (C,), ``second_moment``
+    (D, D) = sum x x^T; solved: ``weight`` (D, C) and ``bias`` (C,).
+    """
+
+    name = "slda"
+    config_class = SLDAConfig
+    requires_training = False
+
+    def __init__(self, backbone: Any, num_classes: int, config: SLDAConfig):
+        super().__init__(backbone, num_classes, config)
+        d = self.hidden_size
+        self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
+        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+        self.register_buffer("second_moment", torch.zeros(d, d, dtype=torch.float64))
+        self.register_buffer("weight", torch.zeros(d, num_classes, dtype=torch.float64))
+        self.register_buffer("bias", torch.zeros(num_classes, dtype=torch.float64))
+
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        pass
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    @torch.no_grad()
+    def observe(self, inputs: Any, targets: Tensor) -> None:
+        """Add a batch to the class sums and the second moment."""
+        super().observe(inputs, targets)
+        x = unit_rows(self.backbone.query_features(inputs), self.config.normalize)  # (B, D)
+        self.class_sums += one_hot_sums(x, targets, self.num_classes)
+        self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+        self.second_moment.addmm_(x.T, x)
+
+    def _freeze(self, experience: int) -> None:
+        if not self._restoring:
+            self.solve()
+
+    @torch.no_grad()
+    def solve(self) -> None:
+        """Shared covariance S = (sum x x^T - sum_c n_c mu_c mu_c^T) / n, then the discriminant."""
+        n = self.class_counts.sum().clamp_min(1)
+        means = self.class_sums / self.class_counts.clamp_min(1)[:, None]  # (C, D)
+        between = (means * self.class_counts[:, None]).T @ means  # sum_c n_c mu_c mu_c^T
+        cov = (self.second_moment - between) / n
+        s = self.config.shrinkage
+        weight = solve_spd((1 - s) * cov, means.T, s)  # P mu^T, (D, C)
+        self.weight = weight
+        self.bias = -0.5 * (means * weight.T).sum(dim=1)
+
+    def _logits(self, inputs: Any) -> Tensor:
+        x = unit_rows(self.backbone.query_features(inputs), self.config.normalize)
+        logits = (x @ self.weight + self.bias).to(torch.float32)  # (B, C)
+        return logits.masked_fill(self.class_counts == 0, float("-inf"))

@@ -1,0 +1,105 @@
+"""ranpac and slda: exact statistics, so the order of experiences and batches does not matter."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_prompts.methods.closed_form import random_relu_features, solve_spd
+
+CLOSED_FORM = ("ranpac", "slda")
+
+
+def _all_inputs(stream):
+    x = {k: torch.cat([exp[1][k] for exp in stream]) for k in stream[0][1]}
+    return x, torch.cat([exp[2] for exp in stream])
+
+
+def _feed(model, stream, order, batch=5):
+    """Feed the experiences in ``order`` (as experiences 0, 1, ...), in batches of ``batch``."""
+    for e, j in enumerate(order):
+        classes, x, y = stream[j]
+        model.begin_experience(e, classes)
+        for s in range(0, len(y), batch):
+            model.observe({k: v[s : s + batch] for k, v in x.items()}, y[s : s + batch])
+        model.end_experience(e)
+    model.eval()
+    return model
+
+
+@pytest.mark.parametrize("name", CLOSED_FORM)
+def test_any_experience_order_gives_the_same_predictions(name, backbone, stream, h):
+    x, _ = _all_inputs(stream)
+    reference = None
+    for order in itertools.permutations(range(len(stream))):
+        model = _feed(h.build(name, backbone, projection_seed=3) if name == "ranpac" else h.build(name, backbone),
+                      stream, order, batch=3 + order[0])
+        logits = model(x)
+        if reference is None:
+            reference = logits
+        else:
+            assert torch.equal(logits.argmax(1), reference.argmax(1)), order
+            assert torch.allclose(logits, reference, rtol=1e-5, atol=1e-5), order
+
+
+def test_ranpac_equals_the_joint_ridge_solution(backbone, stream, h):
+    model = _feed(h.build("ranpac", backbone, projection_seed=1), stream, range(len(stream)))
+    x, y = _all_inputs(stream)
+    q = F.normalize(backbone.query_features(x).double(), dim=1)
+    hidden = random_relu_features(q, model.projection)  # (N, M)
+    targets = F.one_hot(y, 6).double()
+    m = hidden.shape[1]
+    joint = torch.linalg.solve(hidden.T @ hidden + model.config.ridge * torch.eye(m, dtype=torch.float64),
+                               hidden.T @ targets)  # (M, C)
+    assert torch.allclose(model.readout.double(), joint, rtol=1e-4, atol=1e-6)
+    assert torch.equal(model(x).argmax(1), (hidden @ joint).argmax(1))
+
+
+def test_slda_equals_lda_on_all_the_data(backbone, stream, h):
+    model = _feed(h.build("slda", backbone, shrinkage=0.1), stream, range(len(stream)))
+    x, y = _all_inputs(stream)
+    q = F.normalize(backbone.query_features(x).double(), dim=1)
+    means = torch.stack([q[y == c].mean(0) for c in range(6)])
+    centred = q - means[y]
+    cov = 0.9 * centred.T @ centred / len(y) + 0.1 * torch.eye(q.shape[1], dtype=torch.float64)
+    precision = torch.linalg.inv(cov)
+    expected = q @ precision @ means.T - 0.5 * ((means @ precision) * means).sum(1)
+    assert torch.allclose(model(x).double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_closed_form_methods_learn_the_stream(backbone, stream, h):
+    x, y = _all_inputs(stream)
+    for name in CLOSED_FORM:
+        model = _feed(h.build(name, backbone), stream, range(len(stream)))
+        assert (model(x).argmax(1) == y).float().mean() > 0.9, name
+
+
+def test_unobserved_classes_are_never_predicted(backbone, stream, h):
+    model = h.build("ranpac", backbone)
+    classes, x, y = stream[0]
+    model.begin_experience(0, classes)
+    model.observe({k: v[y == classes[0]] for k, v in x.items()}, y[y == classes[0]])
+    model.end_experience(0)
+    assert bool((model(x).argmax(1) == classes[0]).all())
+
+
+def test_solve_spd_matches_a_dense_solve():
+    a = torch.randn(20, 8, dtype=torch.float64)
+    gram, rhs = a.T @ a, torch.randn(8, 3, dtype=torch.float64)
+    expected = torch.linalg.solve(gram + 0.5 * torch.eye(8, dtype=torch.float64), rhs)
+    assert torch.allclose(solve_spd(gram, rhs, 0.5), expected)
+
+
+@pytest.mark.parametrize("bad", [{"ridge": 0.0}, {"projection_dim": 0}, {"projection_seed": -1}, {"normalize": 1}])
+def test_ranpac_config_refuses_bad_values(bad, backbone, h):
+    with pytest.raises((ValueError, TypeError)):
+        h.build("ranpac", backbone, **bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.1])
+def test_slda_refuses_shrinkage_outside_the_unit_interval(bad, backbone, h):
+    with pytest.raises(ValueError, match="shrinkage"):
+        h.build("slda", backbone, shrinkage=bad)
