@@ -1,10 +1,23 @@
 """The :class:`ContinualMethod` interface of docs/design.md and what every method shares.
 
 A method owns a (frozen) backbone, grows per experience (``begin_experience``), is
-trained through ``training_loss`` (or fed statistics through ``observe``), freezes what
-it trained in ``end_experience`` and predicts task-agnostically with ``forward``.
-Subclasses implement the hooks ``_grow``, ``_freeze``, ``_loss``, ``_logits`` and
-``trainable_parameters``.
+trained (or fed statistics), freezes what it trained in ``end_experience`` and predicts
+task-agnostically with ``forward``.
+
+One training step is defined once, in pieces that any training loop can call:
+
+- ``observe(inputs, targets)``: statistics of the batch (keys, class sums, feature memory);
+- ``method(inputs)`` in train mode while an experience is open: the *training* logits
+  (e.g. the true task's prompts), keeping the batch's auxiliary loss terms (key
+  matching, orthogonality, replay) for ``pop_auxiliary_losses()``;
+- ``mask_training_logits(logits, targets)``: the method's class masking;
+- the loss: cross-entropy of the masked logits plus the auxiliary terms.
+
+``training_loss`` chains them for the plain loop of the runner; the Avalanche plugin calls
+the same pieces from its callbacks, so both compute the same thing.
+
+Subclasses implement the hooks ``_grow``, ``_freeze``, ``_logits`` and
+``trainable_parameters``, and ``_train_forward`` when training differs from prediction.
 """
 
 from __future__ import annotations
@@ -29,11 +42,6 @@ WEIGHTS_FILE = "method.safetensors"
 FORMAT_VERSION = 1
 
 
-def masked_cross_entropy(logits: Tensor, targets: Tensor, allowed: Tensor) -> Tensor:
-    """Cross-entropy over the ``allowed`` classes only: logits (B, C), targets (B,), allowed (C,) bool."""
-    return F.cross_entropy(logits.masked_fill(~allowed, float("-inf")), targets)
-
-
 def batch_size_of(inputs: Any) -> int:
     if isinstance(inputs, Tensor):
         return int(inputs.shape[0])
@@ -54,6 +62,10 @@ class ContinualMethod(nn.Module):
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     requires_training: ClassVar[bool] = True
     saves_backbone: ClassVar[bool] = False
+    # True when each experience trains new tensors registered under the names earlier
+    # experiences used (a pool's current segment): regularisers that match parameters by
+    # name (EWC) would tie them to unrelated frozen ones.
+    renews_parameters: ClassVar[bool] = False
 
     def __init__(self, backbone: PromptedBackbone, num_classes: int, config: MethodConfig):
         super().__init__()
@@ -73,12 +85,18 @@ class ContinualMethod(nn.Module):
         self._restoring = False
         self.register_buffer("seen_mask", torch.zeros(num_classes, dtype=torch.bool))
         self.register_buffer("current_mask", torch.zeros(num_classes, dtype=torch.bool))
+        self._aux_terms: list[Tensor] = []  # auxiliary loss terms of the last train-mode forward
 
     # ---------------------------------------------------------------- lifecycle
     @property
     def current_experience(self) -> int:
         """Index of the last experience begun, -1 before the first."""
         return len(self.experiences) - 1
+
+    @property
+    def is_open(self) -> bool:
+        """True between ``begin_experience`` and ``end_experience`` (training may happen)."""
+        return bool(self.experiences) and not self.finished[-1]
 
     def begin_experience(self, experience: int, classes: Sequence[int]) -> None:
         """Grow for a new experience holding ``classes`` (global ids). Experiences come in order."""
@@ -96,6 +114,7 @@ class ContinualMethod(nn.Module):
             )
         self.experiences.append(cls)
         self.finished.append(False)
+        self._aux_terms = []
         idx = torch.tensor(cls, dtype=torch.long, device=self.seen_mask.device)
         self.current_mask.zero_()
         self.current_mask[idx] = True
@@ -109,6 +128,7 @@ class ContinualMethod(nn.Module):
                 f"experience must be the open experience {self.current_experience}, got {experience!r}"
             )
         self.finished[experience] = True
+        self._aux_terms = []  # no graph outlives the experience (a deepcopy would refuse it)
         self._freeze(experience)
 
     def _check_open(self, targets: Tensor) -> None:
@@ -121,15 +141,64 @@ class ContinualMethod(nn.Module):
             raise ValueError(f"targets {bad} are not classes of experience {self.current_experience}")
 
     def training_loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        """Scalar loss of one batch, everything included (classification + method terms)."""
+        """Scalar loss of one batch, everything included; observes the batch's statistics too.
+
+        observe, then cross-entropy of the masked training logits, plus the auxiliary terms
+        (added one by one, in the order the method lists them).
+        """
         if not self.requires_training:
             raise RuntimeError(f"method {self.name!r} is not trained by gradient: use observe()")
         self._check_open(targets)
-        return self._loss(inputs, targets)
+        with torch.no_grad():
+            self.observe(inputs, targets)
+        logits, aux = self._training_logits(inputs)
+        loss = F.cross_entropy(self.mask_training_logits(logits, targets), targets)
+        for term in aux:
+            loss = loss + term
+        return loss
 
     def observe(self, inputs: Any, targets: Tensor) -> None:
-        """Accumulate statistics of a batch (statistics-only methods); a no-op by default."""
+        """Accumulate statistics of a batch of the open experience (a no-op by default).
+
+        Statistics-only methods learn from this alone; others collect what they build at
+        ``end_experience`` (growing_pool's keys, joint's feature memory). Each training
+        batch is observed once per epoch.
+        """
         self._check_open(targets)
+
+    def training_class_mask(self) -> Tensor | None:
+        """(C,) bool: the classes the training loss may predict now; None = every class seen.
+
+        Methods configured with ``mask_absent`` restrict the softmax to the open
+        experience's classes (L2P's class masking).
+        """
+        if getattr(self.config, "mask_absent", False):
+            return self.current_mask
+        return None
+
+    def mask_training_logits(self, logits: Tensor, targets: Tensor | None = None) -> Tensor:
+        """Training logits (B, C) with the classes outside ``training_class_mask()`` at ``-inf``.
+
+        targets (B,): their classes always stay (samples of earlier experiences replayed by
+        a training loop compete with the open experience's classes instead of getting an
+        infinite loss).
+        """
+        allowed = self.training_class_mask()
+        if allowed is None:
+            return logits
+        if targets is not None:
+            allowed = allowed.clone()
+            allowed[targets] = True
+        return logits.masked_fill(~allowed, float("-inf"))
+
+    def pop_auxiliary_losses(self) -> list[Tensor]:
+        """The auxiliary loss terms (scalars) of the last train-mode forward; cleared on read."""
+        terms, self._aux_terms = self._aux_terms, []
+        return terms
+
+    def _training_logits(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        logits, aux = self._train_forward(inputs)
+        return logits.masked_fill(~self.seen_mask, float("-inf")), aux
 
     # ---------------------------------------------------------------- hooks
     def _grow(self, experience: int, classes: list[int]) -> None:
@@ -138,8 +207,9 @@ class ContinualMethod(nn.Module):
     def _freeze(self, experience: int) -> None:
         raise NotImplementedError
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        raise NotImplementedError
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        """Training logits (B, C) and the batch's auxiliary loss terms; prediction's by default."""
+        return self._logits(inputs), []
 
     def _logits(self, inputs: Any) -> Tensor:
         raise NotImplementedError
@@ -170,9 +240,16 @@ class ContinualMethod(nn.Module):
 
     # ---------------------------------------------------------------- inference
     def forward(self, inputs: Any) -> Tensor:
-        """inputs (text dict or images) -> logits (B, C); classes never seen are ``-inf``."""
-        logits = self._logits(inputs)
-        return logits.masked_fill(~self.seen_mask, float("-inf"))
+        """inputs (text dict or images) -> logits (B, C); classes never seen are ``-inf``.
+
+        In train mode while an experience is open these are the training logits (the
+        auxiliary loss terms of the batch wait in ``pop_auxiliary_losses()``); otherwise
+        the task-agnostic prediction.
+        """
+        if self.training and self.is_open:
+            logits, self._aux_terms = self._training_logits(inputs)
+            return logits
+        return self._logits(inputs).masked_fill(~self.seen_mask, float("-inf"))
 
     @torch.no_grad()
     def predict(self, inputs: Any) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.coda_prompt.config import CodaPromptConfig
 from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt
 from cl_prompts.methods.heads import GrowingHead
@@ -31,6 +31,7 @@ class CodaPrompt(ContinualMethod):
 
     name = "coda_prompt"
     config_class = CodaPromptConfig
+    renews_parameters = True  # each experience's components are a new current segment
 
     def __init__(self, backbone: Any, num_classes: int, config: CodaPromptConfig):
         super().__init__(backbone, num_classes, config)
@@ -91,17 +92,16 @@ class CodaPrompt(ContinualMethod):
             out[layer] = torch.stack([p[:, :half], p[:, half:]], dim=1)  # (B, 2, Lp / 2, D)
         return out
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        out = self.backbone(inputs, prefix_prompts=self._prefixes(inputs))
-        allowed = self.current_mask if self.config.mask_absent else self.seen_mask
-        loss = masked_cross_entropy(self.head(out.pooled), targets, allowed)
-        if self.config.ortho_mu > 0:
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        logits = self._logits(inputs)
+        terms = []
+        if self.config.ortho_mu > 0:  # one term per prompted layer
             for i in range(len(self.config.layers)):
                 prompts, keys, attn = self._components(i)
-                loss = loss + self.config.ortho_mu * (
+                terms.append(self.config.ortho_mu * (
                     ortho_penalty(prompts) + ortho_penalty(keys) + ortho_penalty(attn)
-                )
-        return loss
+                ))
+        return logits, terms
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone(inputs, prefix_prompts=self._prefixes(inputs)).pooled)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.common import check_layers, init_prompts
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
@@ -27,6 +27,7 @@ class DualPrompt(ContinualMethod):
 
     name = "dualprompt"
     config_class = DualPromptConfig
+    renews_parameters = True  # each experience's E-prompt is a new pool.prompts / pool.keys
 
     def __init__(self, backbone: Any, num_classes: int, config: DualPromptConfig):
         super().__init__(backbone, num_classes, config)
@@ -81,12 +82,10 @@ class DualPrompt(ContinualMethod):
         query = self.backbone.query_features(inputs)  # (B, D) frozen
         return self.pool.select(query, k=1, tasks=tasks)
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
         sel = self._select(inputs, tasks=[self.pool.current_task])  # the true task's E-prompt
         out = self.backbone(inputs, prefix_prompts=self._prefixes(sel.prompts))
-        allowed = self.current_mask if self.config.mask_absent else self.seen_mask
-        loss = masked_cross_entropy(self.head(out.pooled), targets, allowed)
-        return loss + self.config.pull_coef * self.pool.key_matching_loss(sel)
+        return self.head(out.pooled), [self.config.pull_coef * self.pool.key_matching_loss(sel)]
 
     def _logits(self, inputs: Any) -> Tensor:
         sel = self._select(inputs, tasks=None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.finetune.config import FinetuneConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
@@ -50,11 +50,6 @@ class Finetune(ContinualMethod):
     def _param_groups(self) -> list[dict[str, Any]]:
         enc = [p for p in self._encoder_parameters() if p.requires_grad]
         return [{"params": enc}, {"params": self.head.trainable_parameters(), "lr": self.config.head_lr}]
-
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        logits = self.head(self.backbone(inputs).pooled)  # (B, C)
-        allowed = self.current_mask if self.config.mask_absent else self.seen_mask
-        return masked_cross_entropy(logits, targets, allowed)
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone(inputs).pooled)

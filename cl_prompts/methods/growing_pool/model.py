@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cl_prompts.index import KeyIndex
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod, batch_size_of
 from cl_prompts.methods.common import FeatureCollector, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
@@ -40,6 +40,7 @@ class GrowingPool(ContinualMethod):
 
     name = "growing_pool"
     config_class = GrowingPoolConfig
+    renews_parameters = True  # each experience's prompts are a new pool.prompts
 
     def __init__(self, backbone: Any, num_classes: int, config: GrowingPoolConfig):
         super().__init__(backbone, num_classes, config)
@@ -122,11 +123,17 @@ class GrowingPool(ContinualMethod):
         out = self.backbone(inputs, input_prompts=self._task_prompts(tasks))
         return pick_feature(out, self.config.feature)  # (B, D)
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+    def observe(self, inputs: Any, targets: Tensor) -> None:
+        """Collect the batch's frozen queries: the task's keys are built from them at the end."""
+        super().observe(inputs, targets)
         self._collector.add(inputs, self.backbone.query_features(inputs), targets)
-        tasks = torch.full_like(targets, self.pool.current_task)  # the true task while training
-        logits = self.head(self._features(inputs, tasks))
-        return masked_cross_entropy(logits, targets, self.current_mask)
+
+    def training_class_mask(self) -> Tensor:
+        return self.current_mask  # each task's head rows are trained on its own classes
+
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        tasks = torch.full((batch_size_of(inputs),), self.pool.current_task, dtype=torch.long, device=self.class_task.device)
+        return self.head(self._features(inputs, tasks)), []  # the true task while training
 
     @torch.no_grad()
     def predict_task(self, inputs: Any) -> Tensor:

@@ -45,16 +45,28 @@ class Joint(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.head.trainable_parameters()
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+    def observe(self, inputs: Any, targets: Tensor) -> None:
+        """Collect the batch's frozen features: they join the memory at the end of the experience."""
+        super().observe(inputs, targets)
+        self._collector.add(inputs, self.backbone.query_features(inputs), targets)
+
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        """Logits of the batch, and the loss of ``replay_ratio * B`` features drawn from the memory.
+
+        The replay term is summed over the drawn rows and divided by the batch size B, so
+        added to the batch's mean cross-entropy every sample, current or replayed, weighs
+        the same (1 / B).
+        """
         q = self.backbone.query_features(inputs)  # (B, D)
-        self._collector.add(inputs, q, targets)
+        logits = self.head(q)
         n_mem = self.memory_targets.shape[0]
-        if n_mem:
-            n = max(1, round(self.config.replay_ratio * q.shape[0]))
-            pick = torch.randint(n_mem, (n,), device=self.memory_targets.device)
-            q = torch.cat([q, self.memory_features[pick].to(q)])
-            targets = torch.cat([targets, self.memory_targets[pick].to(targets.device)])
-        return F.cross_entropy(self.head(q).masked_fill(~self.seen_mask, float("-inf")), targets)
+        if not n_mem:
+            return logits, []
+        b = q.shape[0]
+        pick = torch.randint(n_mem, (max(1, round(self.config.replay_ratio * b)),), device=self.memory_targets.device)
+        mem_logits = self.head(self.memory_features[pick].to(q)).masked_fill(~self.seen_mask, float("-inf"))
+        replay = F.cross_entropy(mem_logits, self.memory_targets[pick].to(q.device), reduction="sum") / b
+        return logits, [replay]
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone.query_features(inputs))

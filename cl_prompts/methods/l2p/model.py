@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.common import pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
@@ -58,11 +58,9 @@ class L2P(ContinualMethod):
         out = self.backbone(inputs, input_prompts=sel.prompts)
         return self.head(pick_feature(out, self.config.feature)), sel
 
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
         logits, sel = self._forward(inputs, batchwise=self.config.batchwise_selection)
-        allowed = self.current_mask if self.config.mask_absent else self.seen_mask
-        loss = masked_cross_entropy(logits, targets, allowed)
-        return loss + self.config.pull_coef * self.pool.key_matching_loss(sel)
+        return logits, [self.config.pull_coef * self.pool.key_matching_loss(sel)]
 
     def _logits(self, inputs: Any) -> Tensor:
         return self._forward(inputs)[0]

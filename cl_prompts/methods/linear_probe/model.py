@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.linear_probe.config import LinearProbeConfig
 from cl_prompts.methods.registry import register
@@ -42,11 +42,6 @@ class LinearProbe(ContinualMethod):
 
     def features(self, inputs: Any) -> Tensor:
         return self.backbone.query_features(inputs)  # (B, D), no grad
-
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        logits = self.head(self.features(inputs))  # (B, C)
-        allowed = self.current_mask if self._masked else self.seen_mask
-        return masked_cross_entropy(logits, targets, allowed)
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.features(inputs))

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cl_prompts.methods.base import ContinualMethod, masked_cross_entropy
+from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.common import init_prompts, pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.prompt_tuning.config import PromptTuningConfig
@@ -42,10 +42,6 @@ class PromptTuning(ContinualMethod):
     def _features(self, inputs: Any) -> Tensor:
         out = self.backbone(inputs, input_prompts=self.prompt.unsqueeze(0))  # (1, P, D) broadcast
         return pick_feature(out, self.config.feature)  # (B, D)
-
-    def _loss(self, inputs: Any, targets: Tensor) -> Tensor:
-        allowed = self.current_mask if self.config.mask_absent else self.seen_mask
-        return masked_cross_entropy(self.head(self._features(inputs)), targets, allowed)
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self._features(inputs))
