@@ -20,6 +20,7 @@ from cl_prompts.runner import DEFAULT_METHOD, RunConfig
 _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
     "max_length", "experiences", "class_order_seed", "quick", "out", "device", "overwrite",
+    "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
 )
 
 
@@ -56,6 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--experiences", type=int, help="regroup the classes into N experiences")
     r.add_argument("--class-order-seed", dest="class_order_seed", type=int,
                    help="a seeded random class order instead of the benchmark's")
+    r.add_argument("--eval-split", dest="eval_split", choices=("test", "val"),
+                   help="evaluate on test (default) or on validation data: CLINC150's val, or a "
+                        "held-out --val-fraction of a file benchmark's train rows (never trained on)")
+    r.add_argument("--val-fraction", dest="val_fraction", type=float,
+                   help="share of each class held out with --eval-split val (default 0.1)")
+    r.add_argument("--test-file", dest="test_file", metavar="PATH",
+                   help="test file of a file: benchmark (default: a stratified 20%% of its rows)")
+    r.add_argument("--text-column", dest="text_column", help="text column of a file: benchmark (default text)")
+    r.add_argument("--label-column", dest="label_column", help="label column of a file: benchmark (default label)")
+    r.add_argument("--data-root", dest="data_root", metavar="DIR",
+                   help="folder holding clinc150/ (default $CL_PROMPTS_DATA, else ../shared/data)")
     r.add_argument("--quick", action="store_true", default=None, help="a small fixed subset of the data (a first look)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")

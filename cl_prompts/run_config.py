@@ -14,6 +14,7 @@ from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
 
 DEFAULT_METHOD = "growing_pool"
+EVAL_SPLITS = ("test", "val")
 # Options that do not change what is computed; a resume may change them.
 RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots")
 # --quick: a fixed miniature of the stream (per class) for a first look.
@@ -32,6 +33,14 @@ class RunConfig:
     epochs / batch_size / eval_batch_size / max_length: training and tokenisation.
     experiences / class_order_seed: regroup the stream (None: the benchmark's default).
     quick: a fixed per-class subset of the data (a first look in about a minute).
+    eval_split: ``"test"`` (report) or ``"val"`` (choose settings): CLINC150's own val
+        split, or for a file benchmark a stratified ``val_fraction`` of its training rows,
+        held out from training (seed 0, the same for every run); the test data is then
+        never read.
+    test_file: a separate test file for a ``file:`` benchmark (else a stratified 20% of
+        its rows); text_column / label_column: the columns of a ``file:`` benchmark.
+    data_root: the folder holding ``clinc150/`` (default: $CL_PROMPTS_DATA, else the
+        repository's ``../shared/data``).
     out: the run folder; resume: continue the checkpoint in ``out``; overwrite: replace
         the results already in ``out``. progress: tqdm bars and the summary on stdout;
         plots: write the PNG plots.
@@ -48,6 +57,12 @@ class RunConfig:
     experiences: int | None = None
     class_order_seed: int | None = None
     quick: bool = False
+    eval_split: str = "test"
+    val_fraction: float = 0.1
+    test_file: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    data_root: str | None = None
     method_options: dict[str, Any] = field(default_factory=dict)
     out: str | None = None
     device: str = "cpu"
@@ -75,6 +90,16 @@ class RunConfig:
             raise ValueError(f"benchmark must be 'clinc150' or 'file:PATH', got {self.benchmark!r}")
         if self.benchmark == "file:":
             raise ValueError("benchmark 'file:PATH' needs a path after 'file:'")
+        if self.eval_split not in EVAL_SPLITS:
+            raise ValueError(f"eval_split must be one of {list(EVAL_SPLITS)}, got {self.eval_split!r}")
+        v = self.val_fraction
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {v!r}")
+        if self.test_file is not None and not self.benchmark.startswith("file:"):
+            raise ValueError("test_file is for a file:PATH benchmark; clinc150 has its own test split")
+        for name in ("text_column", "label_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty column name, got {getattr(self, name)!r}")
         if not (self.device == "cpu" or str(self.device).startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
@@ -90,7 +115,8 @@ class RunConfig:
         if self.out:
             return Path(self.out)
         quick = "-quick" if self.quick else ""
-        return Path("runs") / f"{benchmark_name}-{self.method}-seed{self.seed}{quick}"
+        val = "-val" if self.eval_split == "val" else ""
+        return Path("runs") / f"{benchmark_name}-{self.method}-seed{self.seed}{quick}{val}"
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the checkpoint."""
@@ -102,17 +128,22 @@ def load_dataset(config: RunConfig):
     from cl_prompts.data import load_clinc150, load_text_file
 
     if config.benchmark == "clinc150":
-        ds = load_clinc150(num_experiences=config.experiences, class_order_seed=config.class_order_seed)
-    else:
-        path = Path(config.benchmark[len("file:"):])
-        if not path.exists():
-            raise FileNotFoundError(f"benchmark data file not found: {path}")
-        if path.is_dir():
-            raise IsADirectoryError(f"benchmark must name a file, got the directory {path}")
-        ds = load_text_file(
-            path, num_experiences=config.experiences, class_order_seed=config.class_order_seed
-        )
-    return ds
+        root = None if config.data_root is None else Path(config.data_root) / "clinc150"
+        return load_clinc150(root, num_experiences=config.experiences, class_order_seed=config.class_order_seed,
+                             eval_split=config.eval_split)
+    path = Path(config.benchmark[len("file:"):])
+    for flag, p in (("--benchmark file:", path), ("--test-file", config.test_file)):
+        if p is None:
+            continue
+        if not Path(p).exists():
+            raise FileNotFoundError(f"{flag} data file not found: {p}")
+        if Path(p).is_dir():
+            raise IsADirectoryError(f"{flag} must name a file, got the directory {p}")
+    return load_text_file(
+        path, config.text_column, config.label_column, test_path=config.test_file,
+        num_experiences=config.experiences, class_order_seed=config.class_order_seed,
+        eval_split=config.eval_split, val_fraction=config.val_fraction,
+    )
 
 
 def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, resumable: bool = True) -> None:

@@ -141,6 +141,7 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
     matrix = res.pad_rows(state["accuracy"], n)
     extra: dict[str, Any] = {
         "num_classes": dataset.num_classes,
+        "eval_split": config.eval_split,
         "train_samples": state["train_samples"],
         "experiences": [list(e) for e in dataset.experiences],
         "experience_train_seconds": state["train_seconds"],

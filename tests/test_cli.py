@@ -154,3 +154,26 @@ def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
     resumed = read_results(cut)
     assert resumed["resumed_at"] and resumed["resumed_at"][0] >= 1
     assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
+
+
+def test_own_columns_test_file_and_validation_split(tmp_path, capsys):
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=3)
+    for split, name in ((ds.train, "train.csv"), (ds.test, "test.csv")):
+        with open(tmp_path / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["utterance", "intent"])
+            w.writerows((t, ds.class_names[y]) for t, y in zip(split.texts, split.labels, strict=True))
+    base = ["run", "--benchmark", f"file:{tmp_path / 'train.csv'}", "--backbone", "tiny-bert",
+            "--method", "ncm", "--experiences", "2", "--no-progress", "--no-plots",
+            "--text-column", "utterance", "--label-column", "intent"]
+    assert main([*base, "--test-file", str(tmp_path / "test.csv"), "--out", str(tmp_path / "t")]) == 0
+    r = read_results(tmp_path / "t")
+    assert r["eval_split"] == "test" and r["benchmark"] == tmp_path.name
+    assert main([*base, "--eval-split", "val", "--val-fraction", "0.2", "--out", str(tmp_path / "v")]) == 0
+    r = read_results(tmp_path / "v")
+    assert r["eval_split"] == "val" and r["config"]["val_fraction"] == 0.2
+    capsys.readouterr()
+    assert main([*base[:-4], "--out", str(tmp_path / "bad")]) == 2  # the default columns do not exist
+    assert "text_column='text' is not a column" in capsys.readouterr().err
+    assert main([*base, "--test-file", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert "--test-file data file not found" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from cl_prompts.data.types import TextDataset, TextSplit
 
 ENV_VAR = "CL_PROMPTS_DATA"
 _FILES = ("data_full.json", "domains.json")
+EVAL_SPLITS = ("test", "val")
 
 
 def candidate_roots(root: str | os.PathLike | None = None) -> list[Path]:
@@ -49,6 +50,7 @@ def load_clinc150(
     per_class: int | None = None,
     test_per_class: int | None = None,
     subset_seed: int = 0,
+    eval_split: str = "test",
 ) -> TextDataset:
     """Load CLINC150 (in-scope intents) as the CLINC150-10 class-incremental dataset.
 
@@ -63,6 +65,9 @@ def load_clinc150(
         per_class / test_per_class: keep at most this many train / test samples per
             class (a quick run); ``None`` keeps everything.
         subset_seed: seed of that subsampling.
+        eval_split: ``"test"`` (4,500) or ``"val"`` (3,000): which list becomes the
+            dataset's evaluation split. With ``"val"`` the test list is never read into
+            the dataset (choose settings on it, report on ``"test"``).
 
     Returns:
         TextDataset with train (15,000) / test (4,500) splits, 150 class names
@@ -78,8 +83,10 @@ def load_clinc150(
     class_id = {name: i for i, name in enumerate(class_names)}
     if len(class_id) != len(class_names):
         raise ValueError(f"{path / 'domains.json'}: an intent is listed under two domains")
+    if eval_split not in EVAL_SPLITS:
+        raise ValueError(f"eval_split must be one of {list(EVAL_SPLITS)}, got {eval_split!r}")
     splits = {}
-    for split in ("train", "test"):
+    for split in ("train", eval_split):
         texts, labels = [], []
         for text, intent in full[split]:
             if intent not in class_id:
@@ -93,8 +100,8 @@ def load_clinc150(
         experiences.append(list(range(start, start + len(intents))))
         start += len(intents)
     ds = TextDataset(
-        splits["train"], splits["test"], class_names, experiences, name="clinc150",
-        info={"root": str(path), "domains": list(domains)},
+        splits["train"], splits[eval_split], class_names, experiences, name="clinc150",
+        info={"root": str(path), "domains": list(domains), "eval_split": eval_split},
     )
     if num_experiences is not None or class_order_seed is not None:
         ds = ds.regroup(num_experiences, class_order_seed)

@@ -7,11 +7,16 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
-from cl_prompts.data.types import TextDataset, TextSplit, class_order, split_classes
+from cl_prompts.data.types import (
+    TextDataset,
+    TextSplit,
+    class_order,
+    split_classes,
+    stratified_split,
+)
 
 SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+GENERIC_STEMS = ("train", "data", "dataset", "all")
 
 
 def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: str = "label") -> tuple[list[str], list[str]]:
@@ -83,6 +88,8 @@ def load_text_file(
     num_experiences: int | None = None,
     class_order_seed: int | None = None,
     seed: int = 0,
+    eval_split: str = "test",
+    val_fraction: float = 0.1,
 ) -> TextDataset:
     """A class-incremental dataset from your own file(s) of (text, label).
 
@@ -95,19 +102,27 @@ def load_text_file(
             ``test_fraction`` of each class (seeded by ``seed``) becomes the test split.
         num_experiences: how many experiences (default ``min(5, num_classes)``).
         class_order_seed: a seeded random class order instead of the sorted one.
+        eval_split: ``"test"`` evaluates on the test split; ``"val"`` holds out a
+            stratified ``val_fraction`` of the training rows (seeded by ``seed``) as the
+            evaluation split and trains on the rest; ``test_path`` is then never read.
 
     Raises:
         FileNotFoundError / IsADirectoryError: a bad path.
         ValueError: missing columns, an empty file or value, a test label never seen in
             train, a bad ``test_fraction`` or ``num_experiences``.
     """
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    for name, value in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    if eval_split not in ("test", "val"):
+        raise ValueError(f"eval_split must be 'test' or 'val', got {eval_split!r}")
     texts, labels = read_rows(path, text_column, label_column)
     names = _sorted_labels(set(labels))
     class_id = {n: i for i, n in enumerate(names)}
     train_labels = [class_id[label] for label in labels]
-    if test_path is not None:
+    if test_path is not None and eval_split == "val":
+        train, test = TextSplit(texts, train_labels), None  # the test file stays unread
+    elif test_path is not None:
         test_texts, test_raw = read_rows(test_path, text_column, label_column)
         unseen = sorted(set(test_raw) - set(names))
         if unseen:
@@ -117,28 +132,25 @@ def load_text_file(
         train = TextSplit(texts, train_labels)
         test = TextSplit(test_texts, [class_id[label] for label in test_raw])
     else:
-        train, test = _stratified_split(TextSplit(texts, train_labels), float(test_fraction), seed)
+        train, test = stratified_split(TextSplit(texts, train_labels), float(test_fraction), seed)
         if len(test) == 0:
             raise ValueError(f"{path}: too few rows to hold out a test split; pass test_path=...")
+    if eval_split == "val":
+        train, test = stratified_split(train, float(val_fraction), seed)
+        if len(test) == 0:
+            raise ValueError(f"{path}: too few rows to hold out a validation split")
     n_exp = min(5, len(names)) if num_experiences is None else num_experiences
     order = list(range(len(names))) if class_order_seed is None else class_order(len(names), class_order_seed)
     return TextDataset(
-        train, test, names, split_classes(order, n_exp), name=Path(path).stem,
-        info={"path": str(path), "test_path": None if test_path is None else str(test_path)},
+        train, test, names, split_classes(order, n_exp), name=dataset_name(path),
+        info={"path": str(path), "test_path": None if test_path is None else str(test_path),
+              "eval_split": eval_split},
     )
 
 
-def _stratified_split(split: TextSplit, fraction: float, seed: int) -> tuple[TextSplit, TextSplit]:
-    """Hold out ``round(fraction * n_c)`` samples of each class with n_c >= 2 (at least one)."""
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(split.labels)
-    test_idx: list[int] = []
-    for c in split.classes():
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < 2:
-            continue  # a single sample must stay in train
-        n_test = min(len(idx) - 1, max(1, round(fraction * len(idx))))
-        test_idx.extend(int(i) for i in rng.choice(idx, size=n_test, replace=False))
-    held = set(test_idx)
-    train_idx = [i for i in range(len(split)) if i not in held]
-    return split.take(train_idx), split.take(sorted(test_idx))
+def dataset_name(path: str | os.PathLike) -> str:
+    """The file's stem, or its folder's name for generic stems (``hwu64/train.csv`` -> ``hwu64``)."""
+    p = Path(path)
+    if p.stem.lower() in GENERIC_STEMS and p.resolve().parent.name:
+        return p.resolve().parent.name
+    return p.stem

@@ -195,3 +195,22 @@ def validate_experiences(experiences: Sequence[Sequence[int]], num_classes: int)
             f"missing {missing[:5]}, extra {sorted(set(flat) - set(range(num_classes)))[:5]}"
         )
     return out
+
+
+def stratified_split(split: TextSplit, fraction: float, seed: int) -> tuple[TextSplit, TextSplit]:
+    """(kept, held out): ``round(fraction * n_c)`` samples of each class with n_c >= 2 held out (at least one).
+
+    A class with a single sample stays whole in the kept part. Seeded (numpy PCG64).
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(split.labels)
+    held_idx: list[int] = []
+    for c in split.classes():
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue  # a single sample must stay in train
+        n_held = min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        held_idx.extend(int(i) for i in rng.choice(idx, size=n_held, replace=False))
+    held = set(held_idx)
+    kept = [i for i in range(len(split)) if i not in held]
+    return split.take(kept), split.take(sorted(held_idx))

@@ -52,3 +52,17 @@ def test_real_clinc150_is_clinc150_10():
     assert ds.num_experiences == 10 and all(len(e) == 15 for e in ds.experiences)
     assert ds.info["domains"][0] == "banking"
     assert all(ds.train.labels.count(c) == 100 for c in range(0, 150, 37))
+
+
+def test_eval_split_val_uses_val_and_never_test(tmp_path):
+    root = tmp_path / "clinc150"
+    _write_mini(root)
+    full = json.loads((root / "data_full.json").read_text())
+    full["val"] = [[f"val {i}", f"i{i}"] for i in range(6)]
+    del full["test"]  # a dataset without its test list still loads for validation
+    (root / "data_full.json").write_text(json.dumps(full))
+    ds = load_clinc150(root, eval_split="val")
+    assert ds.test.texts == [f"val {i}" for i in range(6)] and ds.test.labels == list(range(6))
+    assert len(ds.train) == 24 and ds.info["eval_split"] == "val"
+    with pytest.raises(ValueError, match="eval_split"):
+        load_clinc150(root, eval_split="dev")

@@ -75,3 +75,29 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         load_text_file(train, test_fraction=1.5)
     with pytest.raises(ValueError, match="num_experiences"):
         load_text_file(train, num_experiences=3)
+
+
+def test_eval_split_val_holds_out_train_rows_and_never_reads_the_test_file(tmp_path):
+    p = _write_csv(tmp_path / "train.csv", _rows(per_class=10))
+    missing_test = tmp_path / "absent.csv"  # would fail if it were read
+    ds = load_text_file(p, test_path=missing_test, eval_split="val", val_fraction=0.2)
+    assert len(ds.train) == 32 and len(ds.test) == 8
+    assert all(ds.test.labels.count(c) == 2 for c in range(4))
+    assert not set(ds.train.texts) & set(ds.test.texts)
+    assert ds.name == tmp_path.name  # a generic stem takes the folder's name
+    again = load_text_file(p, test_path=missing_test, eval_split="val", val_fraction=0.2)
+    assert again.test.texts == ds.test.texts  # the same held-out rows every time
+
+
+def test_eval_split_val_without_a_test_file_never_trains_on_test_rows(tmp_path):
+    p = _write_csv(tmp_path / "d.csv", _rows(per_class=10))
+    test_rows = set(load_text_file(p).test.texts)
+    val = load_text_file(p, eval_split="val")
+    assert not test_rows & (set(val.train.texts) | set(val.test.texts))
+
+
+@pytest.mark.parametrize("bad", [{"eval_split": "dev"}, {"val_fraction": 0.0}, {"val_fraction": 1.5}])
+def test_eval_split_options_are_checked(tmp_path, bad):
+    p = _write_csv(tmp_path / "d.csv", _rows())
+    with pytest.raises(ValueError, match="eval_split|val_fraction"):
+        load_text_file(p, **bad)
