@@ -5,18 +5,14 @@ this module gathers its public names.
 """
 
 from cl_prompts.integrations.benchmarks import (
-    class_incremental_benchmark,
+    benchmark_from_class_groups,
     clinc150_benchmark,
     text_benchmark,
 )
 from cl_prompts.integrations.evaluation import evaluate_accuracy, move_to, predict
-from cl_prompts.integrations.strategy import (
-    PromptPoolPlugin,
-    PromptStrategy,
-    default_evaluator,
-    experience_classes,
-    make_strategy,
-)
+from cl_prompts.integrations.evaluators import results_evaluator
+from cl_prompts.integrations.plugin import PromptPoolPlugin, experience_classes
+from cl_prompts.integrations.strategy import PromptStrategy, make_strategy
 from cl_prompts.integrations.vision import (
     imagenet_r_benchmark,
     split_cifar100_benchmark,
@@ -26,15 +22,15 @@ from cl_prompts.integrations.vision import (
 __all__ = [
     "PromptPoolPlugin",
     "PromptStrategy",
-    "class_incremental_benchmark",
+    "benchmark_from_class_groups",
     "clinc150_benchmark",
-    "default_evaluator",
     "evaluate_accuracy",
     "experience_classes",
     "imagenet_r_benchmark",
     "make_strategy",
     "move_to",
     "predict",
+    "results_evaluator",
     "split_cifar100_benchmark",
     "text_benchmark",
     "vit_transforms",

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, Subset
 from cl_prompts.data import TextDataset, TokenizedTextDataset, load_clinc150, validate_experiences
 
 
-def class_incremental_benchmark(
+def benchmark_from_class_groups(
     train: Dataset,
     train_targets: Sequence[int] | torch.Tensor,
     test: Dataset,
@@ -28,7 +28,10 @@ def class_incremental_benchmark(
     task_labels: bool = False,
     name: str = "benchmark",
 ) -> CLScenario:
-    """An Avalanche benchmark with one train/test experience per class group.
+    """An Avalanche benchmark with one train/test experience per given class group.
+
+    Avalanche's own ``class_incremental_benchmark`` splits a class order by counts; this
+    one takes the groups themselves (e.g. CLINC150's domains).
 
     Args:
         train, test: torch datasets returning ``(x, target)``; ``x`` is a text dict or an
@@ -108,7 +111,7 @@ def text_benchmark(
     for split in ("train", "test"):
         s = getattr(dataset, split)
         splits[split] = TokenizedTextDataset(backbone.tokenize(s.texts), s.labels)
-    bm = class_incremental_benchmark(
+    bm = benchmark_from_class_groups(
         splits["train"], splits["train"].targets, splits["test"], splits["test"].targets,
         dataset.experiences, class_names=dataset.class_names, task_labels=task_labels, name=dataset.name,
     )

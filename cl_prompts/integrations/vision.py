@@ -11,7 +11,7 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from torch.utils.data import Subset
 
 from cl_prompts.data import class_order, split_classes
-from cl_prompts.integrations.benchmarks import class_incremental_benchmark
+from cl_prompts.integrations.benchmarks import benchmark_from_class_groups
 
 IMAGENET_R_URL = "https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar"
 VIT_MEAN = (0.5, 0.5, 0.5)  # google/vit-base-patch16-224 (and -in21k) normalisation
@@ -76,7 +76,7 @@ def split_cifar100_benchmark(
     test = dataset_class(str(root), train=False, download=download, transform=vit_transforms(size, False))
     names = list(getattr(train, "classes", [])) or None
     n = len(names) if names else int(max(train.targets)) + 1
-    return class_incremental_benchmark(
+    return benchmark_from_class_groups(
         train, list(train.targets), test, list(test.targets), _groups(n, num_experiences, class_order_seed),
         class_names=names, name="split_cifar100",
     )
@@ -122,7 +122,7 @@ def imagenet_r_benchmark(
     test_idx.sort()
     held = set(test_idx)
     train_idx = [i for i in range(len(targets)) if i not in held]
-    return class_incremental_benchmark(
+    return benchmark_from_class_groups(
         Subset(train_view, train_idx), targets[train_idx].tolist(),
         Subset(test_view, test_idx), targets[test_idx].tolist(),
         _groups(len(train_view.classes), num_experiences, class_order_seed),

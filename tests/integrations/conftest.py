@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +15,11 @@ from cl_prompts.data import synthetic_text_dataset
 
 
 class StandIn(nn.Module):
-    """One head block per experience; old blocks frozen; records every lifecycle call."""
+    """One head block per experience; old blocks frozen; records every lifecycle call.
+
+    It implements the training interface the plugin calls (cl_prompts.methods.base) in
+    the simplest way: train-mode logits are the prediction's, no mask, no auxiliary term.
+    """
 
     name = "standin"
 
@@ -22,20 +29,34 @@ class StandIn(nn.Module):
         self.requires_training = requires_training
         self.blocks = nn.ParameterList()
         self.block_classes: list[list[int]] = []
+        self.finished: list[bool] = []
         self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
+        self.register_buffer("current_mask", torch.zeros(num_classes, dtype=torch.bool))
         self.register_buffer("sums", torch.zeros(num_classes, backbone.hidden_size))
         self.calls: list[tuple] = []
+
+    @property
+    def current_experience(self):
+        return len(self.finished) - 1
+
+    @property
+    def is_open(self):
+        return bool(self.finished) and not self.finished[-1]
 
     def begin_experience(self, experience, classes):
         self.calls.append(("begin", experience, list(classes)))
         gen = torch.Generator().manual_seed(experience)
         w = torch.randn(len(classes), self.backbone.hidden_size, generator=gen) * 0.1
-        self.blocks.append(nn.Parameter(w))
+        self.blocks.append(nn.Parameter(w, requires_grad=self.requires_training))
         self.block_classes.append(list(classes))
+        self.finished.append(False)
         self.seen[torch.tensor(classes)] = True
+        self.current_mask.zero_()
+        self.current_mask[torch.tensor(classes)] = True
 
     def end_experience(self, experience):
         self.calls.append(("end", experience))
+        self.finished[experience] = True
         self.blocks[experience].requires_grad_(False)
 
     def trainable_parameters(self):
@@ -55,7 +76,15 @@ class StandIn(nn.Module):
         return out
 
     def forward(self, inputs):
+        if self.training and self.is_open:
+            self.calls.append(("forward", int(inputs["input_ids"].shape[0])))
         return self._logits(inputs).masked_fill(~self.seen, float("-inf"))  # (B, C)
+
+    def mask_training_logits(self, logits, targets=None):
+        return logits
+
+    def pop_auxiliary_losses(self):
+        return []
 
     def training_loss(self, inputs, targets):
         self.calls.append(("loss", int(targets.shape[0])))
@@ -63,7 +92,8 @@ class StandIn(nn.Module):
 
     def observe(self, inputs, targets):
         self.calls.append(("observe", int(targets.shape[0])))
-        self.sums.index_add_(0, targets, self.backbone.query_features(inputs))
+        if not self.requires_training:
+            self.sums.index_add_(0, targets, self.backbone.query_features(inputs))
 
     def predict_task(self, inputs):
         return None
@@ -87,3 +117,18 @@ def toy_data():
 @pytest.fixture()
 def standin_cls():
     return StandIn
+
+
+def _method_settings() -> dict[str, dict]:
+    """Every method's settings for the tiny backbone, kept in one place: tests/methods/conftest.py
+    (test modules cannot import a conftest in importlib mode, so it is loaded by path)."""
+    path = Path(__file__).resolve().parents[1] / "methods" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("tests_methods_settings", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.TINY_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    return _method_settings()

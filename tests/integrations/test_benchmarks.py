@@ -3,7 +3,7 @@ import torch
 
 from cl_prompts.data import class_order, synthetic_text_dataset
 from cl_prompts.integrations.avalanche import (
-    class_incremental_benchmark,
+    benchmark_from_class_groups,
     clinc150_benchmark,
     text_benchmark,
 )
@@ -46,9 +46,9 @@ def test_bad_inputs(text_backbone, vision_backbone, toy_data):
         clinc150_benchmark(text_backbone, root="/nonexistent/clinc150")
     data = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.tensor([0, 0, 1, 1]))
     with pytest.raises(ValueError, match="train_targets"):
-        class_incremental_benchmark(data, [0, 0, 1], data, [0, 0, 1, 1], [[0], [1]])
+        benchmark_from_class_groups(data, [0, 0, 1], data, [0, 0, 1, 1], [[0], [1]])
     with pytest.raises(ValueError, match="cover"):
-        class_incremental_benchmark(data, [0, 0, 1, 1], data, [0, 0, 1, 1], [[0]])
+        benchmark_from_class_groups(data, [0, 0, 1, 1], data, [0, 0, 1, 1], [[0]])
 
 
 @pytest.mark.slow

@@ -8,10 +8,10 @@ from avalanche.training import Naive
 from cl_prompts.integrations.avalanche import (
     PromptPoolPlugin,
     PromptStrategy,
-    default_evaluator,
     evaluate_accuracy,
     make_strategy,
     predict,
+    results_evaluator,
     text_benchmark,
 )
 
@@ -43,8 +43,9 @@ def test_plugin_callbacks_in_order(bench, text_backbone, standin_cls):
     assert lifecycle == [
         ("begin", 0, [0, 1]), ("end", 0), ("begin", 1, [2, 3]), ("end", 1), ("begin", 2, [4, 5]), ("end", 2),
     ]
-    # 16 samples per experience, batches of 8, one epoch: two losses between begin and end
-    assert method.calls[:4] == [("begin", 0, [0, 1]), ("loss", 8), ("loss", 8), ("end", 0)]
+    # 16 samples per experience, batches of 8, one epoch: each batch observed, then forwarded once
+    assert method.calls[:6] == [
+        ("begin", 0, [0, 1]), ("observe", 8), ("forward", 8), ("observe", 8), ("forward", 8), ("end", 0)]
     assert rec.events == [(e, i) for i in range(3) for e in ("before_training_exp", "after_training_exp")]
     # the optimizer held exactly the trainable block of the last experience
     held = [p for g in strategy.optimizer.param_groups for p in g["params"]]
@@ -76,7 +77,7 @@ def test_plugin_in_plain_naive_trains_and_freezes(bench, text_backbone, standin_
 def test_prompt_strategy_learns_and_evaluates(bench, text_backbone, standin_cls, tmp_path):
     torch.manual_seed(0)
     method = standin_cls(text_backbone, 6, lr=0.5)
-    strategy = make_strategy(method, train_mb_size=4, train_epochs=3, evaluator=default_evaluator(tmp_path))
+    strategy = make_strategy(method, train_mb_size=4, train_epochs=3, evaluator=results_evaluator(tmp_path))
     for exp in bench.train_stream:
         strategy.train(exp)
         results = strategy.eval(bench.test_stream)
@@ -97,15 +98,20 @@ def test_prompt_strategy_learns_and_evaluates(bench, text_backbone, standin_cls,
 
 def test_observe_only_method(bench, text_backbone, standin_cls):
     method = standin_cls(text_backbone, 6, requires_training=False)
-    strategy = PromptStrategy(method, train_mb_size=16, train_epochs=3, evaluator=None)
+    strategy = PromptStrategy(model=method, train_mb_size=16, train_epochs=3, evaluator=None)
     strategy.train(bench.train_stream[0])
-    assert [c for c in method.calls if c[0] != "begin"] == [("observe", 16), ("end", 0)]  # one pass only
+    observed = [c for c in method.calls if c[0] == "observe"]
+    assert observed == [("observe", 16)]  # one pass only, whatever train_epochs says
     assert method.sums[:2].abs().sum() > 0 and method.sums[2:].abs().sum() == 0
+    # the same in a plain Naive with the plugin: no gradient, the same statistics
     fresh = standin_cls(text_backbone, 6, requires_training=False)
-    naive = Naive(model=fresh, optimizer=torch.optim.SGD(fresh.parameters(), lr=0.1), evaluator=None,
+    opt = torch.optim.SGD(fresh.parameters(), lr=0.1)
+    naive = Naive(model=fresh, optimizer=opt, train_mb_size=16, train_epochs=3, evaluator=None,
                   plugins=[PromptPoolPlugin(fresh)])
-    with pytest.raises(TypeError, match="PromptStrategy"):
-        naive.train(bench.train_stream[0])
+    naive.train(bench.train_stream[0])
+    torch.testing.assert_close(fresh.sums, method.sums)  # float32 sums, another batch order
+    assert [p for g in opt.param_groups for p in g["params"]] == []  # nothing to optimise
+    assert float(naive.loss.sum()) == 0.0
 
 
 def test_batch_size_invariance(bench, text_backbone, standin_cls):
