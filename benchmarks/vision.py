@@ -204,8 +204,8 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
 if __name__ == "__main__":
     import warnings
 
-    for noise in ("No loggers specified", "Avalanche is transitioning to strategy constructors"):
-        warnings.filterwarnings("ignore", message=noise, category=UserWarning)
+    # the run writes its own results files: Avalanche's notice about loggers is moot
+    warnings.filterwarnings("ignore", message="No loggers specified", category=UserWarning)
     try:
         main()
     except (ValueError, TypeError, OSError) as exc:  # bad input: one line, no traceback

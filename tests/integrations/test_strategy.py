@@ -161,3 +161,22 @@ def test_how_much_is_evaluated_does_not_change_training(bench, text_backbone):
     assert sorted(states[0]) == sorted(states[1])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0]), [
         k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
+
+
+def test_follows_avalanche_constructor_conventions(text_backbone, standin_cls):
+    """Keyword-only arguments: Avalanche's positional-arguments warning never fires, so
+    nothing needs silencing (it fires when the class is defined, hence the reload)."""
+    import importlib
+    import inspect
+    import warnings
+
+    import cl_prompts.integrations.strategy as module
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.reload(module)
+        strategy = module.PromptStrategy(model=standin_cls(text_backbone, 6), evaluator=None)
+    assert [str(w.message)[:60] for w in caught if "transitioning" in str(w.message)] == []
+    params = inspect.signature(module.PromptStrategy.__init__).parameters
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for n, p in params.items() if n != "self")
+    assert strategy.optimizer is None  # built by make_optimizer once the method has grown
