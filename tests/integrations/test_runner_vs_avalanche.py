@@ -6,17 +6,17 @@ observe, end_experience, task-agnostic forward), so on the same data they must a
 - ``ncm`` draws nothing at random and its class means do not depend on batching, so
   the two paths are compared as a user would run them: the runner with its own seeded
   batch order, Avalanche with its default shuffled loader and other batch sizes.
-- trained methods (``growing_pool``, ``l2p``) depend on the order of the batches and on
-  the global torch RNG, which the two loops use differently:
+- trained methods (every one, in PromptStrategy and in a plain ``Naive`` with the plugin)
+  depend on the order of the batches and on the global torch RNG, which the loops use
+  differently:
   * the runner shuffles each experience with a generator of its own; Avalanche's loader
     shuffles with the global RNG. Here the runner's order is recorded and the Avalanche
     stream is built in that order and trained with ``shuffle=False``;
-  * the runner draws from the global RNG only when the model grows (new prompts and head
-    rows in ``begin_experience``); Avalanche also draws a base seed from it each time a
+  * the runner draws from the global RNG only where the method does (new prompts and head
+    rows in ``begin_experience``, joint's replayed rows); Avalanche also draws a base seed from it each time a
     DataLoader iterator starts (torch does this even with ``num_workers=0``), so from
-    experience 1 on the new tensors would start from other values. A plugin puts the
-    global RNG back where it was right after the previous ``begin_experience``, which is
-    where the runner's is.
+    experience 1 on the new tensors would start from other values. A plugin undoes that
+    draw, so the global RNG follows the runner's.
   With both aligned the trained tensors, predictions and accuracy matrices must be
   bit-identical. Without the alignment they are not (different, equally valid, random
   draws), which is why the user-facing comparison is the ncm one.
@@ -30,20 +30,24 @@ from __future__ import annotations
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
 
 from cl_prompts import checkpoint as ckpt
 from cl_prompts import run_loop
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import TextDataset, synthetic_text_dataset
-from cl_prompts.integrations.avalanche import make_strategy, predict, text_benchmark
-from cl_prompts.methods import build_model
+from cl_prompts.integrations.avalanche import (
+    PromptPoolPlugin,
+    make_strategy,
+    predict,
+    results_evaluator,
+    text_benchmark,
+)
+from cl_prompts.methods import build_model, get_method_class, list_methods
 from cl_prompts.runner import RunConfig, run
 
 MAX_LENGTH = 16
-TRAINED = {
-    "growing_pool": {},
-    "l2p": dict(pool_size=4, prompt_length=2, top_k=2),
-}
+TRAINED = [n for n in list_methods() if get_method_class(n).requires_training]
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +88,17 @@ def run_runner(name, data, backbone, out, test_stream, *, batch_size, seed=0, **
     return results, states, preds
 
 
-def run_avalanche(method, bm, *, train_kwargs=None, plugins=(), batch_size, seed=None):
-    """Train experience by experience with PromptStrategy; evaluate on the seen ones."""
-    strategy = make_strategy(method, train_mb_size=batch_size, eval_mb_size=5, plugins=list(plugins))
+def run_avalanche(method, bm, *, train_kwargs=None, plugins=(), batch_size, path="strategy"):
+    """Train experience by experience with PromptStrategy (or Naive + PromptPoolPlugin with the
+    method's optimizer); evaluate on the seen ones."""
+    if path == "strategy":
+        strategy = make_strategy(method, train_mb_size=batch_size, eval_mb_size=5, plugins=list(plugins))
+    else:
+        strategy = Naive(
+            model=method, optimizer=torch.optim.SGD(method.parameters(), lr=1.0), train_mb_size=batch_size,
+            eval_mb_size=5, evaluator=results_evaluator, plugins=[PromptPoolPlugin(method, optimizer="method"),
+                                                                    *plugins],
+        )
     states, preds = [], []
     for e, exp in enumerate(bm.train_stream):
         strategy.train(exp, **(train_kwargs or {}))
@@ -146,28 +158,32 @@ def _in_recorded_order(data: TextDataset, order: list[int]) -> TextDataset:
 
 
 class ContinueRunnerRng(SupervisedPlugin):
-    """Global RNG at each begin_experience = right after the previous begin_experience.
+    """At each experience's first training iteration, the global RNG is put back where it was
+    right after the method grew, undoing the draw the DataLoader made when it started.
 
-    PromptStrategy's own PromptPoolPlugin runs first, so ``before_training_exp`` here
-    sees the RNG just after the method grew; ``before_training`` (before it grows for
-    the next experience) puts it back, undoing the DataLoaders' draws in between.
+    The method grows first (PromptStrategy: in model_adaptation; Naive: in the
+    PromptPoolPlugin listed first), so ``before_training_exp`` here sees the RNG just after
+    growth. What training itself draws (joint's replayed rows) then follows as in the
+    runner, and so does the next growth.
     """
 
     def __init__(self):
         super().__init__()
         self.state: torch.Tensor | None = None
 
-    def before_training(self, strategy, **kwargs):
-        if self.state is not None:
-            torch.set_rng_state(self.state)
-
     def before_training_exp(self, strategy, **kwargs):
         self.state = torch.get_rng_state()
 
+    def before_training_iteration(self, strategy, **kwargs):
+        if strategy.clock.train_exp_iterations == 0:
+            torch.set_rng_state(self.state)
 
-@pytest.mark.parametrize("name", sorted(TRAINED))
-def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones, tmp_path, monkeypatch):
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones, tmp_path, monkeypatch,
+                                                           tiny_settings):
     bb_runner, bb_avalanche = backbones
+    settings = tiny_settings.get(name, {})
     batch_size, seed = 5, 3  # 16 samples per experience: batches of 5, 5, 5, 1
 
     # record the runner's batches (train split indices, in the order it trains on them)
@@ -183,28 +199,29 @@ def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones
     # the test stream is the same for both (only the train split is reordered)
     test_stream = text_benchmark(data, bb_avalanche).test_stream
     results, r_states, r_preds = run_runner(
-        name, data, bb_runner, tmp_path / "run", test_stream, batch_size=batch_size, seed=seed, **TRAINED[name]
+        name, data, bb_runner, tmp_path / "run", test_stream, batch_size=batch_size, seed=seed, **settings
     )
     monkeypatch.undo()
     assert [len(b) for b in batches] == [5, 5, 5, 1] * 3
 
     bm = text_benchmark(_in_recorded_order(data, [i for b in batches for i in b]), bb_avalanche)
-    torch.manual_seed(seed)  # what the runner's seed_everything does before build_model
-    method = build_model(name, bb_avalanche, num_classes=data.num_classes, **TRAINED[name])
-    matrix, a_states, a_preds = run_avalanche(
-        method, bm, batch_size=batch_size, train_kwargs={"shuffle": False}, plugins=[ContinueRunnerRng()]
-    )
-
-    assert_same_matrix(results["accuracy_matrix"], matrix)
-    assert_same_predictions(r_preds, a_preds)
-    for e, (s_r, s_a) in enumerate(zip(r_states, a_states, strict=True)):
-        assert sorted(s_r) == sorted(s_a), e
-        differ = [k for k in s_r if not torch.equal(s_r[k], s_a[k])]
-        assert not differ, f"after experience {e} these tensors differ: {differ}"
+    for path in ("strategy", "naive"):
+        torch.manual_seed(seed)  # what the runner's seed_everything does before build_model
+        method = build_model(name, bb_avalanche, num_classes=data.num_classes, **settings)
+        matrix, a_states, a_preds = run_avalanche(
+            method, bm, batch_size=batch_size, train_kwargs={"shuffle": False}, plugins=[ContinueRunnerRng()],
+            path=path,
+        )
+        assert_same_matrix(results["accuracy_matrix"], matrix)
+        assert_same_predictions(r_preds, a_preds)
+        for e, (s_r, s_a) in enumerate(zip(r_states, a_states, strict=True)):
+            assert sorted(s_r) == sorted(s_a), (path, e)
+            differ = [k for k in s_r if not torch.equal(s_r[k], s_a[k])]
+            assert not differ, f"{path}: after experience {e} these tensors differ: {differ}"
     # the comparison is sensitive: without the RNG alignment the new tensors of experience
     # 1 start elsewhere, and the states part from there on
     torch.manual_seed(seed)
-    method = build_model(name, bb_avalanche, num_classes=data.num_classes, **TRAINED[name])
+    method = build_model(name, bb_avalanche, num_classes=data.num_classes, **settings)
     _, unaligned, _ = run_avalanche(method, bm, batch_size=batch_size, train_kwargs={"shuffle": False})
     assert all(torch.equal(unaligned[0][k], r_states[0][k]) for k in r_states[0])
     assert any(not torch.equal(unaligned[1][k], r_states[1][k]) for k in r_states[1])
