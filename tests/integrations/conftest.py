@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from cl_prompts import run_loop
 from cl_prompts.backbones.testing import tiny_text_backbone, tiny_vision_backbone
-from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.data import TextDataset, synthetic_text_dataset
 
 
 class StandIn(nn.Module):
@@ -132,3 +135,55 @@ def _method_settings() -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def tiny_settings():
     return _method_settings()
+
+
+# ---------------------------------------------------------------- runner / Avalanche alignment
+def record_runner_batches(monkeypatch) -> list[list[int]]:
+    """From now on, every train batch the runner fetches (train-split indices, in order)."""
+    batches: list[list[int]] = []
+    fetch = run_loop.TokenizedStream.batch
+
+    def recording_batch(self, split, idx):
+        if split == "train":
+            batches.append(idx.tolist())
+        return fetch(self, split, idx)
+
+    monkeypatch.setattr(run_loop.TokenizedStream, "batch", recording_batch)
+    return batches
+
+
+def in_order(data: TextDataset, order: list[int]) -> TextDataset:
+    """The same dataset with its train split in ``order`` (every train sample exactly once)."""
+    assert sorted(order) == list(range(len(data.train))), "the runner did not see every sample once"
+    return TextDataset(data.train.take(order), data.test, list(data.class_names),
+                       [list(e) for e in data.experiences], data.name)
+
+
+class ContinueRunnerRng(SupervisedPlugin):
+    """At each experience's first training iteration, the global RNG is put back where it was
+    right after the method grew, undoing the draw the DataLoader made when it started.
+
+    The method grows first (PromptStrategy: in model_adaptation; Naive: in the
+    PromptPoolPlugin listed first), so ``before_training_exp`` here sees the RNG just after
+    growth. What training itself draws (joint's replayed rows) then follows as in the
+    runner, and so does the next growth.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.state: torch.Tensor | None = None
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.state = torch.get_rng_state()
+
+    def before_training_iteration(self, strategy, **kwargs):
+        if strategy.clock.train_exp_iterations == 0:
+            torch.set_rng_state(self.state)
+
+
+@pytest.fixture(scope="session")
+def align():
+    """Helpers to train an Avalanche strategy on the runner's batches, in the runner's order,
+    with the runner's global RNG (test modules cannot import the conftest in importlib mode)."""
+    return SimpleNamespace(record_runner_batches=record_runner_batches, in_order=in_order,
+                           ContinueRunnerRng=ContinueRunnerRng)

@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 
 from cl_prompts import checkpoint as ckpt
-from cl_prompts import run_loop
 from cl_prompts.backbones.testing import tiny_text_backbone
-from cl_prompts.data import TextDataset, synthetic_text_dataset
+from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.integrations.avalanche import (
     PromptPoolPlugin,
     make_strategy,
@@ -150,52 +148,14 @@ def test_ncm_runner_and_avalanche_agree(data, backbones, tmp_path):
     assert sum(results["accuracy_matrix"][-1]) / 3 > 100 / 6
 
 
-def _in_recorded_order(data: TextDataset, order: list[int]) -> TextDataset:
-    """The same dataset with its train split in ``order`` (every train sample exactly once)."""
-    assert sorted(order) == list(range(len(data.train))), "the runner did not see every sample once"
-    return TextDataset(data.train.take(order), data.test, list(data.class_names),
-                       [list(e) for e in data.experiences], data.name)
-
-
-class ContinueRunnerRng(SupervisedPlugin):
-    """At each experience's first training iteration, the global RNG is put back where it was
-    right after the method grew, undoing the draw the DataLoader made when it started.
-
-    The method grows first (PromptStrategy: in model_adaptation; Naive: in the
-    PromptPoolPlugin listed first), so ``before_training_exp`` here sees the RNG just after
-    growth. What training itself draws (joint's replayed rows) then follows as in the
-    runner, and so does the next growth.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.state: torch.Tensor | None = None
-
-    def before_training_exp(self, strategy, **kwargs):
-        self.state = torch.get_rng_state()
-
-    def before_training_iteration(self, strategy, **kwargs):
-        if strategy.clock.train_exp_iterations == 0:
-            torch.set_rng_state(self.state)
-
-
 @pytest.mark.parametrize("name", TRAINED)
 def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones, tmp_path, monkeypatch,
-                                                           tiny_settings):
+                                                           tiny_settings, align):
     bb_runner, bb_avalanche = backbones
     settings = tiny_settings.get(name, {})
     batch_size, seed = 5, 3  # 16 samples per experience: batches of 5, 5, 5, 1
 
-    # record the runner's batches (train split indices, in the order it trains on them)
-    batches: list[list[int]] = []
-    fetch = run_loop.TokenizedStream.batch
-
-    def recording_batch(self, split, idx):
-        if split == "train":
-            batches.append(idx.tolist())
-        return fetch(self, split, idx)
-
-    monkeypatch.setattr(run_loop.TokenizedStream, "batch", recording_batch)
+    batches = align.record_runner_batches(monkeypatch)  # train indices, in the runner's order
     # the test stream is the same for both (only the train split is reordered)
     test_stream = text_benchmark(data, bb_avalanche).test_stream
     results, r_states, r_preds = run_runner(
@@ -204,12 +164,12 @@ def test_trained_method_runner_and_avalanche_agree_exactly(name, data, backbones
     monkeypatch.undo()
     assert [len(b) for b in batches] == [5, 5, 5, 1] * 3
 
-    bm = text_benchmark(_in_recorded_order(data, [i for b in batches for i in b]), bb_avalanche)
+    bm = text_benchmark(align.in_order(data, [i for b in batches for i in b]), bb_avalanche)
     for path in ("strategy", "naive"):
         torch.manual_seed(seed)  # what the runner's seed_everything does before build_model
         method = build_model(name, bb_avalanche, num_classes=data.num_classes, **settings)
         matrix, a_states, a_preds = run_avalanche(
-            method, bm, batch_size=batch_size, train_kwargs={"shuffle": False}, plugins=[ContinueRunnerRng()],
+            method, bm, batch_size=batch_size, train_kwargs={"shuffle": False}, plugins=[align.ContinueRunnerRng()],
             path=path,
         )
         assert_same_matrix(results["accuracy_matrix"], matrix)
