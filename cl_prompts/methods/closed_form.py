@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def unit_rows(x: Tensor, normalize: bool) -> Tensor:
@@ -40,3 +40,42 @@ def one_hot_sums(features: Tensor, targets: Tensor, num_classes: int) -> Tensor:
     """(C, M) per-class sums of ``features`` (B, M) over ``targets`` (B,)."""
     out = features.new_zeros(num_classes, features.shape[1])
     return out.index_add_(0, targets, features)
+
+
+class RidgeStatistics(nn.Module):
+    """Sums for a ridge classifier on random ReLU features: G = sum h h^T, per-class sums of h.
+
+    h = ReLU(x P) with x (B, D) unit-normalised (``normalize``) and P (D, M) Gaussian,
+    fixed at construction (``seed``; None draws from torch's global RNG). ``solve``
+    gives the readout (G + ridge I)^-1 S^T, (M, C), with S (C, M) the class sums.
+
+    Buffers: ``projection`` (D, M) float32; ``gram`` (M, M), ``class_sums`` (C, M) and
+    ``class_counts`` (C,) in float64 (sums do not depend on the batching).
+    """
+
+    def __init__(self, in_features: int, num_classes: int, dim: int, *, seed: int | None = None,
+                 normalize: bool = True) -> None:
+        super().__init__()
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        self.normalize = normalize
+        self.register_buffer("projection", torch.randn(in_features, dim, generator=gen))
+        self.register_buffer("gram", torch.zeros(dim, dim, dtype=torch.float64))
+        self.register_buffer("class_sums", torch.zeros(num_classes, dim, dtype=torch.float64))
+        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+
+    def expand(self, x: Tensor) -> Tensor:
+        """(B, D) -> (B, M) float64 random features."""
+        return random_relu_features(unit_rows(x, self.normalize), self.projection)
+
+    @torch.no_grad()
+    def add(self, x: Tensor, targets: Tensor) -> None:
+        """Add samples x (B, D) of classes ``targets`` (B,)."""
+        h = self.expand(x)  # (B, M)
+        self.gram.addmm_(h.T, h)
+        self.class_sums += one_hot_sums(h, targets, self.class_sums.shape[0])
+        self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+
+    @torch.no_grad()
+    def solve(self, ridge: float) -> Tensor:
+        """(M, C) float64 readout; columns of classes never added are zero."""
+        return solve_spd(self.gram, self.class_sums.T, ridge)

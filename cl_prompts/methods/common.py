@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,27 +49,67 @@ def row_keys(inputs) -> list[bytes]:
 
 
 class FeatureCollector:
-    """The distinct (feature, target) pairs seen during one experience (CPU, no grad)."""
+    """The distinct (feature, target) pairs seen during one experience (CPU, no grad).
 
-    def __init__(self) -> None:
-        self._rows: dict[bytes, tuple[Tensor, int]] = {}
+    keep_inputs: also keep each sample's inputs (text rows without their padding, or
+    images), so the experience's data can be passed through the model again once
+    training has ended (:meth:`input_batches`).
+    """
+
+    def __init__(self, keep_inputs: bool = False) -> None:
+        self.keep_inputs = keep_inputs
+        self._rows: dict[bytes, tuple[Tensor, int, Any]] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def add(self, inputs, features: Tensor, targets: Tensor) -> None:
-        for key, f, t in zip(row_keys(inputs), features.detach().cpu(), targets.tolist(), strict=True):
-            self._rows.setdefault(key, (f, int(t)))
+        rows = _split_rows(inputs) if self.keep_inputs else [None] * len(targets)
+        for key, f, t, row in zip(row_keys(inputs), features.detach().cpu(), targets.tolist(), rows, strict=True):
+            self._rows.setdefault(key, (f, int(t), row))
 
     def tensors(self) -> tuple[Tensor, Tensor]:
         """(N, D) features and (N,) targets, in first-seen order."""
         if not self._rows:
             raise ValueError("no training sample was seen during this experience")
-        feats = torch.stack([f for f, _ in self._rows.values()])
-        return feats, torch.tensor([t for _, t in self._rows.values()])
+        feats = torch.stack([f for f, _, _ in self._rows.values()])
+        return feats, torch.tensor([t for _, t, _ in self._rows.values()])
+
+    def input_batches(self, batch_size: int, device=None) -> Iterator[tuple[Any, Tensor]]:
+        """(inputs, targets (B,)) batches of the kept samples, in first-seen order (text re-padded)."""
+        if not self.keep_inputs:
+            raise RuntimeError("this collector does not keep inputs (keep_inputs=False)")
+        values = list(self._rows.values())
+        for start in range(0, len(values), batch_size):
+            chunk = values[start : start + batch_size]
+            targets = torch.tensor([t for _, t, _ in chunk], device=device)
+            yield _join_rows([row for _, _, row in chunk], device), targets
 
     def clear(self) -> None:
         self._rows = {}
+
+
+def _split_rows(inputs) -> list:
+    """A batch -> one entry per sample: a text row cut after its last real token, or an image."""
+    if isinstance(inputs, Tensor):
+        return list(inputs.detach().cpu())
+    mask = inputs["attention_mask"].detach().cpu()
+    lengths = (mask.cumsum(1) * mask).argmax(1) + 1  # index of the last real token + 1
+    return [{k: v[i, : int(n)].detach().cpu() for k, v in inputs.items()} for i, n in enumerate(lengths)]
+
+
+def _join_rows(rows: list, device=None):
+    """Inverse of :func:`_split_rows`: images stacked; text rows right-padded with zeros (masked)."""
+    if isinstance(rows[0], Tensor):
+        return torch.stack(rows).to(device)
+    width = max(int(r["attention_mask"].shape[0]) for r in rows)
+    out = {}
+    for k in rows[0]:
+        padded = torch.zeros(len(rows), width, dtype=rows[0][k].dtype)
+        for i, r in enumerate(rows):
+            padded[i, : r[k].shape[0]] = r[k]
+        out[k] = padded.to(device)
+    return out
 
 
 def gram_schmidt(existing: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -24,7 +24,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     "l2p": {"lr": 0.05, "pool_size": 6, "prompt_length": 2, "top_k": 2, "feature": "pooled"},
     "dualprompt": {"lr": 0.05, "g_layers": (0,), "e_layers": (1,), "g_length": 2, "e_length": 3},
     "coda_prompt": {"lr": 0.05, "layers": (0, 1), "components_per_task": 3, "prompt_length": 4},
-    "growing_pool": {"lr": 0.05, "prompt_length": 2},
+    "growing_pool": {"lr": 0.05, "prompt_length": 2, "projection_dim": 64, "ridge": 1.0, "prompted_ridge": 1.0},
     "prompt_tuning": {"lr": 0.05, "prompt_length": 3},
     "linear_probe": {"lr": 0.05},
     "joint": {"lr": 0.05},

@@ -49,7 +49,7 @@ def test_ranpac_equals_the_joint_ridge_solution(backbone, stream, h):
     model = _feed(h.build("ranpac", backbone, projection_seed=1), stream, range(len(stream)))
     x, y = _all_inputs(stream)
     q = F.normalize(backbone.query_features(x).double(), dim=1)
-    hidden = random_relu_features(q, model.projection)  # (N, M)
+    hidden = random_relu_features(q, model.stats.projection)  # (N, M)
     targets = F.one_hot(y, 6).double()
     m = hidden.shape[1]
     joint = torch.linalg.solve(hidden.T @ hidden + model.config.ridge * torch.eye(m, dtype=torch.float64),

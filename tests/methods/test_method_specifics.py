@@ -16,49 +16,73 @@ def _all(stream):
 def test_growing_pool_one_key_per_class_and_task_identification(backbone, stream, h):
     model = h.build("growing_pool", backbone)
     h.run_stream(model, stream, steps=5)
-    assert model.key_bank.shape == (6, 32) and model.key_task.tolist() == [0, 0, 1, 1, 2, 2]
-    assert torch.allclose(model.key_bank.norm(dim=1), torch.ones(6))
+    assert model.key_index.ntotal == 6 and model.class_task.tolist() == [0, 0, 1, 1, 2, 2]
     assert model.pool.task_sizes == [1, 1, 1] and model.pool.num_frozen == 3
     x, y = _all(stream)
     tasks = model.predict_task(x)
     assert (tasks == y // 2).float().mean() > 0.9  # the synthetic classes are well separated
-    # restrict_to_task: the logits live only in the picked task's classes
-    logits = model(x)
-    finite = torch.isfinite(logits)
-    assert finite.sum(1).eq(2).all()
-    assert (finite.float().argmax(1) // 2 == tasks).all()
+    assert (model(x).argmax(1) == y).float().mean() > 0.9
+    # the keys are the routing readout's class columns: the index ranks classes by routing logit
+    route, cands = model.candidate_tasks(x)
+    assert torch.equal(cands[:, 0], model.class_task[route.argmax(1)])
+
+
+def test_growing_pool_scores_only_the_candidate_tasks(backbone, stream, h):
+    x, _ = _all(stream)
+    for m in (1, 2, 3):
+        model = h.build("growing_pool", backbone, candidates=m)
+        h.run_stream(model, stream, steps=3)
+        finite = torch.isfinite(model(x))
+        assert finite.sum(1).eq(2 * m).all()  # every candidate task's two classes, nothing else
+        _, cands = model.candidate_tasks(x)
+        assert all(len(set(row)) == m for row in cands.tolist())
+
+
+def test_growing_pool_fusion_weight_zero_is_the_routing_classifier(backbone, stream, h):
+    model = h.build("growing_pool", backbone, fusion_weight=0.0, candidates=3)
+    h.run_stream(model, stream, steps=3)
+    x, _ = _all(stream)
+    route, _ = model.candidate_tasks(x)
+    assert torch.equal(model(x).argmax(1), route.argmax(1))
 
 
 def test_growing_pool_predicts_during_its_first_experience(backbone, stream, h):
     model = h.build("growing_pool", backbone)
     with pytest.raises(RuntimeError, match="begin_experience"):
-        model.predict_task(stream[0][1])
+        model(stream[0][1])
     model.begin_experience(0, stream[0][0])
+    model.eval()
     assert model.predict_task(stream[0][1]).eq(0).all()
     assert torch.isfinite(model(stream[0][1])[:, :2]).all()
 
 
-def test_growing_pool_key_modes_and_vote(backbone, stream, h):
-    one = h.build("growing_pool", backbone, key_mode="task_centroid")
-    h.run_stream(one, stream, steps=2)
-    assert one.key_bank.shape[0] == 3
-    # the pool's own keys are the task centroids too
-    assert torch.allclose(one.pool.frozen_keys, one.key_bank)
-    many = h.build("growing_pool", backbone, key_mode="samples", vote_k=5)
-    h.run_stream(many, stream, steps=2)
-    assert many.key_bank.shape[0] == 48  # every distinct training sample, counted once
-    x, y = _all(stream)
-    assert (many.predict_task(x) == y // 2).float().mean() > 0.9
-
-
-def test_growing_pool_keys_count_each_sample_once(backbone, stream, h):
-    model = h.build("growing_pool", backbone, key_mode="samples")
+def test_growing_pool_statistics_count_each_sample_once(backbone, stream, h):
+    """Three epochs over the same data give the statistics of one: samples are kept once."""
     classes, x, y = stream[0]
-    model.begin_experience(0, classes)
-    for _ in range(3):  # three "epochs" over the same data
-        model.training_loss(x, y)
-    model.end_experience(0)
-    assert model.key_bank.shape[0] == x["input_ids"].shape[0]
+    models = []
+    for epochs in (1, 3):
+        model = h.build("growing_pool", backbone)  # same seed: same projections and prompts
+        models.append(model)
+        model.begin_experience(0, classes)
+        for _ in range(epochs):
+            model.observe(x, y)
+        model.end_experience(0)
+    once, thrice = models
+    assert once.route_stats.class_counts.sum() == x["input_ids"].shape[0]
+    assert torch.equal(once.route_stats.gram, thrice.route_stats.gram)
+    assert torch.equal(once.prompted_stats.gram, thrice.prompted_stats.gram)
+
+
+def test_feature_collector_replays_kept_inputs_without_padding(backbone):
+    ids = torch.tensor([[101, 5, 6, 102, 0], [101, 7, 102, 0, 0]])
+    inputs = {"input_ids": ids, "attention_mask": (ids > 0).long()}
+    collector = FeatureCollector(keep_inputs=True)
+    collector.add(inputs, torch.zeros(2, 4), torch.tensor([1, 0]))
+    (batch, targets), = list(collector.input_batches(8))
+    assert targets.tolist() == [1, 0]
+    assert batch["input_ids"].tolist() == [[101, 5, 6, 102], [101, 7, 102, 0]]
+    assert torch.allclose(backbone.query_features(batch, use_cache=False),
+                          backbone.query_features(inputs, use_cache=False), atol=1e-5)
 
 
 def test_dualprompt_trains_the_true_tasks_e_prompt(backbone, stream, h):

@@ -38,7 +38,7 @@ def test_unknown_option_lists_the_valid_ones(backbone):
         ("linear_probe", {"head": "mlp"}, r"head must be one of \['linear', 'cosine'\]"),
         ("ncm", {"metric": "l1"}, r"metric must be one of \['cosine', 'euclidean'\]"),
         ("linear_probe", {"optimizer": "lion"}, r"optimizer must be one of \['adam', 'adamw', 'sgd'\]"),
-        ("growing_pool", {"key_mode": "x"}, "key_mode must be one of"),
+        ("growing_pool", {"candidates": 0}, "candidates must be > 0"),
     ],
 )
 def test_bad_config_values_are_named(name, kwargs, match, backbone):

@@ -1,41 +1,48 @@
-"""``growing_pool``: per-task prompts, many frozen-query keys per task, task picked by a key index."""
+"""``growing_pool``: per-task prompts, one key per class in a key index, closed-form readouts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.base import ContinualMethod, batch_size_of
+from cl_prompts.methods.closed_form import RidgeStatistics
 from cl_prompts.methods.common import FeatureCollector, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
 from cl_prompts.pool import PoolConfig, PromptPool
 
+# Samples per forward pass when an experience's data is passed through its final prompts.
+FREEZE_BATCH = 128
 
-def make_keys(feats: Tensor, targets: Tensor, key_mode: str) -> Tensor:
-    """Unit keys (K, D) from one task's frozen queries feats (N, D) and targets (N,)."""
-    feats = F.normalize(feats.float(), dim=1)
-    if key_mode == "task_centroid":
-        return F.normalize(feats.mean(0, keepdim=True), dim=1)
-    if key_mode == "samples":
-        return feats
-    classes = targets.unique()  # sorted
-    return F.normalize(torch.stack([feats[targets == c].mean(0) for c in classes]), dim=1)
+
+def first_distinct(tasks: Tensor, m: int) -> Tensor:
+    """(B, K) task ids of ranked keys -> (B, m): the first m distinct ones, padded with the first."""
+    out = tasks[:, :1].repeat(1, m)
+    for b in range(tasks.shape[0]):
+        seen: list[int] = []
+        for t in tasks[b].tolist():
+            if t >= 0 and t not in seen:
+                seen.append(t)
+                if len(seen) == m:
+                    break
+        out[b, : len(seen)] = torch.tensor(seen, dtype=tasks.dtype)
+    return out
 
 
 @register
 class GrowingPool(ContinualMethod):
-    """Each experience owns ``prompts_per_task`` pool prompts and the keys computed from its data.
+    """Each experience owns ``prompts_per_task`` prompts; classes' keys route inputs to them.
 
-    Keys live in the buffers ``key_bank`` (K, D) and ``key_task`` (K,) (the source of
-    truth) and in a :class:`KeyIndex` rebuilt from them (derived state). The pool's own
-    key of each prompt is set to the task's query centroid (``key_mode="task_centroid"``
-    selects through it). ``predict_task`` reports the task picked for each input.
+    Buffers: ``class_task`` (C,) (owner task of each class) and the readouts
+    ``route_readout`` / ``prompted_readout`` (M, C), solved from the statistics
+    ``route_stats`` (frozen queries) and ``prompted_stats`` (prompted features) at each
+    ``end_experience``. The key index holds the columns of ``route_readout`` of the
+    classes seen (derived state, rebuilt whenever they are solved).
     """
 
     name = "growing_pool"
@@ -44,23 +51,19 @@ class GrowingPool(ContinualMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: GrowingPoolConfig):
         super().__init__(backbone, num_classes, config)
-        c, d = config, self.hidden_size
+        c, d, m = config, self.hidden_size, config.projection_dim
         self.pool = PromptPool(
-            PoolConfig(
-                embed_dim=d,
-                prompt_length=c.prompt_length,
-                top_k=c.prompts_per_task,
-                index=c.index,
-                prompt_init=c.prompt_init,
-                init_scale=c.prompt_init_scale,
-            )
+            PoolConfig(embed_dim=d, prompt_length=c.prompt_length, top_k=c.prompts_per_task, index=c.index,
+                       prompt_init=c.prompt_init, init_scale=c.prompt_init_scale)
         )
         self.head = GrowingHead(d, num_classes, c.head, c.head_scale)
-        self.register_buffer("key_bank", torch.zeros(0, d))  # (K, D) unit keys
-        self.register_buffer("key_task", torch.zeros(0, dtype=torch.long))  # (K,) owner task
+        self.route_stats = RidgeStatistics(d, num_classes, m)
+        self.prompted_stats = RidgeStatistics(d, num_classes, m)
+        self.register_buffer("route_readout", torch.zeros(m, num_classes))  # (M, C)
+        self.register_buffer("prompted_readout", torch.zeros(m, num_classes))  # (M, C)
         self.register_buffer("class_task", torch.full((num_classes,), -1, dtype=torch.long))
-        self.key_index = KeyIndex(d, c.index)
-        self._collector = FeatureCollector()
+        self.key_index = KeyIndex(m, c.index)
+        self._collector = FeatureCollector(keep_inputs=True)
 
     # ---------------------------------------------------------------- growth
     def _grow(self, experience: int, classes: list[int]) -> None:
@@ -76,42 +79,48 @@ class GrowingPool(ContinualMethod):
         self._collector.clear()
 
     def _freeze(self, experience: int) -> None:
-        if not self._restoring:  # on load the keys come from the saved tensors
-            feats, targets = self._collector.tensors()
-            keys = make_keys(feats, targets, self.config.key_mode).to(self.key_bank)
-            with torch.no_grad():  # the pool's key of each prompt: the task centroid
-                centroid = make_keys(feats, targets, "task_centroid").to(self.key_bank)
-                self.pool.keys.copy_(centroid.expand_as(self.pool.keys))
-            owner = torch.full((keys.shape[0],), experience, dtype=torch.long, device=keys.device)
-            self.key_bank = torch.cat([self.key_bank, keys])
-            self.key_task = torch.cat([self.key_task, owner])
-            self._rebuild_index()
-        self._collector.clear()
         self.pool.freeze()
         self.head.set_trainable([])
+        if not self._restoring:  # on load the readouts come from the saved tensors
+            queries, targets = self._collector.tensors()
+            self.route_stats.add(queries.to(self.class_task.device), targets.to(self.class_task.device))
+            with torch.no_grad():  # the experience's samples through its final prompts
+                for inputs, y in self._collector.input_batches(FREEZE_BATCH, self.class_task.device):
+                    tasks = torch.full_like(y, experience)
+                    self.prompted_stats.add(self._features(inputs, tasks), y)
+            self.route_readout = self.route_stats.solve(self.config.ridge).to(self.route_readout.dtype)
+            self.prompted_readout = self.prompted_stats.solve(self.config.prompted_ridge).to(self.route_readout.dtype)
+            self._rebuild_index()
+        self._collector.clear()
 
     def _rebuild_index(self) -> None:
         self.key_index.reset()
-        if self.key_bank.shape[0]:
-            self.key_index.add(self.key_bank, torch.arange(self.key_bank.shape[0], device=self.key_bank.device))
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"num_keys": int(self.key_bank.shape[0])}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        k = int(state["num_keys"])  # size the buffers so load_state_dict fits
-        self.key_bank = self.key_bank.new_zeros(k, self.hidden_size)
-        self.key_task = self.key_task.new_zeros(k)
+        solved = torch.nonzero(self.route_stats.class_counts > 0).flatten()
+        if len(solved):
+            self.key_index.add(self.route_readout.T[solved], solved)  # one key per class: (n, M)
 
     def _after_load(self) -> None:
         self._rebuild_index()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        # the pool's keys are statistics (set at end_experience), never trained
         prompts = [self.pool.prompts] if self.pool.prompts is not None else []
         return prompts + self.head.trainable_parameters()
 
-    # ---------------------------------------------------------------- prompts
+    # ---------------------------------------------------------------- training
+    def observe(self, inputs: Any, targets: Tensor) -> None:
+        """Keep the batch's distinct samples and frozen queries: the statistics are built at the end."""
+        super().observe(inputs, targets)
+        self._collector.add(inputs, self.backbone.query_features(inputs), targets)
+
+    def training_class_mask(self) -> Tensor:
+        return self.current_mask  # each task's head rows are trained on its own classes
+
+    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        tasks = torch.full((batch_size_of(inputs),), self.pool.current_task, dtype=torch.long,
+                           device=self.class_task.device)
+        return self.head(self._features(inputs, tasks)), []  # the true task while training
+
+    # ---------------------------------------------------------------- prediction
     def _task_prompts(self, tasks: Tensor) -> Tensor:
         """tasks (B,) -> their prompts (B, n * L, D)."""
         n = self.config.prompts_per_task
@@ -123,39 +132,35 @@ class GrowingPool(ContinualMethod):
         out = self.backbone(inputs, input_prompts=self._task_prompts(tasks))
         return pick_feature(out, self.config.feature)  # (B, D)
 
-    def observe(self, inputs: Any, targets: Tensor) -> None:
-        """Collect the batch's frozen queries: the task's keys are built from them at the end."""
-        super().observe(inputs, targets)
-        self._collector.add(inputs, self.backbone.query_features(inputs), targets)
-
-    def training_class_mask(self) -> Tensor:
-        return self.current_mask  # each task's head rows are trained on its own classes
-
-    def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
-        tasks = torch.full((batch_size_of(inputs),), self.pool.current_task, dtype=torch.long, device=self.class_task.device)
-        return self.head(self._features(inputs, tasks)), []  # the true task while training
-
     @torch.no_grad()
+    def candidate_tasks(self, inputs: Any) -> tuple[Tensor, Tensor]:
+        """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first."""
+        h = self.route_stats.expand(self.backbone.query_features(inputs)).float()  # (B, M)
+        route = h @ self.route_readout  # (B, C)
+        m = min(self.config.candidates, max(self.pool.num_tasks, 1))
+        k = min(self.key_index.ntotal, self.num_classes)
+        if k == 0:  # nothing solved yet (first experience open): its task is the only one
+            return route, torch.full((h.shape[0], 1), max(self.pool.current_task, 0), device=h.device)
+        _, ids = self.key_index.search(h, k)  # (B, k) class ids, nearest first
+        owners = torch.where(ids >= 0, self.class_task[ids.clamp(min=0)], -1)
+        return route, first_distinct(owners.cpu(), m).to(h.device)
+
     def predict_task(self, inputs: Any) -> Tensor:
-        """(B,) the task whose keys are nearest (a vote of the ``vote_k`` nearest keys)."""
-        q = F.normalize(self.backbone.query_features(inputs).float(), dim=1)  # (B, D)
-        if self.key_index.ntotal == 0:  # first experience still open: it is the only task
-            if self.pool.num_tasks == 0:
-                raise RuntimeError("growing_pool has no task yet: call begin_experience() first")
-            return torch.full((q.shape[0],), self.pool.current_task, dtype=torch.long, device=q.device)
-        k = min(self.config.vote_k, self.key_index.ntotal)
-        scores, ids = self.key_index.search(q, k)  # (B, k)
-        valid = ids >= 0
-        owners = self.key_task[ids.clamp(min=0)]  # (B, k)
-        # votes, ties broken by the summed similarity (scores < 1 << one vote)
-        weight = valid.float() * (1.0 + 1e-3 * scores.clamp(-1, 1).nan_to_num(0.0))
-        votes = torch.zeros(q.shape[0], self.pool.num_tasks, device=q.device)
-        votes.scatter_add_(1, owners, weight)
-        return votes.argmax(dim=1)
+        """(B,) the task the key index ranks first (the first candidate; no prompted pass)."""
+        return self.candidate_tasks(inputs)[1][:, 0]
 
     def _logits(self, inputs: Any) -> Tensor:
-        tasks = self.predict_task(inputs)
-        logits = self.head(self._features(inputs, tasks))  # (B, C)
-        if self.config.restrict_to_task:
-            logits = logits.masked_fill(self.class_task[None, :] != tasks[:, None], float("-inf"))
-        return logits
+        route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)
+        if self.key_index.ntotal == 0:  # no readout yet: the open task's head
+            if self.pool.num_tasks == 0:
+                raise RuntimeError("growing_pool has no task yet: call begin_experience() first")
+            return self.head(self._features(inputs, cands[:, 0]))
+        logits = torch.full_like(route, float("-inf"))
+        for r in range(cands.shape[1]):
+            tasks = cands[:, r]
+            h = self.prompted_stats.expand(self._features(inputs, tasks)).float()  # (B, M)
+            fused = route + self.config.fusion_weight * (h @ self.prompted_readout)  # (B, C)
+            own = self.class_task[None, :] == tasks[:, None]  # (B, C): the candidate's classes
+            logits = torch.where(own, fused, logits)
+        solved = self.route_stats.class_counts > 0
+        return logits.masked_fill(~solved, float("-inf"))
