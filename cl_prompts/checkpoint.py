@@ -238,6 +238,13 @@ def load_checkpoint(
     return method, doc["state"]
 
 
+def latest_model_dir(out_dir: str | os.PathLike) -> Path:
+    """The saved method folder of the latest checkpoint in ``out_dir`` (verified first)."""
+    folder = _latest_dir(out_dir)
+    verify_checkpoint(folder)
+    return folder / "model"
+
+
 def read_run_config(out_dir: str | os.PathLike) -> dict[str, Any]:
     """The run options saved with the latest checkpoint of ``out_dir`` (``identity["run"]``).
 

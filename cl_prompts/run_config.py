@@ -132,7 +132,8 @@ def load_dataset(config: RunConfig):
         return load_clinc150(root, num_experiences=config.experiences, class_order_seed=config.class_order_seed,
                              eval_split=config.eval_split)
     path = Path(config.benchmark[len("file:"):])
-    for flag, p in (("--benchmark file:", path), ("--test-file", config.test_file)):
+    test_file = config.test_file if config.eval_split == "test" else None  # validation never reads it
+    for flag, p in (("--benchmark file:", path), ("--test-file", test_file)):
         if p is None:
             continue
         if not Path(p).exists():

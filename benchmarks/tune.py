@@ -1,0 +1,131 @@
+"""Choose each method's settings on validation data only: a small grid per method.
+
+    python benchmarks/tune.py --methods ranpac slda ncm --out benchmarks/results/tune
+    python benchmarks/tune.py --methods growing_pool --benchmarks clinc150 hwu64
+
+Every trial is a run of the runner with ``eval_split="val"``: CLINC150's own val
+split, or a stratified held-out 10% of a file benchmark's train rows (never trained on);
+the test data are never read. Options that only change predictions
+(``PREDICTION_ONLY``) are evaluated on the final model of one run. One setting per method is chosen for all the benchmarks
+given: the one with the best mean final validation accuracy (ties: the earlier trial).
+``<out>/tune.json`` lists every trial and the choice; a trial already in it is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+from suites import SUITES, suite_options  # noqa: E402
+
+from cl_prompts import checkpoint as ckpt  # noqa: E402
+from cl_prompts.methods import load_model  # noqa: E402
+from cl_prompts.results import read_results  # noqa: E402
+from cl_prompts.runner import RunConfig, TokenizedStream, evaluate, load_dataset, run  # noqa: E402
+
+# The grid of each method: option -> values. Trials are the product, in this order.
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "ranpac": {"ridge": [10.0, 100.0, 300.0, 1000.0, 3000.0]},
+    "slda": {"shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
+    "ncm": {"metric": ["cosine", "euclidean"]},
+    "growing_pool": {"candidates": [1, 2, 3], "fusion_weight": [0.5, 1.0, 2.0]},
+}
+# Options that only change predictions, not what is trained or accumulated: one run is
+# trained per setting of the other options, and each of these is evaluated on its final
+# model (the final row of the accuracy matrix, which is all final accuracy needs).
+PREDICTION_ONLY: dict[str, tuple[str, ...]] = {"growing_pool": ("candidates", "fusion_weight")}
+
+
+def trials(method: str, grid: dict[str, dict[str, list[Any]]] = GRIDS) -> list[dict[str, Any]]:
+    """The option dicts tried for ``method`` (the product of its grid)."""
+    if method not in grid:
+        raise ValueError(f"no grid for method {method!r}; grids: {sorted(grid)}")
+    keys = list(grid[method])
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid[method].values())]
+
+
+def choose(records: list[dict[str, Any]], benchmarks: list[str]) -> dict[str, Any]:
+    """The trial with the best mean validation accuracy over ``benchmarks`` (first on ties)."""
+    by_options: dict[str, dict[str, float]] = {}
+    for r in records:
+        by_options.setdefault(json.dumps(r["options"], sort_keys=True), {})[r["benchmark"]] = r["val_accuracy"]
+    complete = {k: v for k, v in by_options.items() if all(b in v for b in benchmarks)}
+    if not complete:
+        raise ValueError("no trial has a validation result on every benchmark")
+    best = max(complete, key=lambda k: sum(complete[k].values()) / len(benchmarks))  # first max wins
+    scores = complete[best]
+    return {"options": json.loads(best), "mean_val_accuracy": sum(scores.values()) / len(benchmarks),
+            "val_accuracy": scores}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=sorted(GRIDS))
+    p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
+    p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--backbone", default="minilm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="benchmarks/results/tune")
+    return p.parse_args(argv)
+
+
+def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run the grids; returns (and writes) the tune.json document. ``suites`` overrides the benchmarks (tests)."""
+    args = parse_args(argv)
+    suites = suites or {b: suite_options(b, args.data_root) for b in args.benchmarks}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "tune.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {"trials": [], "chosen": {}}
+    if backbone is None:
+        from cl_prompts.backbones import BackboneConfig, load_backbone
+
+        backbone = load_backbone(BackboneConfig(name_or_path=args.backbone))
+    for name, options in suites.items():
+        base = RunConfig(**options, backbone=args.backbone, eval_split="val", seed=args.seed, device=args.device)
+        dataset = load_dataset(base)  # validation split: the test data are not read
+        stream = None
+        for method in args.methods:
+            post = PREDICTION_ONLY.get(method, ())
+            for opts in trials(method):
+                done = [t for t in doc["trials"] if t["method"] == method and t["benchmark"] == name
+                        and t["options"] == opts and t["seed"] == args.seed]
+                if done:
+                    continue
+                start = time.perf_counter()
+                trained = {k: v for k, v in opts.items() if k not in post}
+                run_dir = out / "runs" / "-".join([name, method, *(f"{k}{v}" for k, v in trained.items())])
+                if not ckpt.has_checkpoint(run_dir) or read_results(run_dir)["config"]["method_options"] != trained:
+                    cfg = RunConfig(**{**vars(base), "method": method, "method_options": dict(trained),
+                                       "out": str(run_dir), "overwrite": True, "progress": False, "plots": False})
+                    run(cfg, backbone=backbone, dataset=dataset)
+                model = load_model(ckpt.latest_model_dir(run_dir), backbone)
+                model.config = dataclasses.replace(model.config, **opts)  # validated by __post_init__
+                if stream is None:
+                    stream = TokenizedStream(dataset, backbone, args.device)
+                final_row, _ = evaluate(model, stream, len(stream.experiences) - 1, base.eval_batch_size)
+                val = float(np.mean(final_row))
+                doc["trials"].append({"method": method, "benchmark": name, "seed": args.seed, "options": opts,
+                                      "val_accuracy": val, "seconds": round(time.perf_counter() - start, 1)})
+                print(f"[tune] {name} {method} {opts}: val {val:.2f}", flush=True)
+                path.write_text(json.dumps(doc, indent=1))
+    for method in args.methods:
+        records = [t for t in doc["trials"] if t["method"] == method and t["seed"] == args.seed]
+        doc["chosen"][method] = {**choose(records, list(suites)), "benchmarks": list(suites)}
+        print(f"[tune] {method}: chosen {doc['chosen'][method]}")
+    doc["command"] = "python benchmarks/tune.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    path.write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""benchmarks/tune.py: settings are chosen on validation data, never on the test split."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cl_prompts.backbones.testing import tiny_text_backbone
+from cl_prompts.data import synthetic_text_dataset
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tune.py"
+
+
+@pytest.fixture(scope="module")
+def tune():
+    sys.path.insert(0, str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("tune_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path, split, names):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows((t, names[y]) for t, y in zip(split.texts, split.labels, strict=True))
+    return path
+
+
+def test_trials_are_the_grid_product_and_the_best_mean_wins(tune):
+    grid = {"m": {"a": [1, 2], "b": ["x", "y"]}}
+    assert tune.trials("m", grid) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+    records = [{"options": {"a": 1}, "benchmark": "p", "val_accuracy": 90.0},
+               {"options": {"a": 1}, "benchmark": "q", "val_accuracy": 80.0},
+               {"options": {"a": 2}, "benchmark": "p", "val_accuracy": 99.0},
+               {"options": {"a": 2}, "benchmark": "q", "val_accuracy": 72.0},
+               {"options": {"a": 3}, "benchmark": "p", "val_accuracy": 100.0}]  # incomplete: ignored
+    chosen = tune.choose(records, ["p", "q"])
+    assert chosen["options"] == {"a": 2} and chosen["mean_val_accuracy"] == 85.5
+    with pytest.raises(ValueError, match="unknown|no grid"):
+        tune.trials("nope")
+
+
+def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=4)
+    train = _write(tmp_path / "train.csv", ds.train, ds.class_names)
+    test = _write(tmp_path / "test.csv", ds.test, ds.class_names)
+    backbone = tiny_text_backbone(max_length=16)
+    docs = []
+    for name, test_file in (("with", test), ("without", tmp_path / "deleted.csv")):
+        suites = {"toy": {"benchmark": f"file:{train}", "test_file": str(test_file), "experiences": 2}}
+        if name == "without":
+            test.unlink()  # the test split no longer exists
+        out = tmp_path / name
+        docs.append(tune.main(["--methods", "ncm", "slda", "--backbone", "tiny-bert", "--out", str(out)],
+                              backbone=backbone, suites=suites))
+        assert json.loads((out / "tune.json").read_text())["chosen"] == docs[-1]["chosen"]
+    assert docs[0]["chosen"] == docs[1]["chosen"]
+    assert [t["val_accuracy"] for t in docs[0]["trials"]] == [t["val_accuracy"] for t in docs[1]["trials"]]
+    assert len(docs[0]["trials"]) == 2 + 5  # ncm's and slda's grids
