@@ -124,12 +124,20 @@ def test_ewc_and_lwf_act_on_l2p_shared_pool(bench, text_backbone, tiny_settings)
     assert penalty > 0 and math.isfinite(penalty)
 
 
-def test_replayed_samples_are_trained_not_observed(bench, text_backbone, tiny_settings):
-    """growing_pool builds each task's keys from what it observed: never from replayed samples."""
-    method = build("growing_pool", text_backbone, tiny_settings)
+@pytest.mark.parametrize("name", ["ncm", "growing_pool", "l2p"])
+def test_replayed_samples_are_trained_not_observed(name, bench, text_backbone, tiny_settings):
+    """Statistics of a finished experience are final: replayed samples never feed them again."""
+    method = build(name, text_backbone, tiny_settings)
+    observed = []
+    observe = method.observe
+    method.observe = lambda x, y: (observed.append(y.clone()), observe(x, y))[1]
     strategy = naive(method, [PromptPoolPlugin(method), ReplayPlugin(mem_size=16)])
-    for exp in bench.train_stream[:2]:
+    for e, exp in enumerate(bench.train_stream[:2]):
         strategy.train(exp)
-    assert method.key_task.tolist() == [0, 0, 1, 1]  # one key per class, each in its own task
-    losses = losses_of(strategy)
-    assert all(math.isfinite(v) for v in losses)
+        seen = torch.cat(observed)
+        assert sorted(set(seen.tolist())) == [2 * e, 2 * e + 1]  # only the open experience's classes
+        assert len(seen) == 16  # each of its samples once (one epoch)
+        observed.clear()
+    if name == "ncm":
+        assert method.class_counts[:4].tolist() == [8.0] * 4  # experience 0's means untouched by replay
+    assert all(math.isfinite(v) for v in losses_of(strategy))

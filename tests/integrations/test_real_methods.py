@@ -13,11 +13,7 @@ from cl_prompts.integrations.avalanche import (
 )
 from cl_prompts.methods import build_model
 
-SMALL = {
-    "l2p": dict(pool_size=4, prompt_length=2, top_k=2),
-    "growing_pool": {},
-    "ncm": {},
-}
+SMALL = ("l2p", "growing_pool", "ncm")
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +21,10 @@ def bench(text_backbone, toy_data):
     return text_benchmark(toy_data, text_backbone)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_batch_size_invariance_real_methods(name, bench, text_backbone):
+@pytest.mark.parametrize("name", SMALL)
+def test_batch_size_invariance_real_methods(name, bench, text_backbone, tiny_settings):
     torch.manual_seed(0)
-    method = build_model(name, text_backbone, num_classes=6, **SMALL[name])
+    method = build_model(name, text_backbone, num_classes=6, **tiny_settings[name])
     strategy = make_strategy(method, train_mb_size=8, evaluator=None)
     for exp in bench.train_stream[:2]:
         strategy.train(exp)
@@ -56,9 +52,9 @@ class OptimizerProbe(SupervisedPlugin):
         self.seen.append(({id(p) for p in held}, {id(p) for p in self.method.trainable_parameters()}))
 
 
-def test_l2p_in_plain_naive_trains_and_freezes(bench, text_backbone):
+def test_l2p_in_plain_naive_trains_and_freezes(bench, text_backbone, tiny_settings):
     torch.manual_seed(0)
-    method = build_model("l2p", text_backbone, num_classes=6, **SMALL["l2p"])
+    method = build_model("l2p", text_backbone, num_classes=6, **tiny_settings["l2p"])
     opt = torch.optim.Adam(method.parameters(), lr=0.05)
     probe = OptimizerProbe(method)
     strategy = Naive(

@@ -145,14 +145,14 @@ def test_bad_inputs(text_backbone, standin_cls, bench):
         naive.train(bench.train_stream[0])
 
 
-def test_how_much_is_evaluated_does_not_change_training(bench, text_backbone):
+def test_how_much_is_evaluated_does_not_change_training(bench, text_backbone, tiny_settings):
     """DataLoaders draw from the global RNG; eval is isolated so the trained weights agree."""
     from cl_prompts.methods import build_model
 
     states = []
     for evaluate_all in (False, True):
         torch.manual_seed(0)
-        method = build_model("growing_pool", text_backbone, num_classes=6)
+        method = build_model("growing_pool", text_backbone, num_classes=6, **tiny_settings["growing_pool"])
         strategy = make_strategy(method, train_mb_size=4, evaluator=None)
         for e, exp in enumerate(bench.train_stream):
             strategy.train(exp)
