@@ -1,8 +1,13 @@
-"""The headline table: every method and baseline on CLINC150-10, several seeds.
+"""The headline table: every method and baseline on a text benchmark, several seeds.
 
-    python benchmarks/headline.py                      # all methods, seeds 0 1 2, CPU
+    python benchmarks/headline.py                      # CLINC150-10, all methods, seeds 0 1 2, CPU
+    python benchmarks/headline.py --benchmark hwu64 --out benchmarks/results/headline-hwu64
     python benchmarks/headline.py --device cuda        # same on a GPU
     python benchmarks/headline.py --quick --methods ncm growing_pool --seeds 0
+
+Benchmarks: ``clinc150`` and ``hwu64`` (benchmarks/suites.py) or ``file:PATH``. The
+validation accuracy that chose each method's settings is read from the tuning results
+(``--tune``, benchmarks/tune.py) and listed under the table.
 
 Each run goes to ``<out>/runs/<method>-seed<S>/`` (results.json, plots, checkpoint). A run
 whose results.json exists is reused; one with only a checkpoint is resumed; so the
@@ -18,6 +23,9 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from suites import SUITES, suite_options  # noqa: E402
 
 from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
@@ -38,7 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--quick", action="store_true", help="the --quick subset of every run")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--benchmark", default="clinc150", help="clinc150 or file:PATH")
+    p.add_argument("--benchmark", default="clinc150", help=f"one of {list(SUITES)} or file:PATH")
+    p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--tune", nargs="*", default=sorted(str(p) for p in Path("benchmarks/results").glob("tune*/tune.json")),
+                   help="tune.json files of benchmarks/tune.py (default: benchmarks/results/tune*/tune.json)")
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
     p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
@@ -56,8 +67,8 @@ def main(argv=None) -> Path:
         raise SystemExit(f"unknown method(s) {unknown}; valid: {list_methods()}")
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    base = RunConfig(benchmark=args.benchmark, backbone=args.backbone, epochs=args.epochs,
-                     device=args.device, quick=args.quick)
+    bench = suite_options(args.benchmark, args.data_root) if args.benchmark in SUITES else {"benchmark": args.benchmark}
+    base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick)
     dataset = load_dataset(base)  # loaded once, shared by every run
     backbone = load_backbone(BackboneConfig(name_or_path=args.backbone, max_length=base.max_length))
     started = time.perf_counter()
@@ -98,6 +109,7 @@ def main(argv=None) -> Path:
     note = (f"\nFinal average accuracy: mean over the experiences of the accuracy after the last "
             f"one (%). {FORGETTING} Train time: seconds, summed over experiences, "
             f"{platform.processor() or platform.machine()}, device {args.device}.\n")
+    note += validation_table(args.tune, sorted({r["method"] for r in results}), args.benchmark)
     (out / "headline.md").write_text(header + table + note, encoding="utf-8")
     doc = {
         "command": "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -109,6 +121,25 @@ def main(argv=None) -> Path:
     (out / "headline.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     print(header + table + note)
     return out / "headline.md"
+
+
+def validation_table(tune_files: list[str], methods: list[str], benchmark: str) -> str:
+    """Markdown: the settings each method runs with, and the validation accuracy that chose them."""
+    chosen: dict[str, dict] = {}
+    for f in tune_files:
+        chosen.update(json.loads(Path(f).read_text()).get("chosen", {}))
+    rows = ["", "Settings chosen on validation data (benchmarks/tune.py; mean over "
+            "the tuning benchmarks, and this benchmark's own validation accuracy):", "",
+            "| method | chosen options | mean val acc (%) | val acc here (%) |", "|---|---|---|---|"]
+    for m in methods:
+        if m not in chosen:
+            rows.append(f"| {m} | not tuned: defaults as documented | - | - |")
+            continue
+        c = chosen[m]
+        here = c["val_accuracy"].get(benchmark)
+        rows.append(f"| {m} | `{json.dumps(c['options'])}` | {c['mean_val_accuracy']:.2f} | "
+                    f"{'-' if here is None else f'{here:.2f}'} |")
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

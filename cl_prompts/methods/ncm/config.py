@@ -20,9 +20,11 @@ class NCMConfig(MethodConfig):
 
     Args:
         metric: ``"cosine"`` (the paper) or ``"euclidean"`` (negative squared distance).
+            Default ``"euclidean"``: mean validation accuracy 88.76 over CLINC150 (91.90)
+            and HWU64 (85.63), against 88.73 for cosine (91.83 / 85.62): a tie in effect.
     """
 
-    metric: str = "cosine"
+    metric: str = "euclidean"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,7 +20,9 @@ class RanPACConfig(MethodConfig):
     validation data (defaults: benchmarks/tune.py, figures in docs/methods.md).
 
     Args:
-        ridge: the ridge (L2) strength, in the units of G (sums over samples).
+        ridge: the ridge (L2) strength, in the units of G (sums over samples). Default
+            100: mean validation accuracy 93.52 over CLINC150 (95.60) and HWU64 (91.45);
+            10 / 300 / 1000 / 3000 gave 93.06 / 93.43 / 93.23 / 92.01.
         projection_dim: M, the number of random features (the paper uses 10,000).
         projection_seed: seed of W; None draws it from torch's global RNG (the run seed).
         normalize: unit-normalise the query before the projection.

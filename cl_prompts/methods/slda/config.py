@@ -20,12 +20,14 @@ class SLDAConfig(MethodConfig):
     docs/methods.md.
 
     Args:
-        shrinkage: weight of the identity in the covariance (the paper: 1e-4).
+        shrinkage: weight of the identity in the covariance (the paper: 1e-4). Default
+            1e-5: mean validation accuracy 90.28 over CLINC150 (93.37) and HWU64 (87.18),
+            against 90.26 for 1e-6 and 89.99 for the paper's 1e-4.
         normalize: unit-normalise the query first.
         lr / weight_decay / optimizer: unused (nothing is trained by gradient).
     """
 
-    shrinkage: float = 1e-4
+    shrinkage: float = 1e-5
     normalize: bool = True
 
     def __post_init__(self) -> None:
