@@ -102,6 +102,9 @@ class PromptPoolPlugin(SupervisedPlugin):
                      "mask_training_logits", "pop_auxiliary_losses"):
             if not callable(getattr(method, name, None)):
                 raise TypeError(f"method must be a ContinualMethod (missing {name}()), got {type(method).__name__}")
+        for name in ("is_open", "current_experience", "current_mask"):
+            if not hasattr(method, name):
+                raise TypeError(f"method must be a ContinualMethod (missing {name}), got {type(method).__name__}")
         if optimizer not in OPTIMIZER_MODES:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZER_MODES)}, got {optimizer!r}")
         self.method = method

@@ -69,4 +69,6 @@ def test_naive_with_plugin_matches_the_runner_on_minilm(name, setup, tmp_path, m
     final = 100 * metrics["Top1_Acc_Stream/eval_phase/test_stream/Task000"]  # equal-sized domains
     assert all(v == v and abs(v) != float("inf") for v in metrics.values() if isinstance(v, float))
     assert abs(final - runner["final_average_accuracy"]) <= TOLERANCE, (final, runner["accuracy_matrix"])
-    assert final > 80.0  # a working continual learner, not two equally broken ones
+    # a working continual learner, not two equally broken ones: with 3 domains, > 80 means the
+    # first domain is still known (l2p without its masking and key matching fell to 0% on it)
+    assert final > 80.0
