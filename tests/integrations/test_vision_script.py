@@ -94,7 +94,8 @@ def test_l2p_with_a_small_pool_is_seeded(vision_script, folder, tmp_path, vision
 
 
 def test_task_identification_columns(vision_script, folder, tmp_path, vision_backbone):
-    r = vision_script.main(_argv(folder, tmp_path / "gp", "growing_pool"), backbone=vision_backbone)
+    small = ["--set", "projection_dim=64"]  # its default random-feature width is for real backbones
+    r = vision_script.main(_argv(folder, tmp_path / "gp", "growing_pool", *small), backbone=vision_backbone)
     tid = r["task_id_accuracy_matrix"]  # growing_pool picks a task per input
     assert tid[0][1] is None and all(0.0 <= v <= 100.0 for v in (tid[0][0], tid[1][0], tid[1][1]))
     assert r["final_task_id_accuracy"] == (tid[1][0] + tid[1][1]) / 2
