@@ -31,9 +31,14 @@ def _run(out, method=METHOD, n_exp=4, **kw):
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(n_exp))
 
 
+# growing_pool's default 5,000 random features are sized for real backbones, not this one
+TINY_OPTIONS = {"growing_pool": {"projection_dim": 64, "ridge": 1.0, "prompted_ridge": 1.0}}
+
+
 def _run_hook(out, hook, method=METHOD, **kw):
     cfg = RunConfig(method=method, backbone="tiny-bert", out=str(out), progress=False,
-                    batch_size=8, epochs=2, plots=False, **kw)
+                    batch_size=8, epochs=2, plots=False,
+                    method_options=dict(TINY_OPTIONS.get(method, {})), **kw)
     return run(cfg, backbone=tiny_text_backbone(), dataset=_data(), on_experience_end=hook)
 
 
