@@ -1,4 +1,4 @@
-"""Continual-learning methods behind one registry (issue 4).
+"""Continual-learning methods behind one registry.
 
 ``build_model(name, backbone, num_classes, **config)`` builds any of :func:`list_methods`;
 ``load_model(path, backbone)`` reads one back. See docs/methods.md.
