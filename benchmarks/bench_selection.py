@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def check_goals(rows: list[dict]) -> dict:
-    """Issue 2's two goals, evaluated on the rows measured (None when not measured)."""
+    """The selection benchmark's two goals (docs/selection.md), evaluated on the rows measured (None when not measured)."""
     def ms(r, method):
         return next((x["ms"] for x in rows if x["method"] == method and
                      (x["width"], x["keys"], x["size"]) == r), None)

@@ -1,4 +1,4 @@
-"""Quick CLINC150-10 experiment for the methods (issue 4): 1 epoch, frozen MiniLM, CPU or GPU.
+"""Quick CLINC150-10 experiment for the methods: 1 epoch, frozen MiniLM, CPU or GPU.
 
 A self-contained loop (not the runner): tokenize once with the backbone, train each
 method experience by experience, test on the experiences seen so far (the lower
