@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cl_prompts.methods.base import ContinualMethod
+
 
 def unit_rows(x: Tensor, normalize: bool) -> Tensor:
     """(B, D) float64 features, unit-normalised per row when ``normalize``."""
@@ -79,3 +81,25 @@ class RidgeStatistics(nn.Module):
     def solve(self, ridge: float) -> Tensor:
         """(M, C) float64 readout; columns of classes never added are zero."""
         return solve_spd(self.gram, self.class_sums.T, ridge)
+
+
+class StatisticsMethod(ContinualMethod):
+    """A method fed by ``observe`` alone (nothing trained by gradient); ``solve`` runs as each experience ends.
+
+    On load, ``solve`` is skipped: the solved tensors come from the saved ones.
+    """
+
+    requires_training = False
+
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        pass
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def _freeze(self, experience: int) -> None:
+        if not self._restoring:
+            self.solve()
+
+    def solve(self) -> None:
+        """Compute the classifier from the statistics (nothing to do by default)."""

@@ -6,15 +6,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from cl_prompts.methods.base import ContinualMethod
+from cl_prompts.methods.closed_form import StatisticsMethod
 from cl_prompts.methods.ncm.config import NCMConfig
 from cl_prompts.methods.registry import register
 
 
 @register
-class NCM(ContinualMethod):
+class NCM(StatisticsMethod):
     """Class prototypes = running means of ``backbone.query_features``; logits = cosine to them.
 
     Only ``observe()`` feeds it. A class's prototype is final once its experience ends
@@ -23,7 +23,6 @@ class NCM(ContinualMethod):
 
     name = "ncm"
     config_class = NCMConfig
-    requires_training = False
 
     def __init__(self, backbone: Any, num_classes: int, config: NCMConfig):
         super().__init__(backbone, num_classes, config)
@@ -31,15 +30,6 @@ class NCM(ContinualMethod):
         # float64 sums: prototypes do not depend on how the data was batched
         self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
-
-    def _grow(self, experience: int, classes: list[int]) -> None:
-        pass
-
-    def _freeze(self, experience: int) -> None:
-        pass
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return []
 
     @torch.no_grad()
     def observe(self, inputs: Any, targets: Tensor) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.closed_form import one_hot_sums, solve_spd, unit_rows
+from cl_prompts.methods.closed_form import StatisticsMethod, one_hot_sums, solve_spd, unit_rows
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.slda.config import SLDAConfig
 
 
 @register
-class SLDA(ContinualMethod):
+class SLDA(StatisticsMethod):
     """Statistics-only: per-class sums and the sum of x x^T; the discriminant is solved per experience.
 
     Buffers (float64): ``class_sums`` (C, D), ``class_counts`` (C,), ``second_moment``
@@ -23,7 +22,6 @@ class SLDA(ContinualMethod):
 
     name = "slda"
     config_class = SLDAConfig
-    requires_training = False
 
     def __init__(self, backbone: Any, num_classes: int, config: SLDAConfig):
         super().__init__(backbone, num_classes, config)
@@ -34,12 +32,6 @@ class SLDA(ContinualMethod):
         self.register_buffer("weight", torch.zeros(d, num_classes, dtype=torch.float64))
         self.register_buffer("bias", torch.zeros(num_classes, dtype=torch.float64))
 
-    def _grow(self, experience: int, classes: list[int]) -> None:
-        pass
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return []
-
     @torch.no_grad()
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch to the class sums and the second moment."""
@@ -48,10 +40,6 @@ class SLDA(ContinualMethod):
         self.class_sums += one_hot_sums(x, targets, self.num_classes)
         self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
         self.second_moment.addmm_(x.T, x)
-
-    def _freeze(self, experience: int) -> None:
-        if not self._restoring:
-            self.solve()
 
     @torch.no_grad()
     def solve(self) -> None:
