@@ -252,3 +252,43 @@ def test_31_targets_outside_the_current_experience(backbone):
     inputs = backbone.tokenize(["a b", "c d"])
     with pytest.raises(ValueError, match=r"targets \[3\] are not classes of experience 0"):
         model.training_loss(inputs, torch.tensor([0, 3]))
+
+
+def test_32_csv_header_repeats_a_column(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("text,label,label\nhello,a,b\n")
+    with pytest.raises(ValueError, match=r"dup.csv: the header repeats column\(s\) \['label'\]"):
+        load_text_file(p)
+
+
+def test_33_csv_row_with_an_unquoted_comma(tmp_path):
+    p = tmp_path / "ragged.csv"
+    p.write_text("text,label\nhello,greet\nbook a table, please,restaurant\n")
+    with pytest.raises(ValueError, match="ragged.csv: line 3 has 3 fields, the header has 2 .*comma"):
+        load_text_file(p)
+
+
+def test_34_file_not_in_utf8(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("text,label\ncaf\xe9,drink\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin.csv: not UTF-8 text"):
+        load_text_file(p)
+
+
+@pytest.mark.parametrize("labels, match", [
+    ([1, "1"], r"labels mix strings \(row 1\) and integers \(row 0\)"),
+    ([1, 1.0], r"row 1 has label 1.0; JSON labels must be strings or integers"),
+    (["a", True], r"row 1 has label True"),
+])
+def test_35_json_labels_of_mixed_types(tmp_path, labels, match):
+    p = tmp_path / "j.json"
+    p.write_text(json.dumps([{"text": f"t{i}", "label": lab} for i, lab in enumerate(labels)]))
+    with pytest.raises(ValueError, match=match):
+        load_text_file(p)
+
+
+def test_36_bad_jsonl_line(tmp_path):
+    p = tmp_path / "b.jsonl"
+    p.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n')
+    with pytest.raises(ValueError, match="b.jsonl: line 3 is not valid JSON"):
+        load_text_file(p)

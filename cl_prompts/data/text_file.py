@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 
@@ -30,13 +31,11 @@ def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: 
     if suffix not in SUFFIXES:
         raise ValueError(f"path must end with one of {SUFFIXES}, got {p.name!r}")
     if suffix in (".csv", ".tsv"):
-        with open(p, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            columns = list(reader.fieldnames or [])
-            rows = list(reader)
+        rows, columns = _read_delimited_rows(p, suffix)
     else:
         rows = _read_json_rows(p, suffix)
         columns = sorted({k for r in rows for k in r}) if rows else []
+        _check_label_types(p, rows, label_column)
     if not rows:
         raise ValueError(f"{p}: the file holds no rows")
     for arg, col in (("text_column", text_column), ("label_column", label_column)):
@@ -54,15 +53,67 @@ def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: 
     return texts, labels
 
 
+def _open_text(p: Path):
+    """UTF-8, with or without the byte-order mark spreadsheet programs write."""
+    return open(p, newline="", encoding="utf-8-sig")
+
+
+def _read_delimited_rows(p: Path, suffix: str) -> tuple[list[dict], list[str]]:
+    """CSV (standard quoting) or TSV (no quoting: a ``"`` is text); refuses what would shift columns.
+
+    Row numbers in errors are the file's lines (the header is line 1).
+    """
+    tsv = suffix == ".tsv"
+    try:
+        with _open_text(p) as f:
+            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(f)
+            table = [(reader.line_num, row) for row in reader if row]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8") from e
+    if not table:
+        return [], []
+    columns = table[0][1]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{p}: the header repeats column(s) {repeated}; every column name must be unique")
+    rows = []
+    for line, row in table[1:]:
+        if len(row) != len(columns):
+            hint = "" if tsv else " (a comma inside a text must be quoted)"
+            raise ValueError(f"{p}: line {line} has {len(row)} fields, the header has {len(columns)}{hint}")
+        rows.append(dict(zip(columns, row, strict=True)))
+    return rows, columns
+
+
+def _check_label_types(p: Path, rows: list[dict], label_column: str) -> None:
+    """JSON labels are all strings or all integers: ``1`` and ``"1"`` would otherwise merge."""
+    kinds: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        label = row.get(label_column)
+        if isinstance(label, bool) or (label is not None and not isinstance(label, (str, int))):
+            raise ValueError(f"{p}: row {i} has label {label!r}; JSON labels must be strings or integers")
+        if label is not None:
+            kinds.setdefault("string" if isinstance(label, str) else "integer", i)
+    if len(kinds) > 1:
+        raise ValueError(f"{p}: labels mix strings (row {kinds['string']}) and integers (row {kinds['integer']}); "
+                         "use one type for every label")
+
+
 def _read_json_rows(p: Path, suffix: str) -> list[dict]:
-    with open(p, encoding="utf-8") as f:
-        try:
-            if suffix == ".jsonl":
-                rows = [json.loads(line) for line in f if line.strip()]
-            else:
+    with _open_text(p) as f:
+        if suffix == ".jsonl":
+            rows = []
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{p}: line {n} is not valid JSON ({e.msg})") from e
+        else:
+            try:
                 rows = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}: not valid JSON ({e})") from e
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p}: not valid JSON ({e})") from e
     if isinstance(rows, dict) and isinstance(rows.get("data"), list):
         rows = rows["data"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -70,12 +121,20 @@ def _read_json_rows(p: Path, suffix: str) -> list[dict]:
     return rows
 
 
-def _sorted_labels(labels: set[str]) -> list[str]:
-    # numeric labels sort as numbers so "10" comes after "9"
+def _label_order(label: str) -> tuple:
+    """Finite numbers first, by value ("9" before "10"), then every other label as text.
+
+    A total order ("nan" and "inf" are text), so class ids never depend on the process.
+    """
     try:
-        return sorted(labels, key=lambda s: (float(s), s))
+        value = float(label)
     except ValueError:
-        return sorted(labels)
+        return (1, 0.0, label)
+    return (0, value, label) if math.isfinite(value) else (1, 0.0, label)
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    return sorted(labels, key=_label_order)
 
 
 def load_text_file(
@@ -93,10 +152,15 @@ def load_text_file(
 ) -> TextDataset:
     """A class-incremental dataset from your own file(s) of (text, label).
 
-    Class ids are the sorted distinct train labels (numerically if they are numbers).
+    Class ids are the sorted distinct train labels: finite numbers by value first, then
+    the others as text (``"nan"`` and ``"inf"`` included), the same in every process.
 
     Args:
-        path: ``.csv``, ``.tsv``, ``.json`` (a list of objects) or ``.jsonl`` file.
+        path: ``.csv`` (standard quoting), ``.tsv`` (tab-separated, no quoting: a ``"``
+            is text), ``.json`` (a list of objects) or ``.jsonl`` file, UTF-8 with or
+            without a byte-order mark. A repeated header name or a row with another
+            number of fields than the header is refused with its line; JSON labels must
+            be all strings or all integers.
         text_column, label_column: the column (key) names.
         test_path: a separate test file with the same columns; without it a stratified
             ``test_fraction`` of each class (seeded by ``seed``) becomes the test split.

@@ -101,3 +101,30 @@ def test_eval_split_options_are_checked(tmp_path, bad):
     p = _write_csv(tmp_path / "d.csv", _rows())
     with pytest.raises(ValueError, match="eval_split|val_fraction"):
         load_text_file(p, **bad)
+
+
+def test_label_order_is_total_and_independent_of_the_process(tmp_path):
+    """nan/inf labels (what pandas writes for a missing label) sort as text, after the numbers."""
+    import subprocess
+    import sys
+
+    labels = ["nan", "10", "inf", "2", "b", "-inf", "a", "NaN"]
+    p = _write_csv(tmp_path / "l.csv", [(f"t {lab} {k}", lab) for lab in labels for k in range(3)])
+    expected = ["2", "10", "-inf", "NaN", "a", "b", "inf", "nan"]
+    assert load_text_file(p).class_names == expected
+    code = f"from cl_prompts.data import load_text_file; print(load_text_file({str(p)!r}).class_names)"
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in (0, 1, 2)}
+    assert seen == {f"{expected}\n"}
+
+
+def test_tsv_quotes_are_text_and_a_bom_is_not_part_of_the_header(tmp_path):
+    rows = [(f'say "hi {k}', "greet") for k in range(4)] + [(f"bye {k}", "leave") for k in range(4)]
+    tsv = tmp_path / "q.tsv"
+    tsv.write_text("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows))
+    ds = load_text_file(tsv, num_experiences=1)
+    assert len(ds.train) + len(ds.test) == 8 and 'say "hi 0' in ds.train.texts + ds.test.texts
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufefftext,label\n".encode() + "".join(f"{t},{lab}\n" for t, lab in _rows()).encode())
+    assert load_text_file(bom).num_classes == 4
