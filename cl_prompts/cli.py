@@ -96,6 +96,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.resume:
         from cl_prompts.checkpoint import read_run_config
 
+        if given.get("overwrite"):
+            raise ValueError("--resume and --overwrite exclude each other: --resume continues the run "
+                             "in DIR, --overwrite replaces it; pick one")
         if "out" in given and given["out"] != args.resume:
             raise ValueError(f"--out {given['out']} and --resume {args.resume} name different folders")
         saved = read_run_config(args.resume)

@@ -82,6 +82,10 @@ class RunConfig:
                 raise TypeError(f"{name} must be an int, got {v!r}")
         if self.seed is None:
             raise TypeError("seed must be an int, got None")
+        for name in ("seed", "class_order_seed"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v < 2**32:  # numpy's seed range (torch's is wider)
+                raise ValueError(f"{name} must be in [0, 2**32), got {v}")
         if self.experiences is not None and self.experiences < 1:
             raise ValueError(f"experiences must be >= 1, got {self.experiences}")
         if not isinstance(self.benchmark, str) or not (

@@ -292,3 +292,16 @@ def test_36_bad_jsonl_line(tmp_path):
     p.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n')
     with pytest.raises(ValueError, match="b.jsonl: line 3 is not valid JSON"):
         load_text_file(p)
+
+
+def test_37_cli_resume_with_overwrite_exit_2(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path), "--overwrite"]) == 2
+    assert "--resume and --overwrite exclude each other" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", "-1"), ("--seed", "99999999999"), ("--class-order-seed", "-1")])
+def test_38_cli_seed_out_of_range_exit_2(tmp_path, capsys, flag, value):
+    assert main(["run", "--backbone", "tiny-bert", "--out", str(tmp_path / "r"), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[2:].replace('-', '_')} must be in [0, 2**32), got {value}" in err
+    assert not (tmp_path / "r").exists()
