@@ -76,7 +76,11 @@ def run(
     from tqdm.auto import tqdm
 
     from cl_prompts.methods import build_model
+    from cl_prompts.methods.config import make_config
+    from cl_prompts.methods.registry import get_method_class
 
+    # a bad method or option is refused before the data and the backbone are loaded
+    make_config(get_method_class(config.method).config_class, config.method, config.method_options)
     if dataset is None:
         dataset = load_dataset(config)
     if config.quick:

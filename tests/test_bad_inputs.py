@@ -305,3 +305,20 @@ def test_38_cli_seed_out_of_range_exit_2(tmp_path, capsys, flag, value):
     err = capsys.readouterr().err
     assert f"{flag[2:].replace('-', '_')} must be in [0, 2**32), got {value}" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--method", "nope"], "unknown method 'nope'"),
+    (["--set", "topk=3"], "unknown config option(s) ['topk']"),
+    (["--set", "lr=-1"], "lr must be > 0"),
+])
+def test_39_cli_bad_method_or_option_before_loading_anything(tmp_path, capsys, monkeypatch, flags, message):
+    import cl_prompts.runner as runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data were loaded before the method options were checked")
+
+    monkeypatch.setattr(runner, "load_dataset", never)
+    assert main(["run", "--out", str(tmp_path / "r"), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
