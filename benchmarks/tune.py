@@ -33,11 +33,14 @@ from cl_prompts.runner import RunConfig, TokenizedStream, evaluate, load_dataset
 
 # The grid of each method: option -> values. Trials are the product, in this order.
 GRIDS: dict[str, dict[str, list[Any]]] = {
-    "ranpac": {"ridge": [10.0, 100.0, 300.0, 1000.0, 3000.0]},
-    "slda": {"shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
-    "ncm": {"metric": ["cosine", "euclidean"]},
-    "growing_pool": {"candidates": [1, 2, 3], "fusion_weight": [0.5, 1.0, 2.0]},
+    "ranpac": {"layers": [1, 2, 4], "ridge": [10.0, 100.0, 300.0, 1000.0]},
+    "slda": {"layers": [1, 2, 4], "shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
+    "ncm": {"layers": [1, 2, 4], "metric": ["cosine", "euclidean"]},
+    "growing_pool": {"layers": [1, 4], "candidates": [1, 2, 3], "fusion_weight": [0.5, 1.0, 2.0]},
 }
+# Options added to a grid after trials were recorded without them, with the value those
+# trials ran with: a recorded trial that lacks one counts as having that value.
+ADDED_OPTIONS: dict[str, Any] = {"layers": 1}
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
 # model (the final row of the accuracy matrix, which is all final accuracy needs).
@@ -52,11 +55,17 @@ def trials(method: str, grid: dict[str, dict[str, list[Any]]] = GRIDS) -> list[d
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid[method].values())]
 
 
+def full_options(options: dict[str, Any], method: str | None) -> dict[str, Any]:
+    """A recorded trial's options with the later-added ones of its method's grid filled in."""
+    added = {k: v for k, v in ADDED_OPTIONS.items() if k in GRIDS.get(method, {})}
+    return {**added, **options}
+
+
 def choose(records: list[dict[str, Any]], benchmarks: list[str]) -> dict[str, Any]:
     """The trial with the best mean validation accuracy over ``benchmarks`` (first on ties)."""
     by_options: dict[str, dict[str, float]] = {}
     for r in records:
-        by_options.setdefault(json.dumps(r["options"], sort_keys=True), {})[r["benchmark"]] = r["val_accuracy"]
+        by_options.setdefault(json.dumps(full_options(r["options"], r.get("method")), sort_keys=True), {})[r["benchmark"]] = r["val_accuracy"]
     complete = {k: v for k, v in by_options.items() if all(b in v for b in benchmarks)}
     if not complete:
         raise ValueError("no trial has a validation result on every benchmark")
@@ -98,7 +107,7 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
             post = PREDICTION_ONLY.get(method, ())
             for opts in trials(method):
                 done = [t for t in doc["trials"] if t["method"] == method and t["benchmark"] == name
-                        and t["options"] == opts and t["seed"] == args.seed]
+                        and full_options(t["options"], method) == full_options(opts, method) and t["seed"] == args.seed]
                 if done:
                     continue
                 start = time.perf_counter()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .attention import prefixes_set, record_attention_modules
-from .cache import QueryCache, describe, index_keys, tensor_keys, text_keys
+from .cache import QueryCache, describe, index_keys, layer_keys, tensor_keys, text_keys
 from .config import BackboneConfig, check_family
 from .inputs import (
     Inputs,
@@ -35,12 +35,25 @@ class BackboneOutput:
         input prompts (P), the other tokens/patches]; T counts the input's tokens after
         all-padding columns were trimmed.
     mask: (B, P + T) long, 1 where ``hidden`` holds a prompt or a real token.
+    layer_pooled: (B, n, D) the same pooling over the outputs of the last ``n`` layers
+        (oldest first; the last row is ``pooled``) when the pass asked for ``layers=n``.
     """
 
     pooled: torch.Tensor
     prompt_pooled: torch.Tensor | None
     hidden: torch.Tensor
     mask: torch.Tensor
+    layer_pooled: torch.Tensor | None = None
+
+    def layer_features(self) -> torch.Tensor:
+        """(B, n * D): each layer's pooled feature at unit length, concatenated oldest first.
+
+        Unit length because the layers' scales differ (a deep layer would dominate); with
+        one layer this is ``pooled`` itself, unscaled.
+        """
+        if self.layer_pooled is None or self.layer_pooled.shape[1] == 1:
+            return self.pooled
+        return torch.nn.functional.normalize(self.layer_pooled, dim=-1).flatten(1)
 
 
 class PromptedBackbone(nn.Module):
@@ -122,13 +135,19 @@ class PromptedBackbone(nn.Module):
         inputs: Inputs,
         input_prompts: torch.Tensor | None = None,
         prefix_prompts: Mapping[int, torch.Tensor] | None = None,
+        layers: int = 1,
     ) -> BackboneOutput:
         """Run the frozen model with prompts; gradients flow to the prompts only.
 
         inputs: {"input_ids", "attention_mask"} (B, T) or pixel values (B, 3, H, W).
         input_prompts: (B, P, D) inserted after the leading special token(s).
         prefix_prompts: {layer: (B, 2, P, D)} key/value prefixes of that layer's attention.
+        layers: pool the outputs of the last ``layers`` layers too (``layer_pooled``);
+            more than the model has means all of them.
         """
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"layers must be a positive int, got {layers!r}")
+        layers = min(layers, self.num_layers)
         model_inputs, mask = prepare(inputs, self.modality, self.model.dtype)  # mask: (B, T); None: vision
         batch = batch_size(inputs)
         input_prompts = check_input_prompts(input_prompts, batch, self.hidden_size)
@@ -140,7 +159,8 @@ class PromptedBackbone(nn.Module):
             mask = torch.cat([mask[:, :s], ones, mask[:, s:]], dim=1)  # (B, P + T)
             model_inputs["attention_mask"] = mask
         with prefixes_set(self._attention, prefix_prompts), self._inserted(input_prompts):
-            hidden = self.model(**model_inputs).last_hidden_state  # (B, P + T, D)
+            out = self.model(**model_inputs, output_hidden_states=layers > 1)
+        hidden = out.last_hidden_state  # (B, P + T, D)
         if mask is None:  # vision: every token and prompt is real
             mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
         real = mask.clone()
@@ -149,13 +169,24 @@ class PromptedBackbone(nn.Module):
         prompt_pooled = None
         if num_prompts:
             prompt_pooled = hidden[:, s : s + num_prompts].mean(dim=1)  # (B, D)
-        return BackboneOutput(pooled=pooled, prompt_pooled=prompt_pooled, hidden=hidden, mask=mask)
+        layer_pooled = pooled[:, None]  # (B, 1, D)
+        if layers > 1:  # hidden_states[-1] can precede a final norm (ViT): keep last_hidden_state
+            earlier = [self._pool(h, real) for h in out.hidden_states[-layers:-1]]
+            layer_pooled = torch.stack([*earlier, pooled], dim=1)  # (B, n, D)
+        return BackboneOutput(pooled, prompt_pooled, hidden, mask, layer_pooled)
 
     @torch.no_grad()
     def query_features(
-        self, inputs: Inputs, indices: torch.Tensor | None = None, use_cache: bool | None = None
+        self,
+        inputs: Inputs,
+        indices: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        layers: int = 1,
     ) -> torch.Tensor:
         """Frozen, prompt-free pooled features (B, D), without gradient.
+
+        layers: with more than one, the last ``layers`` layers' features
+            (:meth:`BackboneOutput.layer_features`): (B, n * D), n = min(layers, num_layers).
 
         use_cache: None follows the config: text inputs are cached when
             ``config.query_cache`` is on, vision inputs only when ``query_cache_vision`` is
@@ -168,14 +199,16 @@ class PromptedBackbone(nn.Module):
         if use_cache is None:
             use_cache = self._cache_enabled()
         if not use_cache:
-            return self.forward(inputs).pooled
+            return self.forward(inputs, layers=layers).layer_features()
         keys = self._keys(inputs, indices)
+        if min(layers, self.num_layers) > 1:  # other rows than the one-layer features
+            keys = layer_keys(keys, min(layers, self.num_layers))
         rows = [self._cache.get(k) for k in keys]
         missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
             sel = torch.tensor(missing, device=batch_device(inputs))
             sub = index_rows(inputs, sel)
-            fresh = self.forward(sub).pooled  # (M, D)
+            fresh = self.forward(sub, layers=layers).layer_features()  # (M, n * D)
             for j, i in enumerate(missing):
                 self._cache.put(keys[i], fresh[j])
                 rows[i] = fresh[j]

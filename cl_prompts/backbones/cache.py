@@ -41,6 +41,12 @@ def tensor_keys(pixels: torch.Tensor) -> list[bytes]:
     return [_digest(b"px:", flat[r].numpy().tobytes()) for r in range(flat.shape[0])]
 
 
+def layer_keys(keys: list[bytes], layers: int) -> list[bytes]:
+    """Keys of the same samples' ``layers``-layer features (rows of another width)."""
+    tag = b"layers:%d:" % layers
+    return [_digest(tag, k) for k in keys]
+
+
 class QueryCache:
     """Maps sample keys to (D,) feature rows; counts hits and misses."""
 
@@ -72,17 +78,26 @@ class QueryCache:
         return {"size": len(self), "hits": self.hits, "misses": self.misses}
 
     def save(self, path: str | os.PathLike, metadata: dict[str, str]) -> None:
-        """Write keys (N, 16) uint8 and features (N, D) float32 atomically (safetensors)."""
+        """Write keys (N, 16) uint8 and features (N, D) float32 atomically (safetensors).
+
+        Rows of another width (multi-layer features) go to ``keys.<width>`` / ``features.<width>``.
+        """
         path = Path(path)
         if not self._rows:
             raise ValueError(f"query cache is empty; nothing to save to {str(path)!r}")
-        keys = torch.frombuffer(bytearray(b"".join(self._rows)), dtype=torch.uint8)
-        keys = keys.reshape(len(self._rows), DIGEST_BYTES)
-        feats = torch.stack([r.to("cpu", torch.float32) for r in self._rows.values()])
+        by_width: dict[int, list[bytes]] = {}
+        for key, row in self._rows.items():
+            by_width.setdefault(row.shape[-1], []).append(key)
+        tensors = {}
+        for i, (width, keys) in enumerate(sorted(by_width.items())):
+            suffix = "" if i == 0 else f".{width}"
+            flat = torch.frombuffer(bytearray(b"".join(keys)), dtype=torch.uint8)
+            tensors["keys" + suffix] = flat.reshape(len(keys), DIGEST_BYTES)
+            tensors["features" + suffix] = torch.stack([self._rows[k].to("cpu", torch.float32) for k in keys])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         meta = {"format": FORMAT, **{k: str(v) for k, v in metadata.items()}}
-        save_file({"keys": keys, "features": feats.contiguous()}, str(tmp), metadata=meta)
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
         os.replace(tmp, path)
 
     def load(self, path: str | os.PathLike, expected: dict[str, str]) -> int:
@@ -103,10 +118,13 @@ class QueryCache:
                     f"this backbone has {name}={value!r}"
                 )
         tensors = load_file(str(path))
-        keys, feats = tensors["keys"], tensors["features"]
-        for key, row in zip(keys.numpy(), feats, strict=True):
-            self._rows[key.tobytes()] = row
-        return int(keys.shape[0])
+        read = 0
+        for name in [n for n in tensors if n.startswith("keys")]:
+            keys, feats = tensors[name], tensors["features" + name[len("keys"):]]
+            for key, row in zip(keys.numpy(), feats, strict=True):
+                self._rows[key.tobytes()] = row
+            read += int(keys.shape[0])
+        return read
 
 
 def describe(identity: dict) -> str:

@@ -8,6 +8,8 @@ sequence of experiences equals the one solved on all their data at once.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -90,6 +92,15 @@ class StatisticsMethod(ContinualMethod):
     """
 
     requires_training = False
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of :meth:`query`: ``hidden_size`` times the layers the backbone can give."""
+        return self.hidden_size * min(self.config.layers, self.backbone.num_layers)
+
+    def query(self, inputs: Any) -> Tensor:
+        """(B, feature_dim) frozen features of the last ``config.layers`` layers, no gradient."""
+        return self.backbone.query_features(inputs, layers=self.config.layers)
 
     def _grow(self, experience: int, classes: list[int]) -> None:
         pass

@@ -55,6 +55,11 @@ def as_int_tuple(name: str, value: Any, *, allow_empty: bool = False) -> tuple[i
     return out
 
 
+def check_layers(value: object) -> None:
+    """``layers``: how many of the backbone's last layers make the frozen feature (>= 1)."""
+    check_positive("layers", value, integer=True)
+
+
 @dataclass
 class MethodConfig:
     """Optimizer settings shared by every method.

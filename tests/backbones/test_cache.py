@@ -96,3 +96,21 @@ def test_weights_fingerprint_tracks_unfrozen_weights():
     with torch.no_grad():
         bb.model.embeddings.word_embeddings.weight[0, 0] += 1.0
     assert bb.weights_fingerprint() != first
+
+
+def test_multi_layer_queries_are_cached_apart_and_saved_with_the_rest(tmp_path):
+    bb = tiny_text_backbone("bert")
+    x = bb.tokenize(["one sentence", "another one"])
+    one = bb.query_features(x)
+    two = bb.query_features(x, layers=2)
+    assert one.shape == (2, 32) and two.shape == (2, 64)
+    assert torch.allclose(two, bb.query_features(x, layers=2, use_cache=False), atol=1e-6)
+    assert torch.equal(bb.query_features(x), one)  # not overwritten by the wider rows
+    assert bb.query_cache_info() == {"size": 4, "hits": 2, "misses": 4}
+    path = tmp_path / "queries.safetensors"
+    bb.save_query_cache(path)
+    reloaded = tiny_text_backbone("bert")
+    assert reloaded.load_query_cache(path) == 4
+    assert torch.equal(reloaded.query_features(x, layers=2), two)
+    assert torch.equal(reloaded.query_features(x), one)
+    assert reloaded.query_cache_info()["misses"] == 0

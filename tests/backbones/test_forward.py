@@ -173,3 +173,23 @@ def test_to_device_moves_both_forms():
     assert to_device(torch.zeros(1, 3, 2, 2), torch.device("cpu")).shape == (1, 3, 2, 2)
     with pytest.raises(TypeError, match="inputs"):
         to_device([1, 2], "cpu")
+
+
+def test_layer_features_pool_the_last_layers_at_unit_length(backbone):
+    x = make_inputs(backbone)
+    out = backbone(x, input_prompts=prompts(backbone, 3), layers=2)
+    assert out.layer_pooled.shape == (3, 2, 32)
+    assert torch.allclose(out.layer_pooled[:, -1], out.pooled)  # the last row is the usual feature
+    assert not torch.allclose(out.layer_pooled[:, 0], out.pooled)
+    feats = out.layer_features()  # (B, 2 * D)
+    assert feats.shape == (3, 64)
+    assert torch.allclose(feats.view(3, 2, 32).norm(dim=-1), torch.ones(3, 2), atol=1e-5)
+    assert torch.equal(backbone(x).layer_features(), backbone(x).pooled)  # one layer: unscaled
+    more = backbone(x, layers=9)  # more layers than the model has: all of them
+    assert more.layer_pooled.shape == (3, backbone.num_layers, 32)
+
+
+@pytest.mark.parametrize("layers", [0, -1, 1.5, True])
+def test_layers_must_be_a_positive_int(backbone, layers):
+    with pytest.raises(ValueError, match="layers"):
+        backbone(make_inputs(backbone), layers=layers)

@@ -47,6 +47,15 @@ def test_trials_are_the_grid_product_and_the_best_mean_wins(tune):
         tune.trials("nope")
 
 
+def test_trials_recorded_before_an_option_was_added_count_with_its_old_value(tune):
+    old = {"method": "ranpac", "options": {"ridge": 100.0}, "benchmark": "p", "val_accuracy": 95.0}
+    new = {**old, "options": {"layers": 4, "ridge": 100.0}, "val_accuracy": 94.0}
+    assert tune.full_options(old["options"], "ranpac") == {"layers": 1, "ridge": 100.0}
+    assert tune.full_options({"a": 1}, "not-a-grid") == {"a": 1}
+    assert tune.choose([old, new], ["p"])["options"] == {"layers": 1, "ridge": 100.0}
+    assert tune.choose([old, {**new, "val_accuracy": 96.0}], ["p"])["options"] == {"layers": 4, "ridge": 100.0}
+
+
 def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
     ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=4)
     train = _write(tmp_path / "train.csv", ds.train, ds.class_names)
@@ -63,4 +72,4 @@ def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
         assert json.loads((out / "tune.json").read_text())["chosen"] == docs[-1]["chosen"]
     assert docs[0]["chosen"] == docs[1]["chosen"]
     assert [t["val_accuracy"] for t in docs[0]["trials"]] == [t["val_accuracy"] for t in docs[1]["trials"]]
-    assert len(docs[0]["trials"]) == 2 + 5  # ncm's and slda's grids
+    assert len(docs[0]["trials"]) == len(tune.trials("ncm")) + len(tune.trials("slda"))

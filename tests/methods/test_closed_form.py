@@ -45,10 +45,12 @@ def test_any_experience_order_gives_the_same_predictions(name, backbone, stream,
             assert torch.allclose(logits, reference, rtol=1e-5, atol=1e-5), order
 
 
-def test_ranpac_equals_the_joint_ridge_solution(backbone, stream, h):
-    model = _feed(h.build("ranpac", backbone, projection_seed=1), stream, range(len(stream)))
+@pytest.mark.parametrize("layers", [1, 2])
+def test_ranpac_equals_the_joint_ridge_solution(backbone, stream, h, layers):
+    model = _feed(h.build("ranpac", backbone, projection_seed=1, layers=layers), stream, range(len(stream)))
     x, y = _all_inputs(stream)
-    q = F.normalize(backbone.query_features(x).double(), dim=1)
+    q = F.normalize(backbone.query_features(x, layers=layers).double(), dim=1)
+    assert q.shape[1] == backbone.hidden_size * layers == model.stats.projection.shape[0]
     hidden = random_relu_features(q, model.stats.projection)  # (N, M)
     targets = F.one_hot(y, 6).double()
     m = hidden.shape[1]
@@ -61,7 +63,7 @@ def test_ranpac_equals_the_joint_ridge_solution(backbone, stream, h):
 def test_slda_equals_lda_on_all_the_data(backbone, stream, h):
     model = _feed(h.build("slda", backbone, shrinkage=0.1), stream, range(len(stream)))
     x, y = _all_inputs(stream)
-    q = F.normalize(backbone.query_features(x).double(), dim=1)
+    q = F.normalize(backbone.query_features(x, layers=model.config.layers).double(), dim=1)
     means = torch.stack([q[y == c].mean(0) for c in range(6)])
     centred = q - means[y]
     cov = 0.9 * centred.T @ centred / len(y) + 0.1 * torch.eye(q.shape[1], dtype=torch.float64)
@@ -70,11 +72,21 @@ def test_slda_equals_lda_on_all_the_data(backbone, stream, h):
     assert torch.allclose(model(x).double(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_closed_form_methods_learn_the_stream(backbone, stream, h):
+@pytest.mark.parametrize("layers", [1, 2])
+def test_closed_form_methods_learn_the_stream(backbone, stream, h, layers):
     x, y = _all_inputs(stream)
-    for name in CLOSED_FORM:
-        model = _feed(h.build(name, backbone), stream, range(len(stream)))
+    for name in (*CLOSED_FORM, "ncm"):
+        model = _feed(h.build(name, backbone, layers=layers), stream, range(len(stream)))
+        assert model.feature_dim == backbone.hidden_size * layers
         assert (model(x).argmax(1) == y).float().mean() > 0.9, name
+
+
+def test_ncm_prototypes_are_class_means_of_the_layer_features(backbone, stream, h):
+    model = _feed(h.build("ncm", backbone, layers=2), stream, range(len(stream)))
+    x, y = _all_inputs(stream)
+    q = backbone.query_features(x, layers=2)  # (N, 2 * D)
+    expected = torch.stack([q[y == c].mean(0) for c in range(6)])
+    assert torch.allclose(model.prototypes(), expected, atol=1e-5)
 
 
 def test_unobserved_classes_are_never_predicted(backbone, stream, h):
@@ -93,7 +105,8 @@ def test_solve_spd_matches_a_dense_solve():
     assert torch.allclose(solve_spd(gram, rhs, 0.5), expected)
 
 
-@pytest.mark.parametrize("bad", [{"ridge": 0.0}, {"projection_dim": 0}, {"projection_seed": -1}, {"normalize": 1}])
+@pytest.mark.parametrize("bad", [{"ridge": 0.0}, {"projection_dim": 0}, {"projection_seed": -1}, {"normalize": 1},
+                                 {"layers": 0}, {"layers": 1.0}])
 def test_ranpac_config_refuses_bad_values(bad, backbone, h):
     with pytest.raises((ValueError, TypeError)):
         h.build("ranpac", backbone, **bad)

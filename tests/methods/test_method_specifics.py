@@ -27,6 +27,19 @@ def test_growing_pool_one_key_per_class_and_task_identification(backbone, stream
     assert torch.equal(cands[:, 0], model.class_task[route.argmax(1)])
 
 
+def test_growing_pool_readouts_read_the_last_layers(backbone, stream, h):
+    model = h.build("growing_pool", backbone, layers=2)
+    h.run_stream(model, stream, steps=3)
+    d = backbone.hidden_size
+    assert model.route_stats.projection.shape[0] == model.prompted_stats.projection.shape[0] == 2 * d
+    assert model.head.in_features == d  # the head that trains the prompts reads the last layer
+    x, y = _all(stream)
+    expected = model.route_stats.expand(backbone.query_features(x, layers=2)).float() @ model.route_readout
+    route, _ = model.candidate_tasks(x)
+    assert torch.allclose(route, expected, atol=1e-5)
+    assert (model(x).argmax(1) == y).float().mean() > 0.9
+
+
 def test_growing_pool_scores_only_the_candidate_tasks(backbone, stream, h):
     x, _ = _all(stream)
     for m in (1, 2, 3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.methods.common import FEATURES, PROMPT_INITS
-from cl_prompts.methods.config import MethodConfig, check_bool, check_choice, check_positive
+from cl_prompts.methods.config import MethodConfig, check_bool, check_layers, check_choice, check_positive
 from cl_prompts.methods.heads import HEAD_KINDS
 
 
@@ -40,6 +40,9 @@ class GrowingPoolConfig(MethodConfig):
             prompted one. Both in the units of the Gram matrix (sums over samples).
         projection_dim: random features of each ridge classifier (memory: two float64
             (M, M) Gram matrices).
+        layers: the routing and the prompted readouts read the pooled outputs of the last
+            ``layers`` layers (each at unit length, concatenated); the head that trains
+            the prompts reads ``feature`` of the last layer.
         candidates: tasks tried per input (each costs one prompted forward pass at test).
         fusion_weight: weight of the prompted logits against the routing logits.
         init_from_previous: a new task's prompts start from the previous task's values.
@@ -56,6 +59,7 @@ class GrowingPoolConfig(MethodConfig):
     prompted_ridge: float = 100.0
     projection_dim: int = 5000
     candidates: int = 3
+    layers: int = 1
     fusion_weight: float = 2.0
     init_from_previous: bool = True
     feature: str = "pooled"
@@ -73,6 +77,7 @@ class GrowingPoolConfig(MethodConfig):
         check_positive("prompted_ridge", self.prompted_ridge)
         check_positive("projection_dim", self.projection_dim, integer=True)
         check_positive("candidates", self.candidates, integer=True)
+        check_layers(self.layers)
         check_positive("fusion_weight", self.fusion_weight, allow_zero=True)
         check_bool("init_from_previous", self.init_from_previous)
         check_choice("feature", self.feature, FEATURES)

@@ -51,12 +51,13 @@ class GrowingPool(ContinualMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: GrowingPoolConfig):
         super().__init__(backbone, num_classes, config)
-        c, d, m = config, self.hidden_size, config.projection_dim
+        c, m = config, config.projection_dim
+        d = self.hidden_size * min(c.layers, backbone.num_layers)  # width of the readouts' features
         self.pool = PromptPool(
             PoolConfig(embed_dim=d, prompt_length=c.prompt_length, top_k=c.prompts_per_task, index=c.index,
                        prompt_init=c.prompt_init, init_scale=c.prompt_init_scale)
         )
-        self.head = GrowingHead(d, num_classes, c.head, c.head_scale)
+        self.head = GrowingHead(self.hidden_size, num_classes, c.head, c.head_scale)
         self.route_stats = RidgeStatistics(d, num_classes, m)
         self.prompted_stats = RidgeStatistics(d, num_classes, m)
         self.register_buffer("route_readout", torch.zeros(m, num_classes))  # (M, C)
@@ -87,7 +88,7 @@ class GrowingPool(ContinualMethod):
             with torch.no_grad():  # the experience's samples through its final prompts
                 for inputs, y in self._collector.input_batches(FREEZE_BATCH, self.class_task.device):
                     tasks = torch.full_like(y, experience)
-                    self.prompted_stats.add(self._features(inputs, tasks), y)
+                    self.prompted_stats.add(self._readout_features(inputs, tasks), y)
             self.route_readout = self.route_stats.solve(self.config.ridge).to(self.route_readout.dtype)
             self.prompted_readout = self.prompted_stats.solve(self.config.prompted_ridge).to(self.route_readout.dtype)
             self._rebuild_index()
@@ -110,7 +111,7 @@ class GrowingPool(ContinualMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Keep the batch's distinct samples and frozen queries: the statistics are built at the end."""
         super().observe(inputs, targets)
-        self._collector.add(inputs, self.backbone.query_features(inputs), targets)
+        self._collector.add(inputs, self._query(inputs), targets)
 
     def training_class_mask(self) -> Tensor:
         return self.current_mask  # each task's head rows are trained on its own classes
@@ -129,13 +130,25 @@ class GrowingPool(ContinualMethod):
         return prompts.reshape(tasks.shape[0], -1, self.hidden_size)
 
     def _features(self, inputs: Any, tasks: Tensor) -> Tensor:
+        """(B, D) the feature the training head sees, through the prompts of ``tasks`` (B,)."""
         out = self.backbone(inputs, input_prompts=self._task_prompts(tasks))
-        return pick_feature(out, self.config.feature)  # (B, D)
+        return pick_feature(out, self.config.feature)
+
+    def _readout_features(self, inputs: Any, tasks: Tensor) -> Tensor:
+        """(B, n * D) the prompted readout's input: the last ``layers`` layers' pooled features."""
+        if self.config.layers == 1:
+            return self._features(inputs, tasks)
+        out = self.backbone(inputs, input_prompts=self._task_prompts(tasks), layers=self.config.layers)
+        return out.layer_features()
+
+    def _query(self, inputs: Any) -> Tensor:
+        """(B, n * D) the frozen query of the routing readout."""
+        return self.backbone.query_features(inputs, layers=self.config.layers)
 
     @torch.no_grad()
     def candidate_tasks(self, inputs: Any) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first."""
-        h = self.route_stats.expand(self.backbone.query_features(inputs)).float()  # (B, M)
+        h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates, max(self.pool.num_tasks, 1))
         k = min(self.key_index.ntotal, self.num_classes)
@@ -158,7 +171,7 @@ class GrowingPool(ContinualMethod):
         logits = torch.full_like(route, float("-inf"))
         for r in range(cands.shape[1]):
             tasks = cands[:, r]
-            h = self.prompted_stats.expand(self._features(inputs, tasks)).float()  # (B, M)
+            h = self.prompted_stats.expand(self._readout_features(inputs, tasks)).float()  # (B, M)
             fused = route + self.config.fusion_weight * (h @ self.prompted_readout)  # (B, C)
             own = self.class_task[None, :] == tasks[:, None]  # (B, C): the candidate's classes
             logits = torch.where(own, fused, logits)

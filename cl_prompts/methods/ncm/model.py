@@ -26,7 +26,7 @@ class NCM(StatisticsMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: NCMConfig):
         super().__init__(backbone, num_classes, config)
-        d = self.hidden_size
+        d = self.feature_dim
         # float64 sums: prototypes do not depend on how the data was batched
         self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
@@ -35,7 +35,7 @@ class NCM(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch's frozen features to its classes' sums."""
         super().observe(inputs, targets)
-        q = self.backbone.query_features(inputs).to(torch.float64)  # (B, D)
+        q = self.query(inputs).to(torch.float64)  # (B, D)
         self.class_sums.index_add_(0, targets, q)
         self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
 
@@ -44,7 +44,7 @@ class NCM(StatisticsMethod):
         return (self.class_sums / self.class_counts.clamp_min(1).unsqueeze(1)).float()
 
     def _logits(self, inputs: Any) -> Tensor:
-        q = self.backbone.query_features(inputs)  # (B, D)
+        q = self.query(inputs)  # (B, D)
         protos = self.prototypes().to(q.dtype)  # (C, D)
         if self.config.metric == "cosine":
             logits = F.normalize(q, dim=-1) @ F.normalize(protos, dim=-1).T

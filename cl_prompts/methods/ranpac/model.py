@@ -25,7 +25,7 @@ class RanPAC(StatisticsMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: RanPACConfig):
         super().__init__(backbone, num_classes, config)
-        self.stats = RidgeStatistics(self.hidden_size, num_classes, config.projection_dim,
+        self.stats = RidgeStatistics(self.feature_dim, num_classes, config.projection_dim,
                                      seed=config.projection_seed, normalize=config.normalize)
         self.register_buffer("readout", torch.zeros(config.projection_dim, num_classes))  # (M, C)
 
@@ -33,7 +33,7 @@ class RanPAC(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch's frozen queries to the statistics."""
         super().observe(inputs, targets)
-        self.stats.add(self.backbone.query_features(inputs), targets)
+        self.stats.add(self.query(inputs), targets)
 
     @torch.no_grad()
     def solve(self) -> None:
@@ -41,6 +41,6 @@ class RanPAC(StatisticsMethod):
         self.readout = self.stats.solve(self.config.ridge).to(self.readout.dtype)
 
     def _logits(self, inputs: Any) -> Tensor:
-        h = self.stats.expand(self.backbone.query_features(inputs))  # (B, M)
+        h = self.stats.expand(self.query(inputs))  # (B, M)
         logits = h.to(self.readout.dtype) @ self.readout  # (B, C)
         return logits.masked_fill(self.stats.class_counts == 0, float("-inf"))

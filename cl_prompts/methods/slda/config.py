@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.methods.config import MethodConfig, check_bool, check_positive
+from cl_prompts.methods.config import MethodConfig, check_bool, check_layers, check_positive
 
 
 @dataclass
@@ -20,18 +20,23 @@ class SLDAConfig(MethodConfig):
     docs/methods.md.
 
     Args:
-        shrinkage: weight of the identity in the covariance (the paper: 1e-4). Default
-            1e-5: mean validation accuracy 90.28 over CLINC150 (93.37) and HWU64 (87.18),
-            against 90.26 for 1e-6 and 89.99 for the paper's 1e-4.
+        shrinkage: weight of the identity in the covariance (the paper: 1e-4).
+        layers: the frozen feature is the last ``layers`` layers' pooled outputs, each at
+            unit length, concatenated (the paper: the last layer only).
+            Defaults ``layers`` 4 and ``shrinkage`` 1e-6: mean validation accuracy 92.83
+            over CLINC150 (95.60) and HWU64 (90.05); 2 layers: 91.83, the last layer
+            alone: 90.28 (at 1e-5); with 4 layers 1e-5 / 1e-4 gave 92.31 / 92.05.
         normalize: unit-normalise the query first.
         lr / weight_decay / optimizer: unused (nothing is trained by gradient).
     """
 
-    shrinkage: float = 1e-5
+    shrinkage: float = 1e-6
+    layers: int = 4
     normalize: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_layers(self.layers)
         check_positive("shrinkage", self.shrinkage)
         if self.shrinkage >= 1:
             raise ValueError(f"shrinkage must be in (0, 1), got {self.shrinkage!r}")

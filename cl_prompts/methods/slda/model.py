@@ -25,7 +25,7 @@ class SLDA(StatisticsMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: SLDAConfig):
         super().__init__(backbone, num_classes, config)
-        d = self.hidden_size
+        d = self.feature_dim
         self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
         self.register_buffer("second_moment", torch.zeros(d, d, dtype=torch.float64))
@@ -36,7 +36,7 @@ class SLDA(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch to the class sums and the second moment."""
         super().observe(inputs, targets)
-        x = unit_rows(self.backbone.query_features(inputs), self.config.normalize)  # (B, D)
+        x = unit_rows(self.query(inputs), self.config.normalize)  # (B, D)
         self.class_sums += one_hot_sums(x, targets, self.num_classes)
         self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
         self.second_moment.addmm_(x.T, x)
@@ -54,6 +54,6 @@ class SLDA(StatisticsMethod):
         self.bias = -0.5 * (means * weight.T).sum(dim=1)
 
     def _logits(self, inputs: Any) -> Tensor:
-        x = unit_rows(self.backbone.query_features(inputs), self.config.normalize)
+        x = unit_rows(self.query(inputs), self.config.normalize)
         logits = (x @ self.weight + self.bias).to(torch.float32)  # (B, C)
         return logits.masked_fill(self.class_counts == 0, float("-inf"))
