@@ -36,7 +36,7 @@ from cl_prompts.integrations.avalanche import (
     move_to,
     split_cifar100_benchmark,
 )
-from cl_prompts.run_config import prepare_out_dir
+from cl_prompts.run_dir import commit_staged, prepare_out_dir
 from cl_prompts.run_loop import isolated_rng, score_experience, seed_everything
 
 BENCHMARKS = ("split_cifar100", "imagenet_r", "folder:PATH")
@@ -156,8 +156,8 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
     bm = build_benchmark(args, backbone)
     n_exp = len(bm.train_stream)
     method = build_model(args.method, backbone, bm.n_classes, **options)
-    if args.overwrite:  # only now that the method is built: a bad --set keeps the old results
-        prepare_out_dir(out, resume=False, overwrite=True, resumable=False)
+    # the new results go beside the old ones until they are complete (overwrite)
+    work = prepare_out_dir(out, resume=False, overwrite=args.overwrite, resumable=False)
     progress = Progress(args.progress, n_exp)
     strategy = make_strategy(method, train_mb_size=args.batch_size, eval_mb_size=args.eval_batch_size,
                              train_epochs=args.epochs, device=args.device, plugins=[progress])
@@ -192,10 +192,11 @@ def main(argv: Sequence[str] | None = None, *, backbone: Any = None) -> dict[str
         seed=args.seed, accuracy_matrix=matrix, train_seconds=sum(train_s), train_samples=samples,
         eval_seconds=sum(eval_s), config=config, device=args.device, extra=extra,
     )
-    res.write_results(results, out / res.RESULTS_FILE)
+    res.write_results(results, work / res.RESULTS_FILE)
     if args.plots:
-        res.write_plots(matrix, out, title=f"{args.method} on {bm.name}")
-    res.atomic_write_text(out / "summary.md", res.summary_table(results))
+        res.write_plots(matrix, work, title=f"{args.method} on {bm.name}")
+    res.atomic_write_text(work / "summary.md", res.summary_table(results))
+    commit_staged(work, out)
     if args.progress:
         print(res.summary_table(results) + f"results: {out / res.RESULTS_FILE}")
     return results

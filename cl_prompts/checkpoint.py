@@ -2,12 +2,14 @@
 
 Layout under ``<out>/checkpoint/``::
 
-    LATEST                  JSON {"dir": "exp-0002-1a2b3c4d"}: the one valid checkpoint
+    LATEST                  JSON {"dir": "exp-0002-1a2b3c4d", "manifest_sha256": "..."}:
+                            the one valid checkpoint and the hash of its manifest
     exp-0002-1a2b3c4d/
         model/              method.save_pretrained(...)   (safetensors + JSON)
         rng.safetensors     torch / CUDA / numpy RNG states
         state.json          position in the stream, partial results, identity, python RNG
-        manifest.json       sha256 of every file above (detects truncation / corruption)
+        manifest.json       size and sha256 of every file above; a file not listed, a changed
+                            or missing file, or an edited manifest is refused on load
 
 Atomicity: a new checkpoint is written into a fresh temporary folder, renamed to its
 final unique name, and only then is ``LATEST`` replaced (``os.replace``, atomic on
@@ -29,13 +31,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from cl_prompts.results.record import atomic_write_text
+from cl_prompts.files import atomic_write_text
 
 CHECKPOINT_DIR = "checkpoint"
 LATEST = "LATEST"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+REQUIRED_FILES = ("state.json", "rng.safetensors")
 
 
 # --------------------------------------------------------------------------- RNG states
@@ -78,7 +83,7 @@ def _sha256(path: Path) -> str:
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() != MANIFEST)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -133,15 +138,22 @@ def save_checkpoint(
             "rng": rng_meta,
         }
         (tmp / "state.json").write_text(json.dumps(doc, indent=1, allow_nan=False), "utf-8")
-        manifest = {str(p.relative_to(tmp)): _sha256(p) for p in _files(tmp)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), "utf-8")
+        files = {p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+                 for p in _files(tmp)}
+        manifest = json.dumps({"format_version": FORMAT_VERSION, "files": files}, indent=1)
+        (tmp / MANIFEST).write_text(manifest, "utf-8")
         _fsync_tree(tmp)
         final = root / name
         os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        pointer = {"dir": name, "manifest_sha256": hashlib.sha256(manifest.encode("utf-8")).hexdigest()}
+        atomic_write_text(root / LATEST, json.dumps(pointer) + "\n")
+    except BaseException as exc:
+        for unfinished in (tmp, root / name):  # LATEST still names the previous checkpoint
+            shutil.rmtree(unfinished, ignore_errors=True)
+        if isinstance(exc, (OSError, SafetensorError)):  # a full disk: one clear error, not a traceback
+            raise OSError(f"could not write the checkpoint of experience {experience} in {root} "
+                          f"({exc}); the previous checkpoint is kept") from exc
         raise
-    atomic_write_text(root / LATEST, json.dumps({"dir": name}) + "\n")
     # Only now is the old checkpoint unneeded.
     for old in root.iterdir():
         if old.is_dir() and old.name != name:
@@ -150,38 +162,73 @@ def save_checkpoint(
 
 
 # --------------------------------------------------------------------------- load
-def _latest_dir(out_dir: str | os.PathLike) -> Path:
+def _latest_dir(out_dir: str | os.PathLike) -> tuple[Path, str]:
+    """The folder named by ``LATEST`` and the manifest hash stored with it."""
     root = checkpoint_root(out_dir)
     latest = root / LATEST
     if not Path(out_dir).exists():
         raise FileNotFoundError(f"resume folder not found: {out_dir}")
     if not latest.is_file():
+        if root.is_dir():
+            raise FileNotFoundError(
+                f"no complete checkpoint to resume in {out_dir}: the run stopped before its first "
+                "checkpoint was written; start it again without --resume (it starts over)"
+            )
         raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {latest})")
     try:
-        name = json.loads(latest.read_text("utf-8"))["dir"]
+        pointer = json.loads(latest.read_text("utf-8"))
+        name, digest = pointer["dir"], pointer["manifest_sha256"]
+        if not isinstance(name, str) or not isinstance(digest, str) or "/" in name or name.startswith("."):
+            raise TypeError("dir and manifest_sha256 must be plain strings")
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"checkpoint pointer {latest} is corrupted: {exc}") from exc
+        raise ValueError(f"checkpoint pointer {latest} is corrupted or from an older cl_prompts "
+                         f"(checkpoint format {FORMAT_VERSION} is needed): {exc!r}") from exc
     folder = root / name
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder {folder} named by {latest} is missing")
-    return folder
+    return folder, digest
 
 
-def verify_checkpoint(folder: Path) -> dict[str, Any]:
-    """Check every file against the manifest; return the parsed ``state.json``."""
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"checkpoint manifest missing: {manifest_path}")
+def _read_manifest(folder: Path, digest: str) -> dict[str, dict[str, Any]]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint manifest missing: {path}")
+    if _sha256(path) != digest:
+        raise ValueError(f"checkpoint manifest {path} does not match the hash in {LATEST}: it was "
+                         "edited or corrupted")
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"checkpoint manifest {manifest_path} is corrupted: {exc}") from exc
-    for rel, digest in manifest.items():
+        manifest = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"checkpoint manifest {path} is corrupted: {exc}") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+        for v in files.values()
+    ):
+        raise ValueError(f"checkpoint manifest {path} must map every file to its size and sha256")
+    return files
+
+
+def verify_checkpoint(folder: Path, manifest_sha256: str) -> dict[str, Any]:
+    """Check ``folder`` against its manifest (and the manifest against its hash); return ``state.json``.
+
+    Every file must be listed, present, of the listed size and sha256; the required files
+    (state, RNG states, the model folder) must be there.
+    """
+    files = _read_manifest(folder, manifest_sha256)
+    on_disk = {p.relative_to(folder).as_posix() for p in _files(folder)}
+    unlisted = sorted(on_disk - set(files))
+    if unlisted:
+        raise ValueError(f"checkpoint {folder} holds files its manifest does not list: {unlisted[:5]}")
+    needed = [f for f in REQUIRED_FILES if f not in files]
+    if needed or not any(f.startswith("model/") for f in files):
+        raise ValueError(f"checkpoint manifest of {folder} lacks {needed or ['model/']}")
+    for rel, entry in sorted(files.items()):
         path = folder / rel
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint file missing: {path}")
-        if _sha256(path) != digest:
-            raise ValueError(f"checkpoint file {path} is truncated or corrupted (sha256 mismatch)")
+        if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
+            raise ValueError(f"checkpoint file {path} is truncated or corrupted (size or sha256 mismatch)")
     doc = json.loads((folder / "state.json").read_text("utf-8"))
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(
@@ -204,6 +251,12 @@ def check_identity(saved: dict[str, Any], expected: dict[str, Any]) -> None:
                         f"checkpoint mismatch in {key}.{sub}: saved {have.get(sub)!r}, "
                         f"this run has {want.get(sub)!r}"
                     )
+        elif have != want and key == "data":
+            raise ValueError(
+                f"checkpoint mismatch in data: the texts, labels, splits or class names differ from "
+                f"the checkpoint's (sha256 {str(have)[:12]} saved, {str(want)[:12]} now); a resume "
+                "needs the data the run started with"
+            )
         elif have != want:
             raise ValueError(
                 f"checkpoint mismatch in {key}: saved {have!r}, this run has {want!r}"
@@ -229,8 +282,8 @@ def load_checkpoint(
     if loader is None:
         from cl_prompts.methods import load_model as loader
 
-    folder = _latest_dir(out_dir)
-    doc = verify_checkpoint(folder)
+    folder, digest = _latest_dir(out_dir)
+    doc = verify_checkpoint(folder, digest)
     check_identity(doc["identity"], identity)
     method = loader(folder / "model", backbone)
     if restore_rng:
@@ -240,8 +293,8 @@ def load_checkpoint(
 
 def latest_model_dir(out_dir: str | os.PathLike) -> Path:
     """The saved method folder of the latest checkpoint in ``out_dir`` (verified first)."""
-    folder = _latest_dir(out_dir)
-    verify_checkpoint(folder)
+    folder, digest = _latest_dir(out_dir)
+    verify_checkpoint(folder, digest)
     return folder / "model"
 
 
@@ -250,7 +303,7 @@ def read_run_config(out_dir: str | os.PathLike) -> dict[str, Any]:
 
     Lets ``cl-prompts run --resume DIR`` continue without repeating every option.
     """
-    doc = verify_checkpoint(_latest_dir(out_dir))
+    doc = verify_checkpoint(*_latest_dir(out_dir))
     run = doc["identity"].get("run")
     if not isinstance(run, dict):
         raise ValueError(f"checkpoint in {out_dir} holds no run configuration")

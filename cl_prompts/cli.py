@@ -21,6 +21,7 @@ _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
     "max_length", "experiences", "class_order_seed", "quick", "out", "device", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
+    "eval_every",
 )
 
 
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="no progress bars or summary on stdout")
     r.add_argument("--no-plots", dest="plots", action="store_false", default=True,
                    help="skip the PNG plots")
+    r.add_argument("--eval-every", dest="eval_every", type=int, metavar="N",
+                   help="evaluate after every N-th experience and the last (default 1)")
+    r.add_argument("--eval-final-only", dest="eval_every", action="store_const", const=0,
+                   help="evaluate only after the last experience (same as --eval-every 0)")
     c = sub.add_parser("compare", help="markdown table across finished runs")
     c.add_argument("dirs", nargs="+", help="run folders or results.json files")
     c.add_argument("--output", help="also write the table to this file")
@@ -131,10 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cl_prompts.runner import run
 
             run(config_from_args(args))
-    except (ValueError, TypeError, OSError) as exc:
-        # Bad input: one clear line, no traceback; nothing of the user's was touched.
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
+        # Bad input, a diverged run, a full disk: one clear line, no traceback; the last
+        # checkpoint and any earlier results are kept.
         print(f"cl-prompts: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cl-prompts: interrupted; the last checkpoint is kept (continue with "
+              "cl-prompts run --resume OUT)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,25 +1,20 @@
-"""The configuration of a run (:class:`RunConfig`), its dataset and its output folder."""
+"""The configuration of a run (:class:`RunConfig`) and the dataset it names."""
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cl_prompts import checkpoint as ckpt
-from cl_prompts import results as res
-
 DEFAULT_METHOD = "growing_pool"
 EVAL_SPLITS = ("test", "val")
-# Options that do not change what is computed; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots")
+# Options that do not change the trained model or its final accuracies; a resume may change them.
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every")
 # --quick: a fixed miniature of the stream (per class) for a first look.
 QUICK = {"per_class": 10, "test_per_class": 5}
-OUTPUT_FILES = (res.RESULTS_FILE, "accuracy_matrix.png", "accuracy_over_time.png", "summary.md")
 
 
 @dataclass
@@ -42,8 +37,10 @@ class RunConfig:
     data_root: the folder holding ``clinc150/`` (default: $CL_PROMPTS_DATA, else the
         repository's ``../shared/data``).
     out: the run folder; resume: continue the checkpoint in ``out``; overwrite: replace
-        the results already in ``out``. progress: tqdm bars and the summary on stdout;
-        plots: write the PNG plots.
+        the results already in ``out`` (they stay until the new run has finished).
+        progress: tqdm bars and the summary on stdout; plots: write the PNG plots.
+    eval_every: evaluate the seen experiences after every ``eval_every``-th experience and
+        after the last (0: after the last only); the rows in between are left empty.
     """
 
     benchmark: str = "clinc150"
@@ -70,6 +67,7 @@ class RunConfig:
     overwrite: bool = False
     progress: bool = True
     plots: bool = True
+    eval_every: int = 1
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -86,6 +84,9 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and not 0 <= v < 2**32:  # numpy's seed range (torch's is wider)
                 raise ValueError(f"{name} must be in [0, 2**32), got {v}")
+        v = self.eval_every
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"eval_every must be an int >= 0 (0: the last experience only), got {v!r}")
         if self.experiences is not None and self.experiences < 1:
             raise ValueError(f"experiences must be >= 1, got {self.experiences}")
         if not isinstance(self.benchmark, str) or not (
@@ -122,6 +123,11 @@ class RunConfig:
         val = "-val" if self.eval_split == "val" else ""
         return Path("runs") / f"{benchmark_name}-{self.method}-seed{self.seed}{quick}{val}"
 
+    def evaluates_after(self, experience: int, num_experiences: int) -> bool:
+        """Whether the seen experiences are evaluated after training ``experience``."""
+        last = experience == num_experiences - 1
+        return last or (self.eval_every > 0 and (experience + 1) % self.eval_every == 0)
+
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the checkpoint."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
@@ -150,26 +156,3 @@ def load_dataset(config: RunConfig):
         eval_split=config.eval_split, val_fraction=config.val_fraction,
     )
 
-
-def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool, resumable: bool = True) -> None:
-    """Refuse an out dir holding results (unless overwrite); remove only our own files.
-
-    resumable: whether the refusal may suggest ``--resume`` (runs without checkpoints: no).
-    """
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out must be a directory, got the file {out}")
-    if resume:
-        if not ckpt.has_checkpoint(out):
-            raise FileNotFoundError(f"nothing to resume: no checkpoint in {out}")
-        return
-    ours = [out / f for f in OUTPUT_FILES if (out / f).exists()]
-    if ckpt.checkpoint_root(out).exists():
-        ours.append(ckpt.checkpoint_root(out))
-    if ours and not overwrite:
-        raise FileExistsError(
-            f"out dir {out} already holds results ({', '.join(p.name for p in ours)}); "
-            "pass --overwrite to replace them" + (" or --resume to continue" if resumable else "")
-        )
-    for p in ours:  # only what a run writes; other files of the user stay
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)

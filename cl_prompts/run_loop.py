@@ -31,9 +31,13 @@ def warn_truncated(backbone, texts: list[str]) -> int:
     lengths = [len(ids) for ids in backbone.tokenizer(list(texts), truncation=False)["input_ids"]]
     over = sum(n > limit for n in lengths)
     if over:
+        most = getattr(backbone, "max_tokens", max(lengths))
+        advice = (f"raise --max-length to {max(lengths)} to keep them whole" if max(lengths) <= most
+                  else f"the model takes at most {most} tokens" + (
+                      f"; --max-length {most} keeps more of them" if limit < most else ""))
         warnings.warn(
             f"{over} of {len(texts)} texts are longer than max_length={limit} tokens and were "
-            f"truncated (longest: {max(lengths)} tokens); raise --max-length to keep them whole",
+            f"truncated (longest: {max(lengths)} tokens); {advice}",
             UserWarning, stacklevel=2,
         )
     return over
@@ -51,8 +55,9 @@ class TokenizedStream:
         self.device = device
         warn_truncated(backbone, dataset.train.texts + dataset.test.texts)
         for e, classes in enumerate(self.experiences):
-            if not bool(torch.isin(self.train_y, torch.tensor(classes)).any()):
-                raise ValueError(f"experience {e} has no training samples (classes {classes})")
+            for split, y in (("training", self.train_y), ("test", self.test_y)):
+                if not bool(torch.isin(y, torch.tensor(classes)).any()):
+                    raise ValueError(_empty_experience(dataset, e, split))
 
     def indices(self, split: str, e: int) -> torch.Tensor:
         y = self.train_y if split == "train" else self.test_y
@@ -71,6 +76,18 @@ class TokenizedStream:
         return {k: v.to(self.device) for k, v in inputs.items()}, y[idx].to(self.device)
 
 
+def _empty_experience(dataset, e: int, split: str) -> str:
+    classes = dataset.experiences[e]
+    names = [dataset.class_names[c] for c in classes]
+    msg = f"experience {e} (classes {names[:5]}{' ...' if len(names) > 5 else ''}) has no {split} samples"
+    rows = dataset.train.labels + dataset.test.labels
+    single = [dataset.class_names[c] for c in classes if rows.count(c) < 2]
+    if single:
+        msg += (f"; {single[:5]} have a single row, which cannot be split into train and test: "
+                "add rows or remove those classes")
+    return msg + " (checked before training)"
+
+
 def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, bar) -> int:
     """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen."""
     idx = stream.indices("train", e)
@@ -86,7 +103,8 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
             if model.requires_training:
                 loss = model.training_loss(inputs, targets)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {loss.item()} in experience {e}")
+                    raise FloatingPointError(f"training diverged in experience {e}: the loss became "
+                                             f"{loss.item()}; lower the learning rate (--lr)")
                 if optimizer is not None:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -97,6 +115,10 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
                     model.observe(inputs, targets)
             seen += len(targets)
             bar.update(1)
+    for name, p in model.named_parameters():
+        if p.requires_grad and not bool(torch.isfinite(p).all()):
+            raise FloatingPointError(f"training diverged in experience {e}: {name} holds non-finite "
+                                     "values; lower the learning rate (--lr)")
     return seen
 
 

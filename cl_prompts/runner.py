@@ -4,17 +4,20 @@ The loop is deliberately plain PyTorch over the experiences of a
 :class:`~cl_prompts.data.TextDataset` (the same class groups the Avalanche benchmark
 builders use), so that every random draw is seeded and a resumed run repeats an
 uninterrupted one exactly. After every experience: evaluation on the experiences seen so
-far (one row of the accuracy matrix), then an atomic checkpoint (:mod:`cl_prompts.checkpoint`).
+far (one row of the accuracy matrix; ``eval_every`` thins them out), then an atomic
+checkpoint (:mod:`cl_prompts.checkpoint`).
 
 This module drives a run and writes its results; the pieces live beside it and are
-re-exported here: :mod:`cl_prompts.run_config` (``RunConfig``, the dataset, the out dir)
-and :mod:`cl_prompts.run_loop` (the tokenized stream, training and evaluation).
+re-exported here: :mod:`cl_prompts.run_config` (``RunConfig``, the dataset),
+:mod:`cl_prompts.run_dir` (the out folder: lock, overwrite, clean-up) and
+:mod:`cl_prompts.run_loop` (the tokenized stream, training and evaluation).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,15 +27,8 @@ import torch
 
 from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
-from cl_prompts.run_config import (
-    DEFAULT_METHOD,
-    OUTPUT_FILES,
-    QUICK,
-    RUN_ONLY,
-    RunConfig,
-    load_dataset,
-    prepare_out_dir,
-)
+from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
+from cl_prompts.run_dir import OUTPUT_FILES, commit_staged, prepare_out_dir, remove_stale_files, run_lock
 from cl_prompts.run_loop import (
     TokenizedStream,
     evaluate,
@@ -55,8 +51,12 @@ __all__ = [
     "run",
     "seed_everything",
     "train_experience",
+    "warn_evaluation_cost",
     "warn_truncated",
 ]
+
+# From this many experiences on, evaluating after every one warns (the cost is quadratic).
+EVAL_COST_WARNING = 50
 
 
 def run(
@@ -72,10 +72,10 @@ def run(
     loaded from ``config.backbone`` / ``config.benchmark``.
     on_experience_end(e, state): called after the checkpoint of experience ``e``, with the
         global RNGs isolated (its random draws do not change the rest of the run).
-    """
-    from tqdm.auto import tqdm
 
-    from cl_prompts.methods import build_model
+    The run holds a lock on its folder; with ``overwrite`` the old results stay in place
+    until the new run has finished (:mod:`cl_prompts.run_dir`).
+    """
     from cl_prompts.methods.config import make_config
     from cl_prompts.methods.registry import get_method_class
 
@@ -86,8 +86,25 @@ def run(
     if config.quick:
         dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
     out = config.run_dir(dataset.name)
-    if not config.overwrite:  # refuse before loading anything
-        prepare_out_dir(out, resume=config.resume, overwrite=False)
+    with run_lock(out):
+        remove_stale_files(out)
+        work = prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
+        results = _train_and_evaluate(config, dataset, backbone, out, work, on_experience_end)
+        commit_staged(work, out)
+    if config.progress:
+        print(res.summary_table(results))
+        print(f"results: {out / res.RESULTS_FILE}\nplots:   {out}/accuracy_matrix.png, "
+              f"{out}/accuracy_over_time.png\ncheckpoint: {ckpt.checkpoint_root(out)}")
+    return results
+
+
+def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: Path,
+                        on_experience_end) -> dict[str, Any]:
+    """The run itself, writing into ``work`` (``out``, or the staging folder of an overwrite)."""
+    from tqdm.auto import tqdm
+
+    from cl_prompts.methods import build_model
+
     seed_everything(config.seed)
     if str(config.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
@@ -98,21 +115,24 @@ def run(
     backbone = backbone.to(config.device)
     stream = TokenizedStream(dataset, backbone, config.device)
     n_exp = len(stream.experiences)
+    warn_evaluation_cost(n_exp, config.eval_every)
     identity = {
         "method": config.method,
         "num_classes": dataset.num_classes,
         "backbone": backbone.identity(),
         "run": config.identity(),
         "experiences": stream.experiences,
+        "data": dataset.fingerprint(),
     }
-    options = dict(config.method_options)
     if config.resume:
-        model, state = ckpt.load_checkpoint(out, backbone, identity=identity)
+        model, state = ckpt.load_checkpoint(work, backbone, identity=identity)
+        if state["next_experience"] == n_exp and (work / res.RESULTS_FILE).is_file():
+            if config.progress:
+                print(f"{work} holds a finished run; its results are left as they are")
+            return res.read_results(work)
         state["resumed_at"] = [*state.get("resumed_at", []), state["next_experience"]]
     else:
-        model = build_model(config.method, backbone, dataset.num_classes, **options)
-        if config.overwrite:  # only once the method is built: a bad option keeps the old results
-            prepare_out_dir(out, resume=False, overwrite=True)
+        model = build_model(config.method, backbone, dataset.num_classes, **dict(config.method_options))
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
     for e in range(state["next_experience"], n_exp):
@@ -126,18 +146,32 @@ def run(
             model.end_experience(e)
             state["train_seconds"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            acc, task_acc = evaluate(model, stream, e, config.eval_batch_size)
+            if config.evaluates_after(e, n_exp):
+                acc, task_acc = evaluate(model, stream, e, config.eval_batch_size)
+            else:
+                acc, task_acc = [None] * (e + 1), [None] * (e + 1)
             state["eval_seconds"].append(time.perf_counter() - start)
         state["accuracy"].append(acc)
         state["task_id"].append(task_acc)
         state["next_experience"] = e + 1
-        if config.progress:
+        state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
+        if config.progress and acc[0] is not None:
             tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
-        ckpt.save_checkpoint(out, model, experience=e, state=state, identity=identity)
+        ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
         if on_experience_end is not None:
             with isolated_rng(config.device):  # a callback must not change the rest of the run
                 on_experience_end(e, state)
-    return _finish(config, dataset, backbone, out, state)
+    return _finish(config, dataset, backbone, work, state)
+
+
+def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
+    """Warn when evaluating after every experience makes the evaluation cost large and quadratic."""
+    if eval_every == 1 and n_exp >= EVAL_COST_WARNING:
+        warnings.warn(
+            f"{n_exp} experiences: evaluating every seen experience after each one reads the test "
+            f"data about {n_exp // 2} times over; pass --eval-every N or --eval-final-only to "
+            f"evaluate less often", UserWarning, stacklevel=3,
+        )
 
 
 def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dict[str, Any]:
@@ -164,12 +198,10 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
         train_samples=state["train_samples"], eval_seconds=sum(state["eval_seconds"]),
         config=dataclasses.asdict(config), device=config.device, extra=extra,
     )
+    # the largest of every process that worked on the run (a resumed run had several)
+    results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.get("peak_memory_mb", 0.0)), 1)
     res.write_results(results, out / res.RESULTS_FILE)
     if config.plots:
         res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}")
     res.atomic_write_text(out / "summary.md", res.summary_table(results))
-    if config.progress:
-        print(res.summary_table(results))
-        print(f"results: {out / res.RESULTS_FILE}\nplots:   {out}/accuracy_matrix.png, "
-              f"{out}/accuracy_over_time.png\ncheckpoint: {ckpt.checkpoint_root(out)}")
     return results

@@ -80,6 +80,11 @@ class PromptedBackbone(nn.Module):
         self.hidden_size = int(cfg.hidden_size if hasattr(cfg, "hidden_size") else cfg.dim)
         self.num_layers = int(getattr(cfg, "num_hidden_layers", getattr(cfg, "n_layers", 0)))
         self.num_heads = int(getattr(cfg, "num_attention_heads", getattr(cfg, "n_heads", 0)))
+        if self.modality == "text" and config.max_length > self.max_tokens:
+            raise ValueError(
+                f"max_length={config.max_length} is more than the {self.max_tokens} token positions of "
+                f"{config.name_or_path}; use --max-length {self.max_tokens} or less"
+            )
         self.model.requires_grad_(False)
         self.model.eval()
         self._cache = QueryCache()
@@ -103,6 +108,13 @@ class PromptedBackbone(nn.Module):
         super().train(mode)
         self.model.eval()
         return self
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens per text the model has positions for (RoBERTa's start after the padding id)."""
+        cfg = self.model.config
+        offset = cfg.pad_token_id + 1 if cfg.model_type in ("roberta", "xlm-roberta") else 0
+        return int(cfg.max_position_embeddings) - offset
 
     def identity(self) -> dict:
         """What a saved method checks before reusing its prompts with this backbone."""

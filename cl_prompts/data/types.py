@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -119,6 +121,18 @@ class TextDataset:
     @property
     def num_experiences(self) -> int:
         return len(self.experiences)
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) of the texts, labels, class names and experiences of both splits.
+
+        A resumed run compares it with its checkpoint's: changed data is refused.
+        """
+        h = hashlib.sha256()
+        for part in (self.train.texts, self.train.labels, self.test.texts, self.test.labels,
+                     self.class_names, self.experiences):
+            h.update(json.dumps(part, ensure_ascii=False).encode("utf-8"))
+            h.update(b"\0")
+        return h.hexdigest()
 
     def class_order(self) -> list[int]:
         """The classes in order of appearance over the experiences."""

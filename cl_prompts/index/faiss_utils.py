@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 from typing import Any
 
 
@@ -13,18 +16,60 @@ def faiss_module() -> Any:
     return faiss
 
 
+# Builds, trains, fills and searches a small index the way KeyIndex does. Run in a child
+# process: some factory strings that faiss parses (e.g. "HNSW0", "IVF4_HNSW0,Flat") abort
+# the process (SIGABRT) on their first add, which no try/except can catch.
+_TRIAL = """
+import sys, faiss, numpy as np
+dim, spec, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+index = faiss.IndexIDMap2(faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT))
+keys = np.random.default_rng(0).standard_normal((n, dim)).astype("float32")
+keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+if not index.is_trained:
+    index.train(keys)
+index.add_with_ids(keys, np.arange(n, dtype="int64"))
+inner = faiss.downcast_index(index.index)
+if isinstance(inner, faiss.IndexHNSW):
+    params = faiss.SearchParametersHNSW()
+else:
+    try:
+        faiss.extract_index_ivf(inner)
+        params = faiss.SearchParametersIVF()
+    except RuntimeError:
+        params = faiss.SearchParameters()
+params.sel = faiss.IDSelectorRange(0, n)
+index.search(keys[:2], 2, params=params)
+"""
+
+
 @functools.lru_cache(maxsize=64)
 def validate_factory_string(dim: int, spec: str) -> None:
-    """Raise ValueError naming the string when faiss cannot parse it."""
+    """Raise ValueError naming the string when faiss cannot parse it or a small index of it fails.
+
+    The trial build runs in a child process (about half a second, once per string and width).
+    """
     faiss = faiss_module()
+    hint = "index must be 'flat', 'torch' or a faiss index_factory string (e.g. 'HNSW32', 'IVF256,Flat')"
     try:
         faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as err:
         msg = str(err).strip().splitlines()[-1].split(": ")[-1] if str(err).strip() else ""
-        raise ValueError(
-            f"index must be 'flat', 'torch' or a faiss index_factory string "
-            f"(e.g. 'HNSW32', 'IVF256,Flat'), got {spec!r}: {msg}"
-        ) from None
+        raise ValueError(f"{hint}, got {spec!r}: {msg}") from None
+    if spec.replace(" ", "").upper().startswith("IDMAP"):
+        raise ValueError(f"{hint}, got {spec!r}: the index maps ids itself; drop the IDMap prefix "
+                         f"(e.g. {spec.split(',', 1)[-1]!r})")
+    keys = max(64, min_training_keys(dim, spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _TRIAL, str(dim), spec, str(keys)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        if done.returncode < 0:
+            reason = f"faiss aborted the process (signal {-done.returncode})"
+            reason += f": {lines[-1].strip()}" if lines else ""
+        else:
+            reason = lines[-1].split(": ")[-1] if lines else f"exit status {done.returncode}"
+        raise ValueError(f"{hint}, got {spec!r}: a small index of it fails ({reason})")
 
 
 def build_faiss_index(dim: int, spec: str) -> Any:

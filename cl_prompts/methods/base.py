@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from cl_prompts.files import atomic_write, atomic_write_text
 from cl_prompts.methods.config import MethodConfig
+from cl_prompts.methods.tensor_checks import check_loaded_tensors
 
 if TYPE_CHECKING:  # methods depend on the backbone's type only
     from cl_prompts.backbones import PromptedBackbone
@@ -287,8 +289,8 @@ class ContinualMethod(nn.Module):
             "finished": self.finished,
             "extra_state": self.extra_state(),
         }
-        save_file(tensors, str(path / WEIGHTS_FILE))
-        (path / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
+        atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:
@@ -316,6 +318,8 @@ class ContinualMethod(nn.Module):
         model._restoring = False
         model.load_extra_state(meta["extra_state"])
         tensors = load_file(str(Path(path) / WEIGHTS_FILE), device=str(device))
+        check_loaded_tensors(tensors, str(Path(path) / WEIGHTS_FILE), meta["num_classes"],
+                             len(meta["experiences"]))
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         missing = [k for k in missing if cls.saves_backbone or not k.startswith("backbone.")]
         if missing or unexpected:

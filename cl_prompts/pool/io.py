@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from cl_prompts.files import atomic_write
 from cl_prompts.pool.config import STRUCTURAL_FIELDS, PoolConfig
 from cl_prompts.pool.pool import PromptPool
 
@@ -100,6 +100,11 @@ def pool_from_tensors(
                 f"{source}: tensor {name!r} has shape {tuple(tensors[name].shape)}, "
                 f"expected {shape} from the config and task sizes"
             )
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{source}: tensor {name!r} holds NaN or inf values; the file is corrupted")
+        if name.startswith("usage") and (value.is_floating_point() or bool((value < 0).any())):
+            raise ValueError(f"{source}: tensor {name!r} must hold non-negative integer counts")
     pool = PromptPool(cfg)
     pool.frozen_prompts = tensors["frozen_prompts"].clone()
     pool.frozen_keys = tensors["frozen_keys"].clone()
@@ -113,21 +118,6 @@ def pool_from_tensors(
     return pool
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, fsync, then ``os.replace`` onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_pool(pool: PromptPool, path: str | os.PathLike) -> None:
     """Write ``pool`` under directory ``path`` (created when missing), atomically."""
     from safetensors.torch import save_file
@@ -137,7 +127,7 @@ def save_pool(pool: PromptPool, path: str | os.PathLike) -> None:
         raise FileExistsError(f"path must be a directory, {str(directory)!r} is a file")
     directory.mkdir(parents=True, exist_ok=True)
     tensors, meta = pool_to_tensors(pool)
-    _atomic_write(directory / TENSORS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(directory / TENSORS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
     readable = {
         "format": FORMAT,
         "config": pool.config.to_dict(),
@@ -145,7 +135,7 @@ def save_pool(pool: PromptPool, path: str | os.PathLike) -> None:
         "current_trainable": pool.keys is not None,
     }
     text = json.dumps(readable, indent=2, sort_keys=True) + "\n"
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_pool(

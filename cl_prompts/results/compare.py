@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,13 @@ COLUMNS = (
 
 
 def find_results(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Every ``results.json`` given directly or found (recursively) under the given folders."""
+    """Every ``results.json`` given directly or found (recursively) under the given folders.
+
+    A folder without one (a run not finished, or stopped) is skipped with a warning;
+    ``FileNotFoundError`` when nothing at all is found.
+    """
     found: list[Path] = []
+    skipped: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_file():
@@ -35,10 +41,15 @@ def find_results(paths: Iterable[str | os.PathLike]) -> list[Path]:
         elif p.is_dir():
             hits = sorted(p.rglob(RESULTS_FILE))
             if not hits:
-                raise FileNotFoundError(f"no {RESULTS_FILE} under {p}")
+                skipped.append(p)
             found.extend(hits)
         else:
             raise FileNotFoundError(f"run folder or results file not found: {p}")
+    if not found:
+        raise FileNotFoundError(f"no {RESULTS_FILE} under {', '.join(map(str, skipped))}")
+    for p in skipped:
+        warnings.warn(f"skipping {p}: no {RESULTS_FILE} (an unfinished or stopped run)",
+                      UserWarning, stacklevel=2)
     return found
 
 

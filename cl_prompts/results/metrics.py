@@ -3,7 +3,8 @@
 The accuracy matrix ``A`` is ``(T, T)``: row ``i`` is the state after training
 experience ``i``, column ``j`` the test accuracy (percent) on experience ``j``.
 Entries for experiences not trained yet (``j > i``) may be ``None``/NaN: they are
-not used by any metric here.
+not used by any metric here. A row other than the last may be entirely ``None``: the run
+did not evaluate after that experience (``eval_every``); metrics use the rows measured.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def as_matrix(accuracy_matrix: Matrix) -> np.ndarray:
             raise ValueError(
                 f"accuracy_matrix must be square (T, T), got row {i} of length {len(row)} for T={n}"
             )
+        if i < n - 1 and all(v is None for v in row):
+            continue  # not evaluated after this experience (``eval_every``)
         for j, value in enumerate(row):
             if value is None:
                 if j <= i:
@@ -60,35 +63,42 @@ def final_average_accuracy(accuracy_matrix: Matrix) -> float:
     return float(a[-1].mean())
 
 
-def average_accuracy_curve(accuracy_matrix: Matrix) -> list[float]:
-    """``[mean(A[i, :i+1]) for i]``: average accuracy over the experiences seen so far."""
+def average_accuracy_curve(accuracy_matrix: Matrix) -> list[float | None]:
+    """``[mean(A[i, :i+1]) for i]``: average accuracy over the experiences seen so far (None: not evaluated)."""
     a = as_matrix(accuracy_matrix)
-    return [float(a[i, : i + 1].mean()) for i in range(a.shape[0])]
+    return [None if np.isnan(a[i, 0]) else float(a[i, : i + 1].mean()) for i in range(a.shape[0])]
 
 
-def forgetting_per_experience(accuracy_matrix: Matrix) -> list[float]:
+def forgetting_per_experience(accuracy_matrix: Matrix) -> list[float | None]:
     """For each old experience ``j < T-1``: ``max_{j <= i < T-1} A[i, j] - A[T-1, j]``.
 
-    The best accuracy the experience ever had before the end, minus its final accuracy.
+    The best accuracy the experience ever had before the end, minus its final accuracy
+    (None when no row before the last measured it).
     """
     a = as_matrix(accuracy_matrix)
     last = a.shape[0] - 1
-    return [float(a[j:last, j].max() - a[last, j]) for j in range(last)]
+    out: list[float | None] = []
+    for j in range(last):
+        earlier = a[j:last, j][~np.isnan(a[j:last, j])]
+        out.append(float(earlier.max() - a[last, j]) if len(earlier) else None)
+    return out
 
 
 def average_forgetting(accuracy_matrix: Matrix) -> float | None:
-    """Mean of :func:`forgetting_per_experience`; ``None`` with a single experience."""
-    values = forgetting_per_experience(accuracy_matrix)
+    """Mean of the measured :func:`forgetting_per_experience`; ``None`` when there is none."""
+    values = [v for v in forgetting_per_experience(accuracy_matrix) if v is not None]
     return float(np.mean(values)) if values else None
 
 
 def backward_transfer(accuracy_matrix: Matrix) -> float | None:
-    """BWT: mean over ``j < T-1`` of ``A[T-1, j] - A[j, j]`` (negative = forgetting)."""
+    """BWT: mean over ``j < T-1`` of ``A[T-1, j] - A[j, j]`` (negative = forgetting).
+
+    Experiences whose row ``j`` was not evaluated are left out; ``None`` when none is left.
+    """
     a = as_matrix(accuracy_matrix)
     last = a.shape[0] - 1
-    if last == 0:
-        return None
-    return float(np.mean([a[last, j] - a[j, j] for j in range(last)]))
+    values = [a[last, j] - a[j, j] for j in range(last) if not np.isnan(a[j, j])]
+    return float(np.mean(values)) if values else None
 
 
 def summarize(accuracy_matrix: Matrix) -> dict[str, float | list[float] | None]:

@@ -56,9 +56,12 @@ def plot_accuracy_over_time(
     steps = np.arange(n)
     fig, ax = plt.subplots(figsize=(7, 4))
     for j in range(n):
-        ax.plot(steps[j:], a[j:, j], marker="o", markersize=3, linewidth=1, label=f"exp {j}")
-    average = [np.nanmean(a[i, : i + 1]) for i in range(n)]
-    ax.plot(steps, average, color="black", linewidth=2.5, label="average (seen)")
+        measured = np.isfinite(a[j:, j])  # rows not evaluated (eval_every) are skipped, not gaps
+        ax.plot(steps[j:][measured], a[j:, j][measured], marker="o", markersize=3, linewidth=1,
+                label=f"exp {j}")
+    average = np.array([a[i, : i + 1].mean() for i in range(n)])  # NaN where not evaluated
+    measured = np.isfinite(average)
+    ax.plot(steps[measured], average[measured], color="black", linewidth=2.5, label="average (seen)")
     ax.set_xlabel("after training experience")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 101)

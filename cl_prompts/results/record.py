@@ -9,10 +9,10 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from cl_prompts.files import atomic_write_text
 from cl_prompts.results.metrics import as_matrix, summarize
 
 RESULTS_FILE = "results.json"
@@ -151,21 +151,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_results(results: dict[str, Any], path: str | os.PathLike) -> Path:

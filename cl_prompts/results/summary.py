@@ -12,12 +12,12 @@ def summary_table(results: dict[str, Any]) -> str:
     lines = [f"## {results['method']} on {results['benchmark']} (seed {results['seed']})", "",
              "| experience | acc just after training | final acc | task-id acc (final) |",
              "|---|---|---|---|"]
-    for j in range(len(m)):
-        t = tid[-1][j] if tid and tid[-1][j] is not None else None
-        lines.append(f"| {j} | {m[j][j]:.1f} | {m[-1][j]:.1f} | {'-' if t is None else f'{t:.1f}'} |")
+    def fmt(v, digits=2):
+        return "-" if v is None else f"{v:.{digits}f}"
 
-    def fmt(v):
-        return "-" if v is None else f"{v:.2f}"
+    for j in range(len(m)):  # m[j][j] is None when the run did not evaluate after experience j
+        t = tid[-1][j] if tid else None
+        lines.append(f"| {j} | {fmt(m[j][j], 1)} | {fmt(m[-1][j], 1)} | {fmt(t, 1)} |")
 
     lines += ["", f"final average accuracy: {fmt(results['final_average_accuracy'])} %",
               f"average forgetting: {fmt(results['average_forgetting'])} points",
