@@ -14,8 +14,9 @@ import numpy as np
 
 from cl_prompts.results.record import RESULTS_FILE, read_results
 
-# Config keys that do not define the experiment (they differ between seeds or runs of it).
-_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device"}
+# Config keys that do not define the experiment (they differ between seeds or runs of it,
+# or only change what is printed).
+_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots"}
 
 COLUMNS = (
     ("final_average_accuracy", "final avg acc (%)"),

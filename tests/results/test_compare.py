@@ -3,12 +3,12 @@ import pytest
 from cl_prompts.results import build_results, compare_dirs, compare_table, mean_std, write_results
 
 
-def _run(tmp_path, name, method, seed, acc, lr=0.1, task_id=None):
+def _run(tmp_path, name, method, seed, acc, lr=0.1, task_id=None, progress=True):
     extra = {"final_task_id_accuracy": task_id} if task_id is not None else None
     r = build_results(
         benchmark="toy", method=method, backbone="tiny", seed=seed,
         accuracy_matrix=[[acc, None], [acc, acc]], train_seconds=10.0, train_samples=10,
-        eval_seconds=1.0, config={"lr": lr, "seed": seed, "out": str(tmp_path / name)},
+        eval_seconds=1.0, config={"lr": lr, "seed": seed, "out": str(tmp_path / name), "progress": progress},
         extra=extra,
     )
     (tmp_path / name).mkdir(parents=True)
@@ -33,6 +33,13 @@ def test_compare_groups_seeds_and_reports_mean_std(tmp_path):
     assert "85.0 ± 7.1" in l2p and "0,1" in l2p and "60.0 ± 14.1" in l2p
     ncm = next(line for line in lines if line.startswith("| ncm"))
     assert "70.0" in ncm and ncm.rstrip(" |").endswith("-")
+
+
+def test_compare_groups_runs_that_differ_only_in_printing(tmp_path):
+    _run(tmp_path, "a", "l2p", 0, 80.0, progress=True)
+    _run(tmp_path, "b", "l2p", 1, 90.0, progress=False)
+    lines = compare_dirs([tmp_path]).strip().splitlines()
+    assert len(lines) == 3 and "85.0 ± 7.1" in lines[2]
 
 
 def test_compare_separates_different_configs_of_one_method(tmp_path):
