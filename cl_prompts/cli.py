@@ -118,6 +118,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cl-prompts``; returns the exit status (2 for bad input)."""
+    from cl_prompts.random_state import thread_independent_math
+
+    thread_independent_math()  # before any matrix product (the runner's call may come too late)
     args = _parser().parse_args(argv)
     try:
         if args.command == "methods":

@@ -1,4 +1,5 @@
-"""Global random state: seeding, and running code without consuming the global RNGs.
+"""Global random state: seeding, running code without consuming the global RNGs, and
+CPU math that gives the same bits with any number of threads.
 
 The bottom of the package (python, numpy and torch only), so that the run loop and the
 Avalanche integration share it without importing each other.
@@ -7,6 +8,7 @@ Avalanche integration share it without importing each other.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def thread_independent_math() -> None:
+    """Ask MKL for results that do not depend on the thread count (``MKL_CBWR=AUTO,STRICT``).
+
+    MKL otherwise picks its matrix-product kernels by thread count, so a run with
+    ``OMP_NUM_THREADS=1`` and one with 2 threads differ in the last bits, and training
+    amplifies that into other predictions. MKL reads the setting at its first matrix
+    product: call this before any (the runner does, first thing). A value the user set
+    is kept. Costs about 10% of a training step (docs/reproducibility.md).
+    """
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 
 def _cuda_in_use(device: str | torch.device) -> bool:

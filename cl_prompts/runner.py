@@ -29,6 +29,7 @@ from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
 from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
 from cl_prompts.run_dir import OUTPUT_FILES, commit_staged, prepare_out_dir, remove_stale_files, run_lock
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.run_loop import (
     TokenizedStream,
     evaluate,
@@ -79,6 +80,7 @@ def run(
     from cl_prompts.methods.config import make_config
     from cl_prompts.methods.registry import get_method_class
 
+    thread_independent_math()
     # a bad method or option is refused before the data and the backbone are loaded
     make_config(get_method_class(config.method).config_class, config.method, config.method_options)
     if dataset is None:

@@ -8,6 +8,8 @@ sequence of experiences equals the one solved on all their data at once.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -31,13 +33,30 @@ def random_relu_features(x: Tensor, projection: Tensor) -> Tensor:
 def solve_spd(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     """(matrix + ridge * I)^-1 rhs for a symmetric positive semi-definite (M, M) ``matrix``.
 
-    Cholesky in float64; ``ridge`` > 0 makes the system positive definite.
+    Cholesky in float64; ``ridge`` > 0 makes the system positive definite. On CPU it runs
+    on one thread: LAPACK's blocked factorisation gives other bits with other thread counts,
+    and a 5,000-wide solve costs about 2 s either way (docs/reproducibility.md).
     """
     eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    factor, info = torch.linalg.cholesky_ex(matrix + ridge * eye)
-    if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
-        return torch.linalg.solve(matrix + ridge * eye, rhs)
-    return torch.cholesky_solve(rhs, factor)
+    with one_thread(matrix.device):
+        factor, info = torch.linalg.cholesky_ex(matrix + ridge * eye)
+        if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
+            return torch.linalg.solve(matrix + ridge * eye, rhs)
+        return torch.cholesky_solve(rhs, factor)
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """Run the block with one intra-op CPU thread (no change on other devices)."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def one_hot_sums(features: Tensor, targets: Tensor, num_classes: int) -> Tensor:

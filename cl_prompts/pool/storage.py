@@ -194,7 +194,12 @@ class PoolStorage(nn.Module):
         if self.keys is not None:
             local = (ids - nf).clamp(min=0)
             is_new = ids >= nf
-            tp, tk = self.prompts[local], self.keys[local]
+            # index_select, not self.prompts[local]: the backward of advanced indexing with
+            # repeated ids adds with parallel atomics on CPU, whose order (and so the float
+            # result) changes from run to run; index_select's backward is deterministic.
+            flat = local.reshape(-1)
+            tp = self.prompts.index_select(0, flat).view(*local.shape, *self.prompts.shape[1:])
+            tk = self.keys.index_select(0, flat).view(*local.shape, *self.keys.shape[1:])
             if prompts is None:
                 prompts, keys = tp, tk
             else:  # where(): gradient reaches only the rows actually chosen

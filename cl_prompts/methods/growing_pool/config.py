@@ -32,9 +32,11 @@ class GrowingPoolConfig(MethodConfig):
     HWU64's held-out 10% (92.01), against 94.31 for ``ranpac`` with its own chosen
     settings (the same 4 layers); 1 candidate: 94.33 at best; the last layer alone
     (``layers`` 1): 94.08 at best; every trial in
-    benchmarks/results/tune-growing_pool/tune.json. The rest (lr 1e-2, one 8-token
-    prompt per task, the two ridges, 5,000 random features) come from an exploration
-    on the same validation splits (docs/methods.md).
+    benchmarks/results/tune-growing_pool/tune.json. Those trials ran with one prompt of
+    ``8 * layers`` tokens per task (an 8-token prompt as wide as the 4-layer feature,
+    read as 32 token embeddings), hence the default of one 32-token prompt. The rest
+    (lr 1e-2, the two ridges, 5,000 random features) come from an exploration on the same
+    validation splits (docs/methods.md).
 
     Args:
         prompts_per_task / prompt_length: prompts owned by each task and tokens per prompt.
@@ -56,7 +58,7 @@ class GrowingPoolConfig(MethodConfig):
 
     lr: float = 1e-2
     prompts_per_task: int = 1
-    prompt_length: int = 8
+    prompt_length: int = 32
     ridge: float = 300.0
     prompted_ridge: float = 100.0
     projection_dim: int = 5000

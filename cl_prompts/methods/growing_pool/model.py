@@ -53,8 +53,8 @@ class GrowingPool(ContinualMethod):
         super().__init__(backbone, num_classes, config)
         c, m = config, config.projection_dim
         d = self.hidden_size * min(c.layers, backbone.num_layers)  # width of the readouts' features
-        self.pool = PromptPool(
-            PoolConfig(embed_dim=d, prompt_length=c.prompt_length, top_k=c.prompts_per_task, index=c.index,
+        self.pool = PromptPool(  # prompts are token embeddings: the backbone's width
+            PoolConfig(embed_dim=self.hidden_size, prompt_length=c.prompt_length, top_k=c.prompts_per_task, index=c.index,
                        prompt_init=c.prompt_init, init_scale=c.prompt_init_scale)
         )
         self.head = GrowingHead(self.hidden_size, num_classes, c.head, c.head_scale)
