@@ -32,7 +32,7 @@ def thread_independent_math() -> None:
     ``OMP_NUM_THREADS=1`` and one with 2 threads differ in the last bits, and training
     amplifies that into other predictions. MKL reads the setting at its first matrix
     product: call this before any (the runner does, first thing). A value the user set
-    is kept. Costs about 10% of a training step (docs/reproducibility.md).
+    is kept. Costs a few per cent of a training step (docs/reproducibility.md).
     """
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 

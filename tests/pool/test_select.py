@@ -183,3 +183,24 @@ def test_deepcopy_of_pool_selects_identically():
     q = torch.randn(10, D)
     assert torch.equal(dup.select(q).ids, pool.select(q).ids)
     assert dup.keys is not pool.keys and torch.equal(dup.keys, pool.keys)
+
+
+def test_lookup_gradient_is_the_same_on_every_run_with_several_threads():
+    # Advanced indexing's backward adds repeated ids with parallel atomics on CPU (from
+    # 32768 elements on), in an order that changes between runs; lookup must not.
+    pool = PromptPool(PoolConfig(embed_dim=384, prompt_length=32, top_k=1, index="torch"))
+    pool.add_task(num_prompts=1)
+    ids = torch.zeros(32, 1, dtype=torch.long)  # a whole batch on the one prompt of its task
+    weights = torch.randn(32, 1, 32, 384, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = set()
+        for _ in range(12):
+            pool.prompts.grad = None
+            prompts, _ = pool.lookup(ids)  # (32, 1, 32, 384)
+            (prompts * weights).sum().backward()
+            grads.add(pool.prompts.grad.numpy().tobytes())
+    finally:
+        torch.set_num_threads(threads)
+    assert len(grads) == 1
