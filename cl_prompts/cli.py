@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="markdown table across finished runs")
     c.add_argument("dirs", nargs="+", help="run folders or results.json files")
     c.add_argument("--output", help="also write the table to this file")
-    sub.add_parser("methods", help="list the registered methods")
+    sub.add_parser("methods", help="list the registered methods, one line each")
     return parser
 
 
@@ -124,9 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "methods":
-            from cl_prompts.methods import list_methods
+            from cl_prompts.methods.registry import describe_method, list_methods
 
-            print("\n".join(list_methods()))
+            names = list_methods()
+            width = max(map(len, names))
+            print("\n".join(f"{n:<{width}}  {describe_method(n)}" for n in names))
         elif args.command == "compare":
             from cl_prompts.results import compare_dirs
 
@@ -138,7 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from cl_prompts.runner import run
 
-            run(config_from_args(args))
+            config = config_from_args(args)
+            results = run(config)
+            if not config.progress:  # the summary (with the paths) was not printed
+                print(f"results: {config.run_dir(results['benchmark']) / 'results.json'}")
     except (ValueError, TypeError, OSError, FloatingPointError) as exc:
         # Bad input, a diverged run, a full disk: one clear line, no traceback; the last
         # checkpoint and any earlier results are kept.

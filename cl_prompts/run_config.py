@@ -117,11 +117,21 @@ class RunConfig:
             raise ValueError("resume needs out: the run folder to continue")
 
     def run_dir(self, benchmark_name: str) -> Path:
+        """``out``, or ``runs/<benchmark>-<method>-seed<S>`` plus what sets the run apart.
+
+        Non-default epochs, experiences, class order, ``--quick`` and ``--eval-split val``
+        each add a part (``-ep3``, ``-exp5``, ``-order7``, ``-quick``, ``-val``), so two
+        different runs never share a folder.
+        """
         if self.out:
             return Path(self.out)
-        quick = "-quick" if self.quick else ""
-        val = "-val" if self.eval_split == "val" else ""
-        return Path("runs") / f"{benchmark_name}-{self.method}-seed{self.seed}{quick}{val}"
+        parts = [benchmark_name, self.method, f"seed{self.seed}"]
+        parts += [f"ep{self.epochs}"] if self.epochs != 1 else []
+        parts += [f"exp{self.experiences}"] if self.experiences is not None else []
+        parts += [f"order{self.class_order_seed}"] if self.class_order_seed is not None else []
+        parts += ["quick"] if self.quick else []
+        parts += ["val"] if self.eval_split == "val" else []
+        return Path("runs") / "-".join(parts)
 
     def evaluates_after(self, experience: int, num_experiences: int) -> bool:
         """Whether the seen experiences are evaluated after training ``experience``."""

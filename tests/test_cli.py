@@ -47,6 +47,8 @@ def test_parse_set_reads_json_values_and_bare_strings():
 def test_run_writes_results_and_compare_tables_them(csv_path, tmp_path, capsys):
     for seed in (0, 1):
         assert main(_args(csv_path, tmp_path / f"s{seed}", "--seed", str(seed), "--lr", "0.01")) == 0
+        # --no-progress prints no summary, but still where the results are
+        assert capsys.readouterr().out == f"results: {tmp_path / f's{seed}' / 'results.json'}\n"
     r = read_results(tmp_path / "s0")
     assert r["benchmark"] == "toy" and r["method"] == "prompt_tuning"
     assert r["num_experiences"] == 3 and r["config"]["method_options"] == {"lr": 0.01}
@@ -88,9 +90,15 @@ def test_resume_from_the_command_line(csv_path, tmp_path):
     assert read_results(tmp_path / "cut")["accuracy_matrix"] == full["accuracy_matrix"]
 
 
-def test_methods_lists_the_registry(capsys):
+def test_methods_lists_the_registry_one_line_each(capsys):
+    from cl_prompts.methods import list_methods
+
     assert main(["methods"]) == 0
-    assert "ncm" in capsys.readouterr().out.split()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list_methods()
+    ranpac = next(line for line in lines if line.startswith("ranpac "))
+    assert "ridge classifier on random ReLU features" in ranpac
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # every method has a description
 
 
 def test_unknown_subcommand_exits_with_usage():

@@ -175,3 +175,15 @@ def test_callback_drawing_random_numbers_does_not_change_the_run(tmp_path):
     hooked = _run_hook(tmp_path / "hooked", noisy)
     assert strip_timings(hooked) == {**strip_timings(plain), "config": strip_timings(hooked)["config"]}
     assert hooked["accuracy_matrix"] == plain["accuracy_matrix"]
+
+
+def test_default_run_folders_tell_different_runs_apart():
+    base = RunConfig(backbone="tiny-bert")
+    assert base.run_dir("clinc150").as_posix() == "runs/clinc150-growing_pool-seed0"
+    variants = [RunConfig(epochs=3), RunConfig(experiences=5), RunConfig(class_order_seed=7),
+                RunConfig(quick=True), RunConfig(eval_split="val"), RunConfig(seed=1), RunConfig(method="ncm")]
+    names = {v.run_dir("clinc150").name for v in [base, *variants]}
+    assert len(names) == len(variants) + 1
+    full = RunConfig(epochs=3, experiences=5, class_order_seed=7, quick=True, eval_split="val")
+    assert full.run_dir("x").name == "x-growing_pool-seed0-ep3-exp5-order7-quick-val"
+    assert RunConfig(out="mine").run_dir("x").as_posix() == "mine"

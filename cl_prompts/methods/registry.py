@@ -60,6 +60,12 @@ def list_methods() -> list[str]:
     return sorted(_REGISTRY, key=lambda n: (order.get(n, len(order)), n))
 
 
+def describe_method(name: str) -> str:
+    """One line about method ``name``: the first paragraph of its config's docstring."""
+    doc = get_method_class(name).config_class.__doc__ or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def get_method_class(name: str) -> type[ContinualMethod]:
     """The class registered as ``name``; a ValueError lists the valid names otherwise."""
     _load_all()
