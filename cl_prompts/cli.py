@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
     r.add_argument("--overwrite", action="store_true", default=None,
                    help="replace the results already in --out")
+    r.add_argument("--config", metavar="FILE",
+                   help="options from a .toml/.json file, or a run's results.json to repeat it; "
+                        "flags given as well override the file")
     r.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                    help="method config option (repeatable), e.g. --set top_k=5")
     r.add_argument("--no-progress", dest="progress", action="store_false", default=True,
@@ -98,6 +101,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     options = parse_set(args.set)
     if args.lr is not None:
         options["lr"] = args.lr
+    if args.resume and args.config:
+        raise ValueError("--resume and --config exclude each other: a resume reads its options "
+                         "from the checkpoint")
     if args.resume:
         from cl_prompts.checkpoint import read_run_config
 
@@ -113,6 +119,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         base.update(out=args.resume, resume=True, overwrite=False, progress=args.progress,
                     plots=args.plots)
         return RunConfig(**base)
+    if args.config:
+        from cl_prompts.run_config import read_config_file
+
+        base = read_config_file(args.config)
+        options = {**base.pop("method_options", {}), **options}
+        given = {**base, **given}
     return RunConfig(**given, method_options=options, progress=args.progress, plots=args.plots)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,4 +167,48 @@ def load_dataset(config: RunConfig):
         num_experiences=config.experiences, class_order_seed=config.class_order_seed,
         eval_split=config.eval_split, val_fraction=config.val_fraction,
     )
+
+
+# A run's results.json records these too, but they belong to that run, not to a repeat of it.
+_NOT_REPEATED = ("out", "resume", "overwrite", "progress", "plots")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """``RunConfig`` fields from a TOML or JSON file, or from a finished run's ``results.json``.
+
+    A file holds top-level run options and a ``method_options`` table, e.g.::
+
+        method = "ranpac"
+        seed = 1
+        [method_options]
+        ridge = 100.0
+
+    A ``results.json`` gives its run's options and its method's full config (its ``out``,
+    ``overwrite`` and display options are not taken). Unknown keys are refused.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--config file not found: {p}")
+    try:
+        if p.suffix == ".toml":
+            data = tomllib.loads(p.read_text("utf-8"))
+        elif p.suffix == ".json":
+            data = json.loads(p.read_text("utf-8"))
+        else:
+            raise ValueError(f"--config must be a .toml or .json file (a run's results.json works too), got {p}")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {p} cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {p} must hold a table of options, got {type(data).__name__}")
+    if "accuracy_matrix" in data and isinstance(data.get("config"), dict):  # a run's results.json
+        options = data.get("method_config") or data["config"].get("method_options", {})
+        data = {k: v for k, v in data["config"].items() if k not in _NOT_REPEATED}
+        data["method_options"] = options
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"--config {p}: unknown option(s) {unknown}; valid options: {sorted(fields)}")
+    if not isinstance(data.get("method_options", {}), dict):
+        raise ValueError(f"--config {p}: method_options must be a table of method options")
+    return data
 

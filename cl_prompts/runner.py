@@ -163,7 +163,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         if on_experience_end is not None:
             with isolated_rng(config.device):  # a callback must not change the rest of the run
                 on_experience_end(e, state)
-    return _finish(config, dataset, backbone, work, state)
+    return _finish(config, dataset, backbone, work, state, model.config.to_dict())
 
 
 def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
@@ -176,7 +176,8 @@ def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
         )
 
 
-def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dict[str, Any]:
+def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
+            method_config: dict[str, Any]) -> dict[str, Any]:
     n = len(state["accuracy"])
     matrix = res.pad_rows(state["accuracy"], n)
     extra: dict[str, Any] = {
@@ -187,6 +188,8 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict) -> dic
         "experience_train_seconds": state["train_seconds"],
         "experience_eval_seconds": state["eval_seconds"],
         "resumed_at": state.get("resumed_at", []),
+        # every field of the method's config, defaults included: `--config results.json` repeats the run
+        "method_config": method_config,
     }
     if any(v is not None for row in state["task_id"] for v in row):
         tid = res.pad_rows(state["task_id"], n)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,3 +186,37 @@ def test_own_columns_test_file_and_validation_split(tmp_path, capsys):
     assert "text_column='text' is not a column" in capsys.readouterr().err
     assert main([*base, "--test-file", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "--test-file data file not found" in capsys.readouterr().err
+
+
+def test_config_file_gives_options_and_flags_override_it(tmp_path):
+    from cl_prompts.cli import _parser, config_from_args
+
+    f = tmp_path / "run.toml"
+    f.write_text('method = "ranpac"\nseed = 3\nepochs = 2\n[method_options]\nridge = 10.0\nlayers = 2\n')
+    cfg = config_from_args(_parser().parse_args(["run", "--config", str(f), "--seed", "5", "--set", "layers=1"]))
+    assert (cfg.method, cfg.seed, cfg.epochs) == ("ranpac", 5, 2)
+    assert cfg.method_options == {"ridge": 10.0, "layers": 1}
+
+
+@pytest.mark.parametrize("text, suffix, match", [
+    ('methd = "ranpac"\n', ".toml", r"unknown option\(s\) \['methd'\]"),
+    ("method = ", ".toml", "cannot be read"),
+    ("[1, 2]", ".json", "must hold a table of options"),
+    ("method: ranpac", ".yaml", "must be a .toml or .json file"),
+])
+def test_bad_config_files_are_refused(tmp_path, capsys, text, suffix, match):
+    f = tmp_path / f"c{suffix}"
+    f.write_text(text)
+    assert main(["run", "--config", str(f), "--out", str(tmp_path / "o")]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_a_runs_results_json_repeats_it(csv_path, tmp_path):
+    assert main(_args(csv_path, tmp_path / "a", "--seed", "4", "--set", "prompt_length=2")) == 0
+    first = read_results(tmp_path / "a")
+    assert first["method_config"]["prompt_length"] == 2 and "lr" in first["method_config"]  # every field
+    assert main(["run", "--config", str(tmp_path / "a" / "results.json"), "--out", str(tmp_path / "b"),
+                 "--no-progress", "--no-plots"]) == 0
+    again = read_results(tmp_path / "b")
+    assert again["accuracy_matrix"] == first["accuracy_matrix"]
+    assert again["config"]["seed"] == 4 and again["method_config"] == first["method_config"]
