@@ -185,6 +185,7 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
         "eval_split": config.eval_split,
         "train_samples": state["train_samples"],
         "experiences": [list(e) for e in dataset.experiences],
+        "experience_names": dataset.experience_names(),
         "experience_train_seconds": state["train_seconds"],
         "experience_eval_seconds": state["eval_seconds"],
         "resumed_at": state.get("resumed_at", []),
@@ -207,6 +208,7 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
     results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.get("peak_memory_mb", 0.0)), 1)
     res.write_results(results, out / res.RESULTS_FILE)
     if config.plots:
-        res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}")
+        res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}",
+                        labels=dataset.experience_names())
     res.atomic_write_text(out / "summary.md", res.summary_table(results))
     return results

@@ -101,7 +101,8 @@ def load_clinc150(
         start += len(intents)
     ds = TextDataset(
         splits["train"], splits[eval_split], class_names, experiences, name="clinc150",
-        info={"root": str(path), "domains": list(domains), "eval_split": eval_split},
+        info={"root": str(path), "domains": list(domains), "experience_names": list(domains),
+              "eval_split": eval_split},
     )
     if num_experiences is not None or class_order_seed is not None:
         ds = ds.regroup(num_experiences, class_order_seed)

@@ -122,6 +122,18 @@ class TextDataset:
     def num_experiences(self) -> int:
         return len(self.experiences)
 
+    def experience_names(self) -> list[str]:
+        """A short name per experience, for plots and tables.
+
+        The benchmark's own names when the experiences are its grouping (``info
+        ["experience_names"]``, e.g. CLINC150's domains), else the experience's first
+        class name and how many more it holds (``"book_flight +14"``).
+        """
+        names = self.info.get("experience_names")
+        if isinstance(names, list) and len(names) == len(self.experiences):
+            return [str(n) for n in names]
+        return [self.class_names[e[0]] + (f" +{len(e) - 1}" if len(e) > 1 else "") for e in self.experiences]
+
     def fingerprint(self) -> str:
         """sha256 (hex) of the texts, labels, class names and experiences of both splits.
 
@@ -158,7 +170,10 @@ class TextDataset:
                 start += s
         else:
             groups = split_classes(order, n)
-        return TextDataset(self.train, self.test, list(self.class_names), groups, self.name, dict(self.info))
+        info = dict(self.info)
+        if groups != self.experiences:
+            info.pop("experience_names", None)  # they named the old groups
+        return TextDataset(self.train, self.test, list(self.class_names), groups, self.name, info)
 
     def subset(self, per_class: int, seed: int = 0, test_per_class: int | None = None) -> TextDataset:
         """A quick version: at most ``per_class`` train (and ``test_per_class`` test) samples per class."""

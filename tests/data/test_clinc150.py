@@ -20,6 +20,7 @@ def test_domain_order_and_class_ids(tmp_path):
     ds = load_clinc150(tmp_path / "clinc150")
     assert ds.class_names == ["i0", "i1", "i2", "i3", "i4", "i5"]
     assert ds.experiences == [[0, 1], [2, 3], [4, 5]]
+    assert ds.experience_names() == ["d0", "d1", "d2"]  # plots name the domains
     assert ds.train.labels[:4] == [0, 0, 0, 0] and ds.train.texts[4] == "train 1 0"
     assert len(ds.test) == 12
 

@@ -93,3 +93,13 @@ def test_synthetic_is_deterministic_and_keyworded():
         assert a.class_names[label] in text.split()
     with pytest.raises(ValueError, match="num_classes"):
         synthetic_text_dataset(num_classes=100)
+
+
+def test_experience_names_come_from_the_benchmark_or_the_classes():
+    ds = TextDataset(TextSplit(["a", "b", "c"], [0, 1, 2]), TextSplit(["a"], [0]), ["x", "y", "z"],
+                     [[0, 1], [2]], info={"experience_names": ["first", "second"]})
+    assert ds.experience_names() == ["first", "second"]
+    assert ds.subset(1).experience_names() == ["first", "second"]
+    regrouped = ds.regroup(num_experiences=3)
+    assert regrouped.experience_names() == ["x", "y", "z"]  # the old names do not fit new groups
+    assert ds.regroup(num_experiences=1).experience_names() == ["x +2"]
