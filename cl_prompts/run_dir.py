@@ -113,7 +113,7 @@ def remove_stale_files(out: Path) -> list[Path]:
     root = ckpt.checkpoint_root(out)
     if root.is_dir():
         if ckpt.has_checkpoint(out):
-            stale += [p for p in root.glob(".*") if p.name != ckpt.LATEST]
+            stale += list(root.glob(".*"))  # unfinished checkpoint folders and LATEST temp files
         else:
             stale.append(root)
     for p in stale:

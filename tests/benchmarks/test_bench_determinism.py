@@ -18,4 +18,5 @@ def test_bench_determinism_writes_both_settings(tmp_path):
     assert json.loads(out.read_text()) == doc
     assert [r["mkl_cbwr"] for r in doc["rows"]] == ["default", "AUTO,STRICT"]
     assert all(r["median_ms"] > 0 and len(r["grad_sha"]) == 16 for r in doc["rows"])
-    assert doc["strict_same_bits_across_threads"] is True  # one thread count: trivially one digest
+    # the cross-thread check itself is meaningful with several thread counts; the real-model
+    # test of it is tests/test_runner_reproducibility.py
