@@ -25,6 +25,8 @@ _LAZY = {
     "list_methods": "cl_prompts.methods",
     "load_clinc150": "cl_prompts.data",
     "load_text_file": "cl_prompts.data",
+    "Predictor": "cl_prompts.inference",
+    "Calibration": "cl_prompts.inference",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

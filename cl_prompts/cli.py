@@ -3,6 +3,7 @@
     cl-prompts run --benchmark clinc150 --method growing_pool --out runs/gp
     cl-prompts run --resume runs/gp          # continue a killed run
     cl-prompts compare runs/*                # markdown table, mean ± std over seeds
+    cl-prompts predict runs/gp "book a flight to rome"   # top-k intents, out-of-scope flag
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("dirs", nargs="+", help="run folders or results.json files")
     c.add_argument("--output", help="also write the table to this file")
     sub.add_parser("methods", help="list the registered methods, one line each")
+    from cl_prompts.inference.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -141,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = list_methods()
             width = max(map(len, names))
             print("\n".join(f"{n:<{width}}  {describe_method(n)}" for n in names))
+        elif args.command in ("predict", "calibrate"):
+            from cl_prompts.inference import commands
+
+            getattr(commands, f"{args.command}_command")(args)
         elif args.command == "compare":
             from cl_prompts.results import compare_dirs
 

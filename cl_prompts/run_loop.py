@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import torch
 
 # re-exported: the runner and benchmark scripts import them from here
+from cl_prompts.data.tensors import trim_padding
 from cl_prompts.random_state import isolated_rng, seed_everything
 from cl_prompts.run_config import RunConfig
 
@@ -66,13 +67,7 @@ class TokenizedStream:
     def batch(self, split: str, idx: torch.Tensor) -> tuple[dict, torch.Tensor]:
         x = self.train if split == "train" else self.test
         y = self.train_y if split == "train" else self.test_y
-        inputs = {k: v[idx] for k, v in x.items()}  # (B, T) each
-        if "attention_mask" in inputs:
-            # Drop the all-padding trailing columns (CLINC: ~11 real tokens of 48): same
-            # outputs, far less compute. Query-cache keys ignore padding, so they still hit.
-            used = torch.nonzero(inputs["attention_mask"].any(dim=0)).flatten()
-            width = int(used.max()) + 1 if len(used) else 1
-            inputs = {k: v[:, :width] for k, v in inputs.items()}  # (B, T')
+        inputs = trim_padding({k: v[idx] for k, v in x.items()})  # (B, T') each
         return {k: v.to(self.device) for k, v in inputs.items()}, y[idx].to(self.device)
 
 

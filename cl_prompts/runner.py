@@ -137,6 +137,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         model = build_model(config.method, backbone, dataset.num_classes, **dict(config.method_options))
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
+    model.set_class_names(dataset.class_names)  # saved with the model: predictions carry names
     for e in range(state["next_experience"], n_exp):
         n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
         epochs = config.epochs if model.requires_training else 1
@@ -153,6 +154,10 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
             else:
                 acc, task_acc = [None] * (e + 1), [None] * (e + 1)
             state["eval_seconds"].append(time.perf_counter() - start)
+        if e == n_exp - 1 and dataset.calibration is not None:
+            start = time.perf_counter()
+            calibrate_on(model, dataset, config)
+            state["calibration"] = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
         state["accuracy"].append(acc)
         state["task_id"].append(task_acc)
         state["next_experience"] = e + 1
@@ -164,6 +169,15 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
             with isolated_rng(config.device):  # a callback must not change the rest of the run
                 on_experience_end(e, state)
     return _finish(config, dataset, backbone, work, state, model.config.to_dict())
+
+
+def calibrate_on(model, dataset, config: RunConfig) -> None:
+    """Fit the model's out-of-scope threshold and temperature on the dataset's held-out in-scope data."""
+    from cl_prompts.inference import Predictor
+
+    split = dataset.calibration
+    predictor = Predictor(model, batch_size=config.eval_batch_size)
+    predictor.calibrate(split.texts, split.labels, source=f"{dataset.name}: {len(split)} held-out in-scope texts")
 
 
 def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
@@ -191,6 +205,8 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
         "resumed_at": state.get("resumed_at", []),
         # every field of the method's config, defaults included: `--config results.json` repeats the run
         "method_config": method_config,
+        # out-of-scope threshold and temperature fitted on held-out in-scope data (None: no such data)
+        "calibration": state.get("calibration"),
     }
     if any(v is not None for row in state["task_id"] for v in row):
         tid = res.pad_rows(state["task_id"], n)

@@ -3,7 +3,7 @@
 Only numpy, torch and the standard library are used here (no avalanche, no transformers).
 """
 
-from cl_prompts.data.clinc150 import ENV_VAR, candidate_roots, find_clinc150, load_clinc150
+from cl_prompts.data.clinc150 import ENV_VAR, candidate_roots, find_clinc150, load_clinc150, load_clinc150_out_of_scope
 from cl_prompts.data.synthetic import synthetic_text_dataset
 from cl_prompts.data.tensors import TextInputs, TokenizedTextDataset
 from cl_prompts.data.text_file import load_text_file, read_rows
@@ -25,6 +25,7 @@ __all__ = [
     "class_order",
     "find_clinc150",
     "load_clinc150",
+    "load_clinc150_out_of_scope",
     "load_text_file",
     "read_rows",
     "split_classes",

@@ -86,7 +86,9 @@ def load_clinc150(
     if eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval_split must be one of {list(EVAL_SPLITS)}, got {eval_split!r}")
     splits = {}
-    for split in ("train", eval_split):
+    # with test as the evaluation split, val (never trained on) calibrates out-of-scope rejection
+    held_out = ("val",) if eval_split == "test" else ()
+    for split in ("train", eval_split, *held_out):
         texts, labels = [], []
         for text, intent in full[split]:
             if intent not in class_id:
@@ -103,9 +105,20 @@ def load_clinc150(
         splits["train"], splits[eval_split], class_names, experiences, name="clinc150",
         info={"root": str(path), "domains": list(domains), "experience_names": list(domains),
               "eval_split": eval_split},
+        calibration=splits.get("val") if held_out else None,
     )
     if num_experiences is not None or class_order_seed is not None:
         ds = ds.regroup(num_experiences, class_order_seed)
     if per_class is not None or test_per_class is not None:
         ds = ds.subset(per_class or max(len(ds.train), 1), seed=subset_seed, test_per_class=test_per_class)
     return ds
+
+
+def load_clinc150_out_of_scope(root: str | os.PathLike | None = None, split: str = "test") -> list[str]:
+    """CLINC150's out-of-scope sentences (label ``oos``) of ``split``: train 100, val 100, test 1,000."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    path = find_clinc150(root)
+    with open(path / "data_full.json", encoding="utf-8") as f:
+        rows = json.load(f)[f"oos_{split}"]
+    return [text for text, _ in rows]

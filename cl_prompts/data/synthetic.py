@@ -23,8 +23,12 @@ def synthetic_text_dataset(
     test_per_class: int = 4,
     words_per_text: int = 6,
     seed: int = 0,
+    calibration_per_class: int = 0,
 ) -> TextDataset:
     """A separable toy dataset: each text holds its class keyword among filler words.
+
+    calibration_per_class: held-out in-scope texts per class for out-of-scope calibration
+    (``TextDataset.calibration``; 0: none). Drawn last: the other splits do not change.
 
     Returns:
         TextDataset named ``"synthetic"`` with classes ``0..num_classes-1`` split
@@ -50,7 +54,9 @@ def synthetic_text_dataset(
                 labels.append(c)
         return TextSplit(texts, labels)
 
+    train, test = make(train_per_class), make(test_per_class)
     return TextDataset(
-        make(train_per_class), make(test_per_class), list(_KEYWORDS[:num_classes]),
+        train, test, list(_KEYWORDS[:num_classes]),
         split_classes(list(range(num_classes)), num_experiences), name="synthetic",
+        calibration=make(calibration_per_class) if calibration_per_class > 0 else None,
     )

@@ -49,3 +49,16 @@ class TokenizedTextDataset(Dataset):
     def subset(self, indices: Sequence[int]) -> TokenizedTextDataset:
         idx = torch.as_tensor(list(indices), dtype=torch.long)
         return TokenizedTextDataset({k: v[idx] for k, v in self.encoding.items()}, self.targets[idx])
+
+
+def trim_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the all-padding trailing columns of a tokenized batch (N, T) -> (N, T').
+
+    Same outputs, far less compute (CLINC150: ~11 real tokens of 48); query-cache keys
+    ignore padding, so they still hit.
+    """
+    if "attention_mask" not in inputs:
+        return inputs
+    used = torch.nonzero(inputs["attention_mask"].any(dim=0)).flatten()
+    width = int(used.max()) + 1 if len(used) else 1
+    return {k: v[:, :width] for k, v in inputs.items()}

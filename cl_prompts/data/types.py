@@ -82,6 +82,9 @@ class TextDataset:
         experiences: disjoint lists of class ids covering ``0..C-1``;
             experience ``e`` introduces the classes ``experiences[e]``.
         name: a short identifier, e.g. ``"clinc150"``.
+        calibration: optional in-scope held-out data, neither trained on nor reported
+            (CLINC150's ``val`` when ``test`` is the evaluation split): a finished run
+            calibrates its out-of-scope threshold on it (:mod:`cl_prompts.inference`).
     """
 
     train: TextSplit
@@ -90,6 +93,7 @@ class TextDataset:
     experiences: list[list[int]]
     name: str = "text"
     info: dict = field(default_factory=dict)
+    calibration: TextSplit | None = None
 
     def __post_init__(self) -> None:
         for arg in ("train", "test"):
@@ -99,8 +103,11 @@ class TextDataset:
             raise ValueError("train must not be empty")
         if len(self.test) == 0:
             raise ValueError("test must not be empty")
+        if self.calibration is not None and not isinstance(self.calibration, TextSplit):
+            raise TypeError(f"calibration must be a TextSplit or None, got {type(self.calibration).__name__}")
         num_classes = len(self.class_names)
-        bad = [c for c in self.train.classes() + self.test.classes() if c >= num_classes]
+        held_out = self.calibration.classes() if self.calibration is not None else []
+        bad = [c for c in self.train.classes() + self.test.classes() + held_out if c >= num_classes]
         if bad:
             raise ValueError(
                 f"labels must be < len(class_names) = {num_classes}, got class id {max(bad)}"
@@ -135,13 +142,16 @@ class TextDataset:
         return [self.class_names[e[0]] + (f" +{len(e) - 1}" if len(e) > 1 else "") for e in self.experiences]
 
     def fingerprint(self) -> str:
-        """sha256 (hex) of the texts, labels, class names and experiences of both splits.
+        """sha256 (hex) of the texts, labels, class names and experiences of the splits.
 
         A resumed run compares it with its checkpoint's: changed data is refused.
         """
         h = hashlib.sha256()
-        for part in (self.train.texts, self.train.labels, self.test.texts, self.test.labels,
-                     self.class_names, self.experiences):
+        parts = [self.train.texts, self.train.labels, self.test.texts, self.test.labels,
+                 self.class_names, self.experiences]
+        if self.calibration is not None:
+            parts += [self.calibration.texts, self.calibration.labels]
+        for part in parts:
             h.update(json.dumps(part, ensure_ascii=False).encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
@@ -173,14 +183,17 @@ class TextDataset:
         info = dict(self.info)
         if groups != self.experiences:
             info.pop("experience_names", None)  # they named the old groups
-        return TextDataset(self.train, self.test, list(self.class_names), groups, self.name, info)
+        return TextDataset(self.train, self.test, list(self.class_names), groups, self.name, info,
+                           self.calibration)
 
     def subset(self, per_class: int, seed: int = 0, test_per_class: int | None = None) -> TextDataset:
         """A quick version: at most ``per_class`` train (and ``test_per_class`` test) samples per class."""
-        test = self.test if test_per_class is None else self.test.per_class_subset(test_per_class, seed)
+        def cut(split: TextSplit | None) -> TextSplit | None:
+            return split if split is None or test_per_class is None else split.per_class_subset(test_per_class, seed)
+
         return TextDataset(
-            self.train.per_class_subset(per_class, seed), test, list(self.class_names),
-            [list(e) for e in self.experiences], self.name, dict(self.info),
+            self.train.per_class_subset(per_class, seed), cut(self.test), list(self.class_names),
+            [list(e) for e in self.experiences], self.name, dict(self.info), cut(self.calibration),
         )
 
 

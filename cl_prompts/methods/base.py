@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from cl_prompts.files import atomic_write, atomic_write_text
 from cl_prompts.methods.config import MethodConfig
+from cl_prompts.methods.routing import Routing
 from cl_prompts.methods.tensor_checks import check_loaded_tensors
 
 if TYPE_CHECKING:  # methods depend on the backbone's type only
@@ -88,6 +89,10 @@ class ContinualMethod(nn.Module):
         self.register_buffer("seen_mask", torch.zeros(num_classes, dtype=torch.bool))
         self.register_buffer("current_mask", torch.zeros(num_classes, dtype=torch.bool))
         self._aux_terms: list[Tensor] = []  # auxiliary loss terms of the last train-mode forward
+        # Saved with the model so that a model folder answers on its own (cl_prompts.inference):
+        # the C class names, and the out-of-scope calibration (a dict, see Calibration.to_dict).
+        self.class_names: list[str] | None = None
+        self.calibration: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -262,7 +267,19 @@ class ContinualMethod(nn.Module):
         """(B,) experience ids picked by the method's selection; None if it picks none."""
         return None
 
+    def routing(self, inputs: Any) -> Routing | None:
+        """The prompts the key index picks for each input (:class:`Routing`); None without a pool."""
+        return None
+
     # ---------------------------------------------------------------- save / load
+    def set_class_names(self, names: Sequence[str] | None) -> None:
+        """Name the C classes (saved with the model; predictions then carry names)."""
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != self.num_classes:
+                raise ValueError(f"class_names must hold {self.num_classes} names, got {len(names)}")
+        self.class_names = names
+
     def extra_state(self) -> dict[str, Any]:
         """JSON-serialisable method state beyond tensors (override when needed)."""
         return {}
@@ -285,9 +302,15 @@ class ContinualMethod(nn.Module):
             "num_classes": self.num_classes,
             "config": self.config.to_dict(),
             "backbone": self.backbone.identity(),
+            # enough to load the backbone again (cl_prompts.inference.Predictor.from_pretrained)
+            "backbone_config": {"name_or_path": self.backbone.config.name_or_path,
+                                "pooling": self.backbone.config.pooling,
+                                "max_length": self.backbone.config.max_length},
             "experiences": self.experiences,
             "finished": self.finished,
             "extra_state": self.extra_state(),
+            "class_names": self.class_names,
+            "calibration": self.calibration,
         }
         atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
         atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
@@ -317,6 +340,8 @@ class ContinualMethod(nn.Module):
                 model.end_experience(e)
         model._restoring = False
         model.load_extra_state(meta["extra_state"])
+        model.set_class_names(meta.get("class_names"))
+        model.calibration = meta.get("calibration")
         tensors = load_file(str(Path(path) / WEIGHTS_FILE), device=str(device))
         check_loaded_tensors(tensors, str(Path(path) / WEIGHTS_FILE), meta["num_classes"],
                              len(meta["experiences"]))

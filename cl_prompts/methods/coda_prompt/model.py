@@ -13,7 +13,11 @@ from cl_prompts.methods.coda_prompt.config import CodaPromptConfig
 from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
+from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool
+
+# Components reported by ``routing`` (CODA-Prompt weights all of them; these weigh most).
+ROUTING_TOP = 5
 
 
 def ortho_penalty(x: Tensor) -> Tensor:
@@ -102,6 +106,13 @@ class CodaPrompt(ContinualMethod):
                     ortho_penalty(prompts) + ortho_penalty(keys) + ortho_penalty(attn)
                 ))
         return logits, terms
+
+    @torch.no_grad()
+    def routing(self, inputs: Any) -> Routing:
+        """The components weighted most at the first prompted layer (every one is used, weighted)."""
+        weights = self.component_weights(self.backbone.query_features(inputs), 0)  # (B, M)
+        scores, ids = weights.topk(min(ROUTING_TOP, weights.shape[1]), dim=1)
+        return Routing(experience=torch.full_like(ids[:, 0], -1), prompt_ids=ids, key_scores=scores)
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone(inputs, prefix_prompts=self._prefixes(inputs)).pooled)

@@ -12,6 +12,7 @@ from cl_prompts.methods.common import check_layers, init_prompts
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
+from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool
 
 
@@ -95,3 +96,9 @@ class DualPrompt(ContinualMethod):
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the experience whose E-prompt key matches best."""
         return self.pool.task_of(self._select(inputs, tasks=None).ids[:, 0])
+
+    @torch.no_grad()
+    def routing(self, inputs: Any) -> Routing:
+        """The E-prompt whose key matches best, and its experience."""
+        sel = self._select(inputs, tasks=None)
+        return Routing(experience=self.pool.task_of(sel.ids[:, 0]), prompt_ids=sel.ids, key_scores=sel.scores)

@@ -14,6 +14,7 @@ from cl_prompts.methods.common import FeatureCollector, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
+from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool
 
 # Samples per forward pass when an experience's data is passed through its final prompts.
@@ -161,6 +162,16 @@ class GrowingPool(ContinualMethod):
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the task the key index ranks first (the first candidate; no prompted pass)."""
         return self.candidate_tasks(inputs)[1][:, 0]
+
+    @torch.no_grad()
+    def routing(self, inputs: Any) -> Routing:
+        """Candidate tasks' prompts; a task's key score is the best routing score of its classes."""
+        route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)
+        n = self.config.prompts_per_task
+        ids = (cands[:, :, None] * n + torch.arange(n, device=cands.device)).flatten(1)  # (B, m * n)
+        own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
+        best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
+        return Routing(experience=cands[:, 0], prompt_ids=ids, key_scores=best.repeat_interleave(n, dim=1))
 
     def _logits(self, inputs: Any) -> Tensor:
         route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)

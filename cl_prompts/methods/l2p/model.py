@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
@@ -11,6 +12,7 @@ from cl_prompts.methods.common import pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
 from cl_prompts.methods.registry import register
+from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool
 
 
@@ -64,3 +66,9 @@ class L2P(ContinualMethod):
 
     def _logits(self, inputs: Any) -> Tensor:
         return self._forward(inputs)[0]
+
+    @torch.no_grad()
+    def routing(self, inputs: Any) -> Routing:
+        """The top-k prompts of the shared pool (it belongs to no single experience: -1)."""
+        sel = self.pool.select(self.backbone.query_features(inputs))
+        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores)

@@ -1,0 +1,117 @@
+"""``cl-prompts predict`` and ``cl-prompts calibrate``: a run folder answers for new texts."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from cl_prompts.files import atomic_write_text
+from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, SCORES
+from cl_prompts.inference.predictor import CALIBRATION_FILE, Prediction, Predictor
+
+OUTPUT_SUFFIXES = (".csv", ".jsonl")
+
+
+def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+    """Register ``predict`` and ``calibrate`` on the ``cl-prompts`` subparsers."""
+    p = sub.add_parser("predict", help="label texts with a trained run (top-k intents, out-of-scope flag)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (finished, or stopped after any experience)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
+    p.add_argument("--file", help="a .csv/.tsv/.json/.jsonl file of texts (column --text-column) or a .txt, one per line")
+    p.add_argument("--text-column", dest="text_column", default="text", help="text column of --file (default text)")
+    p.add_argument("--out", help="write the predictions to this .csv or .jsonl file (a new file)")
+    p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes per text (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    c = sub.add_parser("calibrate", help="fit a run's out-of-scope threshold on in-scope labelled texts")
+    c.add_argument("run_dir", metavar="RUN_DIR")
+    c.add_argument("--file", required=True, help="in-scope validation texts with labels, never trained on")
+    c.add_argument("--text-column", dest="text_column", default="text")
+    c.add_argument("--label-column", dest="label_column", default="label")
+    c.add_argument("--false-rejection", dest="false_rejection", type=float, default=DEFAULT_FALSE_REJECTION,
+                   help=f"share of in-scope texts rejected at the threshold (default {DEFAULT_FALSE_REJECTION})")
+    c.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE, help=f"out-of-scope score (default {DEFAULT_SCORE})")
+    c.add_argument("--overwrite", action="store_true", help=f"replace the run's {CALIBRATION_FILE}")
+    c.add_argument("--device", default="cpu")
+
+
+def read_texts(path: str | Path, text_column: str) -> list[str]:
+    """Texts of a ``.txt`` (one per non-empty line) or of a column of a table file."""
+    from cl_prompts.data.text_file import _read_delimited_rows, _read_json_rows
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".txt":
+        texts = [line.strip() for line in p.read_text("utf-8-sig").splitlines() if line.strip()]
+    elif suffix in (".csv", ".tsv", ".json", ".jsonl"):
+        rows = _read_delimited_rows(p, suffix)[0] if suffix in (".csv", ".tsv") else _read_json_rows(p, suffix)
+        missing = [i for i, r in enumerate(rows) if not isinstance(r.get(text_column), str)]
+        if rows and len(missing) == len(rows):
+            raise ValueError(f"{p}: no column {text_column!r}; choose the text column with --text-column")
+        if missing:
+            raise ValueError(f"{p}: row {missing[0]} has no text in column {text_column!r}")
+        texts = [r[text_column] for r in rows]
+    else:
+        raise ValueError(f"--file must be .txt, .csv, .tsv, .json or .jsonl, got {p.name!r}")
+    if not texts:
+        raise ValueError(f"{p}: no texts in the file")
+    return texts
+
+
+def _line(p: Prediction) -> str:
+    best = ", ".join(f"{n} {pr:.2f}" for n, pr in zip(p.labels, p.probabilities, strict=True))
+    verdict = {True: "OUT OF SCOPE", False: "in scope", None: "not calibrated"}[p.out_of_scope]
+    routed = "" if p.experience is None else f"; experience {p.experience}, prompts {p.prompt_ids}"
+    return f"{p.text!r}: {verdict} (score {p.score:.3f}); {best}{routed}"
+
+
+def write_predictions(predictions: list[Prediction], path: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--out must end with {' or '.join(OUTPUT_SUFFIXES)}, got {path.name!r}")
+    if path.exists():
+        raise FileExistsError(f"--out {path} exists: choose a new file (nothing is overwritten)")
+    rows = [p.to_dict() for p in predictions]
+    if path.suffix.lower() == ".jsonl":
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return
+    lines: list[list[str]] = [list(rows[0])]
+    for r in rows:  # list fields joined with "|" so that a spreadsheet shows one cell each
+        lines.append(["|".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v) for v in r.values()])
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf).writerows(lines)
+    atomic_write_text(path, buf.getvalue())
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
+    if not texts:
+        raise ValueError("give texts to label: TEXT arguments or --file")
+    predictor = Predictor.from_run(args.run_dir, device=args.device)
+    predictions = predictor.predict(texts, top_k=args.top_k)
+    if args.out:
+        write_predictions(predictions, Path(args.out))
+        print(f"{len(predictions)} predictions: {args.out}")
+    else:
+        print("\n".join(_line(p) for p in predictions))
+    if predictor.calibration is None:
+        print(f"(no out-of-scope threshold: fit one with cl-prompts calibrate {args.run_dir} --file VAL.csv)")
+
+
+def calibrate_command(args: argparse.Namespace) -> None:
+    from cl_prompts.data.text_file import read_rows
+
+    target = Path(args.run_dir) / CALIBRATION_FILE
+    if target.exists() and not args.overwrite:
+        raise FileExistsError(f"{target} exists: pass --overwrite to replace it")
+    texts, labels = read_rows(args.file, args.text_column, args.label_column)
+    predictor = Predictor.from_run(args.run_dir, device=args.device)
+    cal = predictor.calibrate(texts, labels, score=args.score, false_rejection=args.false_rejection,
+                              source=f"{Path(args.file).name}: {len(texts)} in-scope texts")
+    atomic_write_text(target, json.dumps(cal.to_dict(), indent=2))
+    print(f"threshold {cal.threshold:.4f} ({cal.score}, {cal.false_rejection:.0%} of {len(texts)} in-scope "
+          f"texts rejected), temperature {cal.temperature:.4g}: {target}")

@@ -1,0 +1,142 @@
+"""Out-of-scope scores, their calibration on in-scope validation data, and their evaluation.
+
+A score is computed from a method's logits (B, C) (classes never seen are ``-inf``);
+higher means "more in scope". An input is rejected when its score is below the
+threshold, which :func:`calibrate` sets so that a chosen share of *in-scope* validation
+inputs (``false_rejection``, default 5%) would be rejected: no out-of-scope example is
+needed to set it. The probabilities shown to users are ``softmax(logits / T)`` with the
+temperature ``T`` fitted on the same validation data (closed-form methods' logits are
+regression outputs near 0..1, so ``T = 1`` would give near-uniform probabilities).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SCORES = ("max_logit", "max_probability", "energy")
+DEFAULT_SCORE = "max_logit"
+DEFAULT_FALSE_REJECTION = 0.05
+
+
+def out_of_scope_score(logits: Tensor, kind: str = DEFAULT_SCORE, temperature: float = 1.0) -> Tensor:
+    """(B, C) logits -> (B,) in-scope scores (higher: more in scope).
+
+    ``max_logit``: the best logit; ``max_probability``: the best of ``softmax(logits / T)``;
+    ``energy``: ``T * logsumexp(logits / T)`` (Liu et al., 2020).
+    """
+    if kind not in SCORES:
+        raise ValueError(f"score must be one of {list(SCORES)}, got {kind!r}")
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (B, C), got {tuple(logits.shape)}")
+    z = logits.double()
+    if kind == "max_logit":
+        return z.amax(dim=1)
+    if kind == "max_probability":
+        return torch.softmax(z / temperature, dim=1).amax(dim=1)
+    return temperature * torch.logsumexp(z / temperature, dim=1)
+
+
+def fit_temperature(logits: Tensor, labels: Tensor, points: int = 241) -> float:
+    """The T minimising the cross-entropy of ``softmax(logits / T)`` on (logits, labels).
+
+    A log-spaced grid over ``[1e-3, 1e3]`` times the logits' spread (their standard
+    deviation): deterministic, and bounded when the labels are separable (where the
+    cross-entropy keeps falling as T -> 0).
+    """
+    z = logits.detach().double()
+    y = labels.detach().long()
+    finite = torch.isfinite(z)
+    z = torch.where(finite, z, torch.full_like(z, -torch.inf))
+    spread = float(z[finite].std()) if int(finite.sum()) > 1 else 1.0
+    spread = spread if math.isfinite(spread) and spread > 0 else 1.0
+    grid = spread * torch.logspace(-3, 3, points, dtype=torch.float64)  # (P,)
+    nll = torch.stack([torch.nn.functional.cross_entropy(z / t, y) for t in grid])  # (P,)
+    return float(grid[int(torch.argmin(nll))])
+
+
+def threshold_at(in_scope_scores: np.ndarray, false_rejection: float) -> float:
+    """The score below which a ``false_rejection`` share of in-scope inputs falls."""
+    if not 0.0 <= false_rejection < 1.0:
+        raise ValueError(f"false_rejection must be in [0, 1), got {false_rejection!r}")
+    s = np.sort(np.asarray(in_scope_scores, dtype=np.float64))
+    if s.size == 0:
+        raise ValueError("calibration needs at least one in-scope input")
+    return float(s[int(math.floor(false_rejection * s.size))])
+
+
+def auroc(in_scope: np.ndarray, out_of_scope: np.ndarray) -> float:
+    """P(in-scope score > out-of-scope score), ties counting one half (Mann-Whitney U)."""
+    a = np.asarray(in_scope, dtype=np.float64)
+    b = np.sort(np.asarray(out_of_scope, dtype=np.float64))
+    if a.size == 0 or b.size == 0:
+        raise ValueError("AUROC needs in-scope and out-of-scope scores")
+    below = np.searchsorted(b, a, side="left")  # out-of-scope scores strictly below each a
+    ties = np.searchsorted(b, a, side="right") - below
+    return float((below + 0.5 * ties).sum() / (a.size * b.size))
+
+
+@dataclass
+class Calibration:
+    """How a model's predictions are turned into probabilities and accept/reject decisions.
+
+    score / threshold: the out-of-scope score and the value below which an input is
+    rejected; false_rejection: the share of in-scope validation inputs it rejects;
+    temperature: of the probabilities; source: what it was fitted on (e.g.
+    ``"clinc150 val, 3000 in-scope"``).
+    """
+
+    score: str = DEFAULT_SCORE
+    threshold: float = float("-inf")
+    false_rejection: float = DEFAULT_FALSE_REJECTION
+    temperature: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}, got {self.score!r}")
+        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        if not 0.0 <= self.false_rejection < 1.0:
+            raise ValueError(f"false_rejection must be in [0, 1), got {self.false_rejection!r}")
+
+    def scores(self, logits: Tensor) -> Tensor:
+        """(B, C) logits -> (B,) in-scope scores."""
+        return out_of_scope_score(logits, self.score, self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown calibration field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def calibrate(logits: Tensor, labels: Tensor, score: str = DEFAULT_SCORE,
+              false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "") -> Calibration:
+    """Fit the temperature and the rejection threshold on in-scope validation logits (N, C)."""
+    if logits.shape[0] != labels.shape[0] or logits.shape[0] == 0:
+        raise ValueError(f"calibration needs N >= 1 logits and N labels, got {logits.shape[0]} and {labels.shape[0]}")
+    t = fit_temperature(logits, labels)
+    s = out_of_scope_score(logits, score, t).numpy()
+    return Calibration(score=score, threshold=threshold_at(s, false_rejection),
+                       false_rejection=false_rejection, temperature=t, source=source)
+
+
+def rejection_report(in_scope: np.ndarray, out_of_scope: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUROC, and the recall of each side at ``threshold`` (in scope: score >= threshold)."""
+    return {
+        "auroc": auroc(in_scope, out_of_scope),
+        "in_scope_recall": float(np.mean(np.asarray(in_scope) >= threshold)),
+        "out_of_scope_recall": float(np.mean(np.asarray(out_of_scope) < threshold)),
+    }

@@ -1,0 +1,216 @@
+"""Answer "which intent is this sentence?" with a trained model, or reject it as out of scope.
+
+    predictor = Predictor.from_run("runs/clinc150-growing_pool-seed0")
+    for p in predictor.predict(["book me a flight to rome", "what is the capital of france"]):
+        print(p.labels[0], p.probabilities[0], p.out_of_scope)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from cl_prompts.data.tensors import trim_padding
+from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, Calibration, calibrate
+
+# A run folder's own calibration (``cl-prompts calibrate``); it wins over the model's.
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass
+class Prediction:
+    """The answer for one input.
+
+    labels / class_ids / probabilities: the top-k classes, best first, with
+    ``softmax(logits / T)`` probabilities (T from the calibration, else 1).
+    experience: the experience the key index routed the input to (None: the method has
+    no per-experience routing). prompt_ids / key_scores: the prompts used and their key
+    scores (empty without a pool). score: the out-of-scope score (higher: more in scope);
+    out_of_scope: ``score < threshold``, None when the model was never calibrated.
+    """
+
+    text: str
+    labels: list[str]
+    class_ids: list[int]
+    probabilities: list[float]
+    experience: int | None
+    prompt_ids: list[int]
+    key_scores: list[float]
+    score: float
+    out_of_scope: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Predictor:
+    """A trained method (and its calibration) that labels texts.
+
+    Args:
+        model: a :class:`~cl_prompts.methods.ContinualMethod` on a text backbone.
+        calibration: temperature and out-of-scope threshold; default the model's own.
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, model, calibration: Calibration | None = None, batch_size: int = 128) -> None:
+        if getattr(model.backbone, "modality", "text") != "text":
+            raise ValueError("Predictor labels texts; this model's backbone is not a text model")
+        if not any(model.finished):
+            raise ValueError("the model has not finished any experience yet: nothing to predict")
+        self.model = model.eval()
+        if calibration is None and model.calibration is not None:
+            calibration = Calibration.from_dict(model.calibration)
+        self.calibration = calibration
+        self.batch_size = batch_size
+        names = model.class_names
+        if names is None:
+            warnings.warn("the model holds no class names (saved by an older version): labels are class ids",
+                          UserWarning, stacklevel=2)
+            names = [str(i) for i in range(model.num_classes)]
+        self.class_names = list(names)
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", backbone=None) -> Predictor:
+        """A saved method folder (``method.json`` + ``method.safetensors``); loads its backbone."""
+        from cl_prompts.methods import load_model
+        from cl_prompts.methods.base import read_meta
+
+        if backbone is None:
+            from cl_prompts.backbones import BackboneConfig, load_backbone
+
+            meta = read_meta(model_dir)
+            saved = meta.get("backbone_config") or {"name_or_path": meta["backbone"]["name_or_path"]}
+            backbone = load_backbone(BackboneConfig(**saved))
+        backbone = backbone.to(device)
+        return cls(load_model(model_dir, backbone))
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu", backbone=None) -> Predictor:
+        """The latest checkpoint of a run folder (finished, or stopped after any experience).
+
+        A ``calibration.json`` in the folder (``cl-prompts calibrate``) replaces the model's.
+        """
+        from cl_prompts.checkpoint import has_checkpoint, latest_model_dir
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"run folder not found: {run_dir}")
+        if not has_checkpoint(run_dir):
+            raise FileNotFoundError(f"{run_dir} holds no checkpoint: was the run started with this folder as --out?")
+        predictor = cls.from_pretrained(latest_model_dir(run_dir), device=device, backbone=backbone)
+        own = run_dir / CALIBRATION_FILE
+        if own.is_file():
+            predictor.calibration = Calibration.from_dict(json.loads(own.read_text("utf-8")))
+        return predictor
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def logits(self, texts: Sequence[str]) -> Tensor:
+        """(N, C) float logits; classes never seen are ``-inf``."""
+        texts = _check_texts(texts)
+        device = self.model.seen_mask.device
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            inputs = trim_padding(self.model.backbone.tokenize(texts[start:start + self.batch_size]))
+            rows.append(self.model({k: v.to(device) for k, v in inputs.items()}).float().cpu())
+        return torch.cat(rows)
+
+    @torch.no_grad()
+    def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Prediction]:
+        """The top-k classes, routing and out-of-scope decision of each text."""
+        texts = _check_texts(texts)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
+        k = min(top_k, int(self.model.seen_mask.sum()))
+        cal = self.calibration or Calibration()
+        out: list[Prediction] = []
+        device = self.model.seen_mask.device
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start:start + self.batch_size]
+            inputs = trim_padding(self.model.backbone.tokenize(chunk))
+            inputs = {k_: v.to(device) for k_, v in inputs.items()}
+            logits = self.model(inputs).double().cpu()  # (B, C)
+            probs, ids = torch.softmax(logits / cal.temperature, dim=1).topk(k, dim=1)  # (B, k)
+            scores = cal.scores(logits)  # (B,)
+            routing = self.model.routing(inputs)
+            for b, text in enumerate(chunk):
+                out.append(Prediction(
+                    text=text,
+                    labels=[self.class_names[i] for i in ids[b].tolist()],
+                    class_ids=ids[b].tolist(),
+                    probabilities=[round(p, 6) for p in probs[b].tolist()],
+                    experience=_experience(routing, b),
+                    prompt_ids=[] if routing is None else routing.prompt_ids[b].tolist(),
+                    key_scores=[] if routing is None else [round(s, 6) for s in routing.key_scores[b].tolist()],
+                    score=float(scores[b]),
+                    out_of_scope=None if self.calibration is None else bool(scores[b] < cal.threshold),
+                ))
+        return out
+
+    # ---------------------------------------------------------------- calibration
+    def calibrate(self, texts: Sequence[str], labels: Sequence[int | str], score: str = DEFAULT_SCORE,
+                  false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "") -> Calibration:
+        """Fit temperature and threshold on in-scope validation texts (not trained on) and their labels.
+
+        Labels are class names or ids of classes the model has seen. The result replaces
+        this predictor's calibration (and the model's: ``save`` writes it with the model).
+        """
+        texts = _check_texts(texts)
+        if len(labels) != len(texts):
+            raise ValueError(f"calibration needs one label per text: {len(texts)} texts, {len(labels)} labels")
+        ids = torch.tensor([self._class_id(y) for y in labels], dtype=torch.long)
+        seen = self.model.seen_mask.cpu()
+        if not bool(seen[ids].all()):
+            bad = sorted({self.class_names[i] for i in ids[~seen[ids]].tolist()})
+            raise ValueError(f"calibration labels name classes the model has not learned: {bad[:5]}")
+        source = source or f"{len(texts)} in-scope texts"
+        self.calibration = calibrate(self.logits(texts), ids, score, false_rejection, source)
+        self.model.calibration = self.calibration.to_dict()
+        return self.calibration
+
+    def save(self, model_dir: str | Path) -> None:
+        """Write the model with its class names and calibration to a new (or empty) folder."""
+        path = Path(model_dir)
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"{path} is not empty: choose a new folder (nothing is overwritten)")
+        self.model.save_pretrained(path)
+
+    def _class_id(self, label: int | str) -> int:
+        if isinstance(label, str):
+            if label not in self._name_to_id:
+                raise ValueError(f"unknown class name {label!r}")
+            return self._name_to_id[label]
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(self.class_names):
+            raise ValueError(f"labels must be class names or ids in [0, {len(self.class_names)}), got {label!r}")
+        return label
+
+    @property
+    def _name_to_id(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.class_names)}
+
+
+def _experience(routing, b: int) -> int | None:
+    if routing is None:
+        return None
+    e = int(routing.experience[b])
+    return None if e < 0 else e
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of str (got one str: wrap it in a list)")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty: nothing to predict")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be str; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+    return texts
