@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cl_prompts.runner import DEFAULT_METHOD, RunConfig
@@ -20,9 +21,9 @@ from cl_prompts.runner import DEFAULT_METHOD, RunConfig
 # CLI flag -> RunConfig field, for the options that exist in both.
 _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
-    "max_length", "experiences", "class_order_seed", "quick", "out", "device", "overwrite",
+    "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
-    "eval_every",
+    "eval_every", "log",
 )
 
 
@@ -52,13 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--backbone", help="minilm (default), a local model folder or a hub id")
     r.add_argument("--epochs", type=int, help="epochs per experience (default 1)")
     r.add_argument("--seed", type=int, help="global seed (default 0)")
+    r.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                   help="one run per seed (each in its own folder; with --out: OUT/seed<S>), "
+                        "then the mean ± std table")
     r.add_argument("--batch-size", dest="batch_size", type=int, help="train batch size (default 32)")
     r.add_argument("--eval-batch-size", dest="eval_batch_size", type=int)
     r.add_argument("--max-length", dest="max_length", type=int, help="tokens per text (default 48)")
     r.add_argument("--lr", type=float, help="learning rate (method config 'lr')")
     r.add_argument("--experiences", type=int, help="regroup the classes into N experiences")
     r.add_argument("--class-order-seed", dest="class_order_seed", type=int,
-                   help="a seeded random class order instead of the benchmark's")
+                   help="a seeded random class order instead of the benchmark's (= --class-order seed:N)")
+    r.add_argument("--class-order", dest="class_order", metavar="file|sorted|seed:N",
+                   help="class order: first appearance in the data file, sorted by name, or a seeded "
+                        "shuffle (default: the benchmark's; a file's labels sorted)")
     r.add_argument("--eval-split", dest="eval_split", choices=("test", "val"),
                    help="evaluate on test (default) or on validation data: CLINC150's val, or a "
                         "held-out --val-fraction of a file benchmark's train rows (never trained on)")
@@ -87,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the PNG plots")
     r.add_argument("--eval-every", dest="eval_every", type=int, metavar="N",
                    help="evaluate after every N-th experience and the last (default 1)")
+    r.add_argument("--log", action="append", choices=("tensorboard", "wandb"), metavar="tensorboard|wandb",
+                   help="live logs: loss per step, accuracy per experience (repeatable; TensorBoard "
+                        "events in OUT/tensorboard; W&B offline with WANDB_MODE=offline)")
     r.add_argument("--eval-final-only", dest="eval_every", action="store_const", const=0,
                    help="evaluate only after the last experience (same as --eval-every 0)")
     c = sub.add_parser("compare", help="markdown table across finished runs")
@@ -132,12 +142,29 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**given, method_options=options, progress=args.progress, plots=args.plots)
 
 
+def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
+    """One RunConfig, or one per ``--seeds`` value (each in its own folder)."""
+    if not args.seeds:
+        return [config_from_args(args)]
+    if args.seed is not None or args.resume:
+        raise ValueError("--seeds excludes --seed and --resume (resume each seed's folder on its own)")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ValueError(f"--seeds repeats a seed: {args.seeds}")
+    out, configs = args.out, []
+    for seed in args.seeds:
+        args.seed, args.out = seed, None if out is None else str(Path(out) / f"seed{seed}")
+        configs.append(config_from_args(args))
+    args.seed, args.out = None, out
+    return configs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cl-prompts``; returns the exit status (2 for bad input)."""
     from cl_prompts.random_state import thread_independent_math
 
     thread_independent_math()  # before any matrix product (the runner's call may come too late)
     args = _parser().parse_args(argv)
+    folders: list[str] = []
     try:
         if args.command == "methods":
             from cl_prompts.methods.registry import describe_method, list_methods
@@ -160,10 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from cl_prompts.runner import run
 
-            config = config_from_args(args)
-            results = run(config)
-            if not config.progress:  # the summary (with the paths) was not printed
-                print(f"results: {config.run_dir(results['benchmark']) / 'results.json'}")
+            for config in configs_from_args(args):
+                results = run(config)
+                if not config.progress:  # the summary (with the paths) was not printed
+                    print(f"results: {config.run_dir(results['benchmark']) / 'results.json'}")
+                folders.append(str(config.run_dir(results["benchmark"])))
+            if args.seeds:
+                from cl_prompts.results import compare_dirs
+
+                print(compare_dirs(folders), end="")
     except (ValueError, TypeError, OSError, FloatingPointError) as exc:
         # Bad input, a diverged run, a full disk: one clear line, no traceback; the last
         # checkpoint and any earlier results are kept.

@@ -13,8 +13,9 @@ import torch
 
 DEFAULT_METHOD = "growing_pool"
 EVAL_SPLITS = ("test", "val")
+CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every")
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "log")
 # --quick: a fixed miniature of the stream (per class) for a first look.
 QUICK = {"per_class": 10, "test_per_class": 5}
 
@@ -29,6 +30,9 @@ class RunConfig:
     backbone: ``"minilm"``, a local folder or hub id, or ``"tiny-bert"`` (tests).
     epochs / batch_size / eval_batch_size / max_length: training and tokenisation.
     experiences / class_order_seed: regroup the stream (None: the benchmark's default).
+    class_order: ``"file"`` (first appearance in the data file; CLINC150: its domains'
+        order, the default), ``"sorted"`` (by class name) or ``"seed:N"`` (the same as
+        ``class_order_seed=N``); None: the benchmark's default (a file's sorted labels).
     quick: a fixed per-class subset of the data (a first look in about a minute).
     eval_split: ``"test"`` (report) or ``"val"`` (choose settings): CLINC150's own val
         split, or for a file benchmark a stratified ``val_fraction`` of its training rows,
@@ -43,6 +47,8 @@ class RunConfig:
         progress: tqdm bars and the summary on stdout; plots: write the PNG plots.
     eval_every: evaluate the seen experiences after every ``eval_every``-th experience and
         after the last (0: after the last only); the rows in between are left empty.
+    log: live loggers, ``"tensorboard"`` (events in ``<out>/tensorboard``) and/or
+        ``"wandb"``: the loss of every step and the accuracies after each experience.
     """
 
     benchmark: str = "clinc150"
@@ -55,6 +61,7 @@ class RunConfig:
     max_length: int = 48
     experiences: int | None = None
     class_order_seed: int | None = None
+    class_order: str | None = None
     quick: bool = False
     eval_split: str = "test"
     val_fraction: float = 0.1
@@ -70,6 +77,7 @@ class RunConfig:
     progress: bool = True
     plots: bool = True
     eval_every: int = 1
+    log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -82,6 +90,7 @@ class RunConfig:
                 raise TypeError(f"{name} must be an int, got {v!r}")
         if self.seed is None:
             raise TypeError("seed must be an int, got None")
+        self._read_class_order()
         for name in ("seed", "class_order_seed"):
             v = getattr(self, name)
             if v is not None and not 0 <= v < 2**32:  # numpy's seed range (torch's is wider)
@@ -113,16 +122,37 @@ class RunConfig:
             raise ValueError(f"device {self.device!r} requested but CUDA is not available")
         if not isinstance(self.method_options, dict):
             raise TypeError(f"method_options must be a dict, got {type(self.method_options).__name__}")
+        if not isinstance(self.log, (list, tuple)):
+            raise TypeError(f"log must be a list of logger names, got {type(self.log).__name__}")
+        from cl_prompts.results.loggers import check_loggers
+
+        self.log = list(dict.fromkeys(self.log))
+        check_loggers(self.log)
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: pick one")
         if self.resume and not self.out:
             raise ValueError("resume needs out: the run folder to continue")
 
+    def _read_class_order(self) -> None:
+        """``class_order="seed:N"`` becomes ``class_order_seed=N`` (one spelling per run)."""
+        v = self.class_order
+        if v in CLASS_ORDERS and self.class_order_seed is not None:
+            raise ValueError(f"class_order {v!r} and class_order_seed {self.class_order_seed} disagree: give one")
+        if v is None or v in CLASS_ORDERS:
+            return
+        head, sep, tail = str(v).partition(":")
+        if head != "seed" or not sep or not tail.strip().isdigit():
+            raise ValueError(f"class_order must be 'file', 'sorted' or 'seed:N', got {v!r}")
+        if self.class_order_seed is not None and self.class_order_seed != int(tail):
+            raise ValueError(f"class_order {v!r} and class_order_seed {self.class_order_seed} disagree: give one")
+        self.class_order_seed, self.class_order = int(tail), None
+
     def run_dir(self, benchmark_name: str) -> Path:
         """``out``, or ``runs/<benchmark>-<method>-seed<S>`` plus what sets the run apart.
 
         Non-default epochs, experiences, class order, ``--quick`` and ``--eval-split val``
-        each add a part (``-ep3``, ``-exp5``, ``-order7``, ``-quick``, ``-val``), so two
+        each add a part (``-ep3``, ``-exp5``, ``-order7`` / ``-sortedorder`` /
+        ``-fileorder``, ``-quick``, ``-val``), so two
         different runs never share a folder.
         """
         if self.out:
@@ -131,6 +161,7 @@ class RunConfig:
         parts += [f"ep{self.epochs}"] if self.epochs != 1 else []
         parts += [f"exp{self.experiences}"] if self.experiences is not None else []
         parts += [f"order{self.class_order_seed}"] if self.class_order_seed is not None else []
+        parts += [f"{self.class_order}order"] if self.class_order is not None else []
         parts += ["quick"] if self.quick else []
         parts += ["val"] if self.eval_split == "val" else []
         return Path("runs") / "-".join(parts)
@@ -147,6 +178,17 @@ class RunConfig:
 
 def load_dataset(config: RunConfig):
     """The :class:`~cl_prompts.data.TextDataset` named by ``config.benchmark``, regrouped/subset."""
+    dataset = _load(config)
+    if config.class_order is None:
+        return dataset
+    if config.class_order == "sorted":
+        order = sorted(range(dataset.num_classes), key=lambda c: dataset.class_names[c])
+    else:  # "file": CLINC150's own order is its file's (domains.json)
+        order = dataset.info.get("file_order") or dataset.class_order()
+    return dataset.regroup(config.experiences, order=order)
+
+
+def _load(config: RunConfig):
     from cl_prompts.data import load_clinc150, load_text_file
 
     if config.benchmark == "clinc150":

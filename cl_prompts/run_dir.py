@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
+from cl_prompts.results.loggers import LOG_DIRS
 
 LOCK_FILE = ".cl-prompts.lock"
 STAGING_PREFIX = ".staging-"
@@ -169,6 +170,10 @@ def commit_staged(staging: Path, out: Path) -> None:
             os.replace(staging / f, out / f)
         else:
             (out / f).unlink(missing_ok=True)  # e.g. the old plots after a --no-plots rerun
+    for logs in LOG_DIRS:
+        if (staging / logs).exists():  # the new run's logs replace the old run's
+            shutil.rmtree(out / logs, ignore_errors=True)
+            os.rename(staging / logs, out / logs)
     new_ckpt, old_ckpt = ckpt.checkpoint_root(staging), ckpt.checkpoint_root(out)
     if old_ckpt.exists():
         replaced = out / f"{REPLACED_PREFIX}{uuid.uuid4().hex[:8]}"

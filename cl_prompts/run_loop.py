@@ -8,7 +8,7 @@ resumed run repeats an uninterrupted one exactly.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -83,7 +83,8 @@ def _empty_experience(dataset, e: int, split: str) -> str:
     return msg + " (checked before training)"
 
 
-def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, bar) -> int:
+def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, bar,
+                     on_loss: Callable[[float], None] | None = None) -> int:
     """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen."""
     idx = stream.indices("train", e)
     # A generator of its own: the order of batches does not depend on the global RNG.
@@ -105,6 +106,8 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
                     loss.backward()
                     optimizer.step()
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                if on_loss is not None:
+                    on_loss(loss.item())
             else:
                 with torch.no_grad():
                     model.observe(inputs, targets)

@@ -30,6 +30,7 @@ from cl_prompts import results as res
 from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
 from cl_prompts.run_dir import OUTPUT_FILES, commit_staged, prepare_out_dir, remove_stale_files, run_lock
 from cl_prompts.random_state import thread_independent_math
+from cl_prompts.results.loggers import RunLoggers
 from cl_prompts.run_loop import (
     TokenizedStream,
     evaluate,
@@ -103,8 +104,6 @@ def run(
 def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: Path,
                         on_experience_end) -> dict[str, Any]:
     """The run itself, writing into ``work`` (``out``, or the staging folder of an overwrite)."""
-    from tqdm.auto import tqdm
-
     from cl_prompts.methods import build_model
 
     seed_everything(config.seed)
@@ -138,6 +137,24 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
     model.set_class_names(dataset.class_names)  # saved with the model: predictions carry names
+    loggers = RunLoggers(config.log, work, dataclasses.asdict(config), run_name=out.name)
+    try:
+        return _experiences(config, dataset, stream, model, state, identity, work, loggers, on_experience_end)
+    finally:
+        loggers.close()
+
+
+def _experiences(config: RunConfig, dataset, stream: TokenizedStream, model, state: dict, identity: dict,
+                 work: Path, loggers: RunLoggers, on_experience_end) -> dict[str, Any]:
+    """Train and evaluate the experiences left, checkpointing after each; then the results."""
+    from tqdm.auto import tqdm
+
+    n_exp = len(stream.experiences)
+
+    def on_loss(value: float) -> None:
+        state["train_steps"] = state.get("train_steps", 0) + 1
+        loggers.loss(state["train_steps"], value)
+
     for e in range(state["next_experience"], n_exp):
         n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
         epochs = config.epochs if model.requires_training else 1
@@ -145,7 +162,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
                   disable=not config.progress, leave=False) as bar:
             start = time.perf_counter()
             model.begin_experience(e, stream.experiences[e])
-            state["train_samples"] += train_experience(model, stream, e, config, bar)
+            state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss)
             model.end_experience(e)
             state["train_seconds"].append(time.perf_counter() - start)
             start = time.perf_counter()
@@ -160,6 +177,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
             state["calibration"] = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
         state["accuracy"].append(acc)
         state["task_id"].append(task_acc)
+        loggers.experience(e, state.get("train_steps", 0), acc, task_acc)
         state["next_experience"] = e + 1
         state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
         if config.progress and acc[0] is not None:
@@ -168,7 +186,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         if on_experience_end is not None:
             with isolated_rng(config.device):  # a callback must not change the rest of the run
                 on_experience_end(e, state)
-    return _finish(config, dataset, backbone, work, state, model.config.to_dict())
+    return _finish(config, dataset, model.backbone, work, state, model.config.to_dict())
 
 
 def calibrate_on(model, dataset, config: RunConfig) -> None:

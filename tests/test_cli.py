@@ -183,7 +183,8 @@ def test_own_columns_test_file_and_validation_split(tmp_path, capsys):
     assert r["eval_split"] == "val" and r["config"]["val_fraction"] == 0.2
     capsys.readouterr()
     assert main([*base[:-4], "--out", str(tmp_path / "bad")]) == 2  # the default columns do not exist
-    assert "text_column='text' is not a column" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "text_column='text' is not a column" in err and "choose the column with --text-column" in err
     assert main([*base, "--test-file", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "--test-file data file not found" in capsys.readouterr().err
 
@@ -220,3 +221,72 @@ def test_a_runs_results_json_repeats_it(csv_path, tmp_path):
     again = read_results(tmp_path / "b")
     assert again["accuracy_matrix"] == first["accuracy_matrix"]
     assert again["config"]["seed"] == 4 and again["method_config"] == first["method_config"]
+
+
+def test_seeds_sweep_runs_one_folder_per_seed_and_prints_the_table(csv_path, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(_args(csv_path, out, "--seeds", "0", "1")) == 0
+    printed = capsys.readouterr().out
+    assert [read_results(out / f"seed{s}")["seed"] for s in (0, 1)] == [0, 1]
+    assert "| prompt_tuning |" in printed and "±" in printed and "0,1" in printed
+    assert main(_args(csv_path, tmp_path / "x", "--seeds", "0", "--seed", "1")) == 2
+    assert "--seeds excludes --seed" in capsys.readouterr().err
+    assert main(_args(csv_path, tmp_path / "y", "--seeds", "2", "2")) == 2
+    assert "repeats a seed" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_class_order_file_sorted_and_seed(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = [("t zebra", "zebra"), ("t apple", "apple"), ("t mango", "mango"), ("t zebra 2", "zebra"),
+            ("t apple 2", "apple"), ("t mango 2", "mango")] * 3
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    base = ["run", "--benchmark", f"file:{path}", "--backbone", "tiny-bert", "--method", "ncm",
+            "--experiences", "3", "--no-progress", "--no-plots"]
+    names = {}
+    for order in ("file", "sorted", "seed:5"):
+        out = tmp_path / order.replace(":", "")
+        assert main([*base, "--class-order", order, "--out", str(out)]) == 0
+        r = read_results(out)
+        names[order] = r["experience_names"]
+    assert names["file"] == ["zebra", "apple", "mango"]
+    assert names["sorted"] == ["apple", "mango", "zebra"]
+    seeded = RunConfig(benchmark=f"file:{path}", class_order="seed:5")
+    assert seeded.class_order_seed == 5 and seeded.class_order is None
+    assert RunConfig(class_order="sorted").run_dir("clinc150").name.endswith("-sortedorder")
+    with pytest.raises(ValueError, match="class_order must be 'file', 'sorted' or 'seed:N'"):
+        RunConfig(class_order="random")
+    with pytest.raises(ValueError, match="disagree"):
+        RunConfig(class_order="seed:1", class_order_seed=2)
+
+
+def test_tensorboard_log_holds_the_loss_of_every_step_and_the_accuracies(csv_path, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    assert main(_args(csv_path, out, "--log", "tensorboard")) == 0
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    loss = events.Scalars("train/loss")
+    r = read_results(out)
+    # 3 experiences x 3 batches (each experience: 2 classes x 9 training rows, batches of 8)
+    assert [e.step for e in loss] == list(range(1, 10))
+    avg = events.Scalars("accuracy/average_seen")
+    assert [e.value for e in avg] == pytest.approx([sum(row[: i + 1]) / (i + 1)
+                                                   for i, row in enumerate(r["accuracy_matrix"])])
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        main(_args(csv_path, tmp_path / "bad", "--log", "mlflow"))
+    with pytest.raises(ValueError, match="unknown logger 'mlflow'"):
+        RunConfig(log=["mlflow"])
+
+
+def test_wandb_log_writes_an_offline_run_into_the_run_folder(csv_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "wb"
+    assert main(_args(csv_path, out, "--log", "wandb")) == 0
+    runs = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
+    data = runs[0].read_bytes()  # protobuf records: the keys and the config appear as raw strings
+    assert b"train/loss" in data and b"accuracy/average_seen" in data and b"prompt_tuning" in data

@@ -40,7 +40,9 @@ def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: 
         raise ValueError(f"{p}: the file holds no rows")
     for arg, col in (("text_column", text_column), ("label_column", label_column)):
         if col not in columns:
-            raise ValueError(f"{p}: {arg}={col!r} is not a column; columns are {columns}")
+            flag = "--" + arg.replace("_", "-")
+            raise ValueError(f"{p}: {arg}={col!r} is not a column; columns are {columns} "
+                             f"(choose the column with {flag} on the command line, {arg}= in Python)")
     texts, labels = [], []
     for i, row in enumerate(rows):
         text, label = row.get(text_column), row.get(label_column)
@@ -205,10 +207,11 @@ def load_text_file(
             raise ValueError(f"{path}: too few rows to hold out a validation split")
     n_exp = min(5, len(names)) if num_experiences is None else num_experiences
     order = list(range(len(names))) if class_order_seed is None else class_order(len(names), class_order_seed)
+    first_seen = list(dict.fromkeys(train_labels))  # class ids in order of first appearance in the file
     return TextDataset(
         train, test, names, split_classes(order, n_exp), name=dataset_name(path),
         info={"path": str(path), "test_path": None if test_path is None else str(test_path),
-              "eval_split": eval_split},
+              "eval_split": eval_split, "file_order": first_seen},
     )
 
 

@@ -160,7 +160,8 @@ class TextDataset:
         """The classes in order of appearance over the experiences."""
         return [c for exp in self.experiences for c in exp]
 
-    def regroup(self, num_experiences: int | None = None, class_order_seed: int | None = None) -> TextDataset:
+    def regroup(self, num_experiences: int | None = None, class_order_seed: int | None = None,
+                order: Sequence[int] | None = None) -> TextDataset:
         """The same data with another class order and/or number of experiences.
 
         Args:
@@ -168,10 +169,20 @@ class TextDataset:
                 (``None`` keeps the current number of experiences).
             class_order_seed: ``None`` keeps the current order; an int draws a seeded
                 random permutation of all classes (see :func:`class_order`).
+            order: an explicit order of all class ids (excludes ``class_order_seed``).
         """
-        order = self.class_order() if class_order_seed is None else class_order(self.num_classes, class_order_seed)
+        if order is not None and class_order_seed is not None:
+            raise ValueError("order and class_order_seed exclude each other: give one")
+        if order is not None:
+            order = [int(c) for c in order]
+            if sorted(order) != list(range(self.num_classes)):
+                raise ValueError(f"order must list every class id 0..{self.num_classes - 1} once")
+        elif class_order_seed is not None:
+            order = class_order(self.num_classes, class_order_seed)
+        reordered = order is not None
+        order = self.class_order() if order is None else order
         n = self.num_experiences if num_experiences is None else num_experiences
-        if num_experiences is None and class_order_seed is not None:
+        if num_experiences is None and reordered:
             # keep the sizes of the current experiences, only reshuffle which classes
             sizes = [len(e) for e in self.experiences]
             groups, start = [], 0

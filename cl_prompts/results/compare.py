@@ -16,7 +16,7 @@ from cl_prompts.results.record import RESULTS_FILE, read_results
 
 # Config keys that do not define the experiment (they differ between seeds or runs of it,
 # or only change what is printed).
-_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots"}
+_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots", "log"}
 
 COLUMNS = (
     ("final_average_accuracy", "final avg acc (%)"),
