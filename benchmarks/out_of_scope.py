@@ -5,9 +5,10 @@
 
 For each CLINC150 run folder with a checkpoint (its latest model):
 
-1. choose the score: each of ``cl_prompts.inference.SCORES`` is measured on validation data
-   only (AUROC of CLINC150's 3,000 in-scope ``val`` sentences against its 100 ``oos_val``);
-   the best one is chosen;
+1. choose the score: each of ``cl_prompts.inference.SCORES`` (``max_logit+similarity`` with
+   the similarity weights ``SIMILARITY_WEIGHTS``, for methods that keep class means) is
+   measured on validation data only (AUROC of CLINC150's 3,000 in-scope ``val`` sentences
+   against its 100 ``oos_val``); the best one is chosen;
 2. calibrate on the in-scope ``val`` alone: the temperature, and the threshold that rejects
    ``--false-rejection`` (default 5%) of it;
 3. report on test: AUROC of the 4,500 in-scope ``test`` sentences against the 1,000
@@ -31,7 +32,11 @@ import numpy as np
 from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.data import load_clinc150, load_clinc150_out_of_scope
 from cl_prompts.files import atomic_write_text
-from cl_prompts.inference import SCORES, Predictor, auroc, calibrate, out_of_scope_score, rejection_report
+from cl_prompts.inference import LOGIT_SCORES, Calibration, Predictor, auroc, calibrate, rejection_report
+from cl_prompts.inference.out_of_scope import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
+
+# Weights of the class similarity in max_logit+similarity tried on val.
+SIMILARITY_WEIGHTS = (0.5, 1.0, 2.0)
 from cl_prompts.results import RESULTS_FILE, read_results
 
 
@@ -58,6 +63,14 @@ def clinc_splits(data_root: str | None) -> dict[str, tuple[list[str], list[int] 
     }
 
 
+def candidate_scores(has_similarity: bool) -> list[tuple[str, str, float]]:
+    """(name, score, similarity weight) of every score tried on val."""
+    out = [(score, score, DEFAULT_SIMILARITY_WEIGHT) for score in LOGIT_SCORES]
+    if has_similarity:
+        out += [(f"{COMBINED_SCORE}(w={w:g})", COMBINED_SCORE, w) for w in SIMILARITY_WEIGHTS]
+    return out
+
+
 def evaluate_run(folder: Path, splits: dict, false_rejection: float, device: str) -> dict:
     """Every score on val (choice) and test (report) for one run."""
     import torch
@@ -66,27 +79,26 @@ def evaluate_run(folder: Path, splits: dict, false_rejection: float, device: str
     if predictor.model.class_names is None:  # saved before models kept their class names
         predictor.class_names = list(splits["class_names"][0])
     start = time.perf_counter()
-    logits = {name: predictor.logits(splits[name][0]) for name in ("val", "oos_val")}
+    out = {name: predictor.logits_and_similarity(splits[name][0]) for name in ("val", "oos_val")}
     y_val = torch.tensor(splits["val"][1])
     per_score = {}
-    for score in SCORES:
-        cal = calibrate(logits["val"], y_val, score, false_rejection, source="clinc150 val")
-        s_in, s_out = (cal.scores(logits[n]).numpy() for n in ("val", "oos_val"))
-        per_score[score] = {"val_auroc": auroc(s_in, s_out), "calibration": cal.to_dict()}
-    chosen = max(SCORES, key=lambda s: per_score[s]["val_auroc"])
+    for name, score, weight in candidate_scores(out["val"][1] is not None):
+        cal = calibrate(out["val"][0], y_val, score, false_rejection, "clinc150 val", out["val"][1], weight)
+        s_in, s_out = (cal.scores(*out[n]).numpy() for n in ("val", "oos_val"))
+        per_score[name] = {"val_auroc": auroc(s_in, s_out), "calibration": cal.to_dict()}
+    chosen = max(per_score, key=lambda s: per_score[s]["val_auroc"])
     # test is read from here on, after the choice
-    logits.update({name: predictor.logits(splits[name][0]) for name in ("test", "oos_test")})
-    for score, entry in per_score.items():
-        cal = entry["calibration"]
-        s_in = out_of_scope_score(logits["test"], score, cal["temperature"]).numpy()
-        s_out = out_of_scope_score(logits["oos_test"], score, cal["temperature"]).numpy()
-        entry["test"] = rejection_report(s_in, s_out, cal["threshold"])
+    out.update({name: predictor.logits_and_similarity(splits[name][0]) for name in ("test", "oos_test")})
+    for entry in per_score.values():
+        cal = Calibration.from_dict(entry["calibration"])
+        entry["test"] = rejection_report(cal.scores(*out["test"]).numpy(), cal.scores(*out["oos_test"]).numpy(),
+                                         cal.threshold)
     y_test = torch.tensor(splits["test"][1])
     results = read_results(folder)
     return {
         "run": str(folder), "method": results["method"], "seed": results["seed"],
         "final_average_accuracy": results["final_average_accuracy"],
-        "in_scope_test_accuracy": float((logits["test"].argmax(1) == y_test).double().mean() * 100),
+        "in_scope_test_accuracy": float((out["test"][0].argmax(1) == y_test).double().mean() * 100),
         "chosen_score": chosen, "scores": per_score,
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -3,6 +3,8 @@
 from cl_prompts.inference.out_of_scope import (
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,
+    FALLBACK_SCORE,
+    LOGIT_SCORES,
     SCORES,
     Calibration,
     auroc,
@@ -16,6 +18,8 @@ __all__ = [
     "CALIBRATION_FILE",
     "DEFAULT_FALSE_REJECTION",
     "DEFAULT_SCORE",
+    "FALLBACK_SCORE",
+    "LOGIT_SCORES",
     "SCORES",
     "Calibration",
     "Prediction",

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from cl_prompts.files import atomic_write_text
-from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, SCORES
+from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, FALLBACK_SCORE, SCORES
 from cl_prompts.inference.predictor import CALIBRATION_FILE, Prediction, Predictor
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
@@ -31,7 +31,8 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     c.add_argument("--label-column", dest="label_column", default="label")
     c.add_argument("--false-rejection", dest="false_rejection", type=float, default=DEFAULT_FALSE_REJECTION,
                    help=f"share of in-scope texts rejected at the threshold (default {DEFAULT_FALSE_REJECTION})")
-    c.add_argument("--score", choices=SCORES, default=DEFAULT_SCORE, help=f"out-of-scope score (default {DEFAULT_SCORE})")
+    c.add_argument("--score", choices=SCORES, help=f"out-of-scope score (default {DEFAULT_SCORE} where the "
+                   f"method keeps class means, else {FALLBACK_SCORE})")
     c.add_argument("--overwrite", action="store_true", help=f"replace the run's {CALIBRATION_FILE}")
     c.add_argument("--device", default="cpu")
 

@@ -1,7 +1,9 @@
 """Out-of-scope scores, their calibration on in-scope validation data, and their evaluation.
 
-A score is computed from a method's logits (B, C) (classes never seen are ``-inf``);
-higher means "more in scope". An input is rejected when its score is below the
+A score is computed from a method's logits (B, C) (classes never seen are ``-inf``) and,
+for ``max_logit+similarity``, from the method's ``class_similarity`` (the cosine to the
+nearest class mean: a distance to the training data, which the logits of a
+discriminative readout do not see); higher means "more in scope". An input is rejected when its score is below the
 threshold, which :func:`calibrate` sets so that a chosen share of *in-scope* validation
 inputs (``false_rejection``, default 5%) would be rejected: no out-of-scope example is
 needed to set it. The probabilities shown to users are ``softmax(logits / T)`` with the
@@ -20,19 +22,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SCORES = ("max_logit", "max_probability", "energy")
-DEFAULT_SCORE = "max_logit"
+LOGIT_SCORES = ("max_logit", "max_probability", "energy")
+COMBINED_SCORE = "max_logit+similarity"
+SCORES = (*LOGIT_SCORES, COMBINED_SCORE)
+# Chosen by validation AUROC (CLINC150 val against oos_val, benchmarks/out_of_scope.py);
+# methods without class means fall back to FALLBACK_SCORE.
+DEFAULT_SCORE = COMBINED_SCORE
+FALLBACK_SCORE = "max_logit"
+DEFAULT_SIMILARITY_WEIGHT = 1.0
 DEFAULT_FALSE_REJECTION = 0.05
 
 
-def out_of_scope_score(logits: Tensor, kind: str = DEFAULT_SCORE, temperature: float = 1.0) -> Tensor:
+def out_of_scope_score(logits: Tensor, kind: str = FALLBACK_SCORE, temperature: float = 1.0) -> Tensor:
     """(B, C) logits -> (B,) in-scope scores (higher: more in scope).
 
     ``max_logit``: the best logit; ``max_probability``: the best of ``softmax(logits / T)``;
     ``energy``: ``T * logsumexp(logits / T)`` (Liu et al., 2020).
     """
-    if kind not in SCORES:
-        raise ValueError(f"score must be one of {list(SCORES)}, got {kind!r}")
+    if kind not in LOGIT_SCORES:
+        raise ValueError(f"score must be one of {list(LOGIT_SCORES)}, got {kind!r}")
     if logits.dim() != 2:
         raise ValueError(f"logits must be (B, C), got {tuple(logits.shape)}")
     z = logits.double()
@@ -87,16 +95,20 @@ class Calibration:
     """How a model's predictions are turned into probabilities and accept/reject decisions.
 
     score / threshold: the out-of-scope score and the value below which an input is
-    rejected; false_rejection: the share of in-scope validation inputs it rejects;
+    rejected; false_rejection: the share of in-scope calibration inputs it rejects;
     temperature: of the probabilities; source: what it was fitted on (e.g.
-    ``"clinc150 val, 3000 in-scope"``).
+    ``"clinc150: 3000 held-out in-scope texts"``). For ``max_logit+similarity``:
+    ``standardise`` holds the mean and standard deviation of each part on the calibration
+    inputs, and the score is ``z(max_logit) + similarity_weight * z(similarity)``.
     """
 
-    score: str = DEFAULT_SCORE
+    score: str = FALLBACK_SCORE
     threshold: float = float("-inf")
     false_rejection: float = DEFAULT_FALSE_REJECTION
     temperature: float = 1.0
     source: str = ""
+    similarity_weight: float = DEFAULT_SIMILARITY_WEIGHT
+    standardise: dict[str, list[float]] | None = None
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -105,10 +117,22 @@ class Calibration:
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
         if not 0.0 <= self.false_rejection < 1.0:
             raise ValueError(f"false_rejection must be in [0, 1), got {self.false_rejection!r}")
+        if self.score == COMBINED_SCORE and self.standardise is None:
+            raise ValueError(f"score {COMBINED_SCORE!r} needs standardise (fit it with calibrate())")
 
-    def scores(self, logits: Tensor) -> Tensor:
-        """(B, C) logits -> (B,) in-scope scores."""
-        return out_of_scope_score(logits, self.score, self.temperature)
+    @property
+    def needs_similarity(self) -> bool:
+        return self.score == COMBINED_SCORE
+
+    def scores(self, logits: Tensor, similarity: Tensor | None = None) -> Tensor:
+        """(B, C) logits (and (B,) class similarity) -> (B,) in-scope scores."""
+        if not self.needs_similarity:
+            return out_of_scope_score(logits, self.score, self.temperature)
+        if similarity is None:
+            raise ValueError(f"score {self.score!r} needs the method's class similarity; this method has none")
+        (m1, s1), (m2, s2) = self.standardise["max_logit"], self.standardise["similarity"]
+        z_logit = (out_of_scope_score(logits, "max_logit") - m1) / s1
+        return z_logit + self.similarity_weight * (similarity.double().cpu() - m2) / s2
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,15 +146,33 @@ class Calibration:
         return cls(**data)
 
 
+def _mean_std(x: Tensor) -> list[float]:
+    x = x.double()
+    std = float(x.std()) if x.numel() > 1 else 0.0
+    return [float(x.mean()), std if std > 0 else 1.0]
+
+
 def calibrate(logits: Tensor, labels: Tensor, score: str = DEFAULT_SCORE,
-              false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "") -> Calibration:
-    """Fit the temperature and the rejection threshold on in-scope validation logits (N, C)."""
+              false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "",
+              similarity: Tensor | None = None,
+              similarity_weight: float = DEFAULT_SIMILARITY_WEIGHT) -> Calibration:
+    """Fit the temperature and the rejection threshold on in-scope validation logits (N, C).
+
+    similarity (N,): the method's ``class_similarity`` of the same inputs, needed by
+    ``max_logit+similarity``.
+    """
     if logits.shape[0] != labels.shape[0] or logits.shape[0] == 0:
         raise ValueError(f"calibration needs N >= 1 logits and N labels, got {logits.shape[0]} and {labels.shape[0]}")
-    t = fit_temperature(logits, labels)
-    s = out_of_scope_score(logits, score, t).numpy()
-    return Calibration(score=score, threshold=threshold_at(s, false_rejection),
-                       false_rejection=false_rejection, temperature=t, source=source)
+    standardise = None
+    if score == COMBINED_SCORE:
+        if similarity is None:
+            raise ValueError(f"score {score!r} needs the method's class similarity; this method has none")
+        standardise = {"max_logit": _mean_std(out_of_scope_score(logits, "max_logit")),
+                       "similarity": _mean_std(similarity)}
+    cal = Calibration(score=score, false_rejection=false_rejection, temperature=fit_temperature(logits, labels),
+                      source=source, similarity_weight=similarity_weight, standardise=standardise)
+    cal.threshold = threshold_at(cal.scores(logits, similarity).numpy(), false_rejection)
+    return cal
 
 
 def rejection_report(in_scope: np.ndarray, out_of_scope: np.ndarray, threshold: float) -> dict[str, float]:

@@ -18,7 +18,14 @@ import torch
 from torch import Tensor
 
 from cl_prompts.data.tensors import trim_padding
-from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, Calibration, calibrate
+from cl_prompts.inference.out_of_scope import (
+    DEFAULT_FALSE_REJECTION,
+    DEFAULT_SCORE,
+    DEFAULT_SIMILARITY_WEIGHT,
+    FALLBACK_SCORE,
+    Calibration,
+    calibrate,
+)
 
 # A run folder's own calibration (``cl-prompts calibrate``); it wins over the model's.
 CALIBRATION_FILE = "calibration.json"
@@ -112,16 +119,27 @@ class Predictor:
         return predictor
 
     # ---------------------------------------------------------------- inference
+    def _batches(self, texts: list[str]):
+        device = self.model.seen_mask.device
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start:start + self.batch_size]
+            inputs = trim_padding(self.model.backbone.tokenize(chunk))
+            yield chunk, {k: v.to(device) for k, v in inputs.items()}
+
     @torch.no_grad()
     def logits(self, texts: Sequence[str]) -> Tensor:
         """(N, C) float logits; classes never seen are ``-inf``."""
-        texts = _check_texts(texts)
-        device = self.model.seen_mask.device
-        rows = []
-        for start in range(0, len(texts), self.batch_size):
-            inputs = trim_padding(self.model.backbone.tokenize(texts[start:start + self.batch_size]))
-            rows.append(self.model({k: v.to(device) for k, v in inputs.items()}).float().cpu())
-        return torch.cat(rows)
+        return self.logits_and_similarity(texts)[0]
+
+    @torch.no_grad()
+    def logits_and_similarity(self, texts: Sequence[str]) -> tuple[Tensor, Tensor | None]:
+        """(N, C) logits and (N,) class similarity (None: the method keeps no class means)."""
+        logits, sims = [], []
+        for _, inputs in self._batches(_check_texts(texts)):
+            logits.append(self.model(inputs).float().cpu())
+            sim = self.model.class_similarity(inputs)
+            sims.append(None if sim is None else sim.double().cpu())
+        return torch.cat(logits), None if sims[0] is None else torch.cat(sims)
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Prediction]:
@@ -132,14 +150,11 @@ class Predictor:
         k = min(top_k, int(self.model.seen_mask.sum()))
         cal = self.calibration or Calibration()
         out: list[Prediction] = []
-        device = self.model.seen_mask.device
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start:start + self.batch_size]
-            inputs = trim_padding(self.model.backbone.tokenize(chunk))
-            inputs = {k_: v.to(device) for k_, v in inputs.items()}
+        for chunk, inputs in self._batches(texts):
             logits = self.model(inputs).double().cpu()  # (B, C)
             probs, ids = torch.softmax(logits / cal.temperature, dim=1).topk(k, dim=1)  # (B, k)
-            scores = cal.scores(logits)  # (B,)
+            sim = self.model.class_similarity(inputs) if cal.needs_similarity else None
+            scores = cal.scores(logits, sim)  # (B,)
             routing = self.model.routing(inputs)
             for b, text in enumerate(chunk):
                 out.append(Prediction(
@@ -156,12 +171,15 @@ class Predictor:
         return out
 
     # ---------------------------------------------------------------- calibration
-    def calibrate(self, texts: Sequence[str], labels: Sequence[int | str], score: str = DEFAULT_SCORE,
-                  false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "") -> Calibration:
+    def calibrate(self, texts: Sequence[str], labels: Sequence[int | str], score: str | None = None,
+                  false_rejection: float = DEFAULT_FALSE_REJECTION, source: str = "",
+                  similarity_weight: float = DEFAULT_SIMILARITY_WEIGHT) -> Calibration:
         """Fit temperature and threshold on in-scope validation texts (not trained on) and their labels.
 
-        Labels are class names or ids of classes the model has seen. The result replaces
-        this predictor's calibration (and the model's: ``save`` writes it with the model).
+        Labels are class names or ids of classes the model has seen. score: one of
+        ``SCORES``; None picks ``max_logit+similarity`` for methods with class means, else
+        ``max_logit``. The result replaces this predictor's calibration (and the model's:
+        ``save`` writes it with the model).
         """
         texts = _check_texts(texts)
         if len(labels) != len(texts):
@@ -171,8 +189,11 @@ class Predictor:
         if not bool(seen[ids].all()):
             bad = sorted({self.class_names[i] for i in ids[~seen[ids]].tolist()})
             raise ValueError(f"calibration labels name classes the model has not learned: {bad[:5]}")
+        logits, similarity = self.logits_and_similarity(texts)
+        if score is None:
+            score = DEFAULT_SCORE if similarity is not None else FALLBACK_SCORE
         source = source or f"{len(texts)} in-scope texts"
-        self.calibration = calibrate(self.logits(texts), ids, score, false_rejection, source)
+        self.calibration = calibrate(logits, ids, score, false_rejection, source, similarity, similarity_weight)
         self.model.calibration = self.calibration.to_dict()
         return self.calibration
 

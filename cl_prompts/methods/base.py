@@ -267,6 +267,14 @@ class ContinualMethod(nn.Module):
         """(B,) experience ids picked by the method's selection; None if it picks none."""
         return None
 
+    def class_similarity(self, inputs: Any) -> Tensor | None:
+        """(B,) the largest cosine between each input's feature and a seen class's mean feature.
+
+        A distance to the training data, independent of the logits; the out-of-scope score
+        ``max_logit+similarity`` adds it. None: the method keeps no class means.
+        """
+        return None
+
     def routing(self, inputs: Any) -> Routing | None:
         """The prompts the key index picks for each input (:class:`Routing`); None without a pool."""
         return None

@@ -65,6 +65,16 @@ def one_hot_sums(features: Tensor, targets: Tensor, num_classes: int) -> Tensor:
     return out.index_add_(0, targets, features)
 
 
+def max_cosine_to_means(features: Tensor, class_sums: Tensor, class_counts: Tensor) -> Tensor:
+    """(B,) the largest cosine between each row of ``features`` (B, M) and a seen class's mean.
+
+    A class's mean has the direction of its sum (C, M); classes never added are skipped.
+    """
+    sums = F.normalize(class_sums.to(torch.float64), dim=1)  # (C, M)
+    cos = F.normalize(features.to(torch.float64), dim=1) @ sums.T  # (B, C)
+    return cos.masked_fill(class_counts == 0, float("-inf")).amax(dim=1)
+
+
 class RidgeStatistics(nn.Module):
     """Sums for a ridge classifier on random ReLU features: G = sum h h^T, per-class sums of h.
 
@@ -97,6 +107,11 @@ class RidgeStatistics(nn.Module):
         self.gram.addmm_(h.T, h)
         self.class_sums += one_hot_sums(h, targets, self.class_sums.shape[0])
         self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+
+    @torch.no_grad()
+    def class_similarity(self, x: Tensor) -> Tensor:
+        """(B,) the largest cosine between the random features of x (B, D) and a class mean's."""
+        return max_cosine_to_means(self.expand(x), self.class_sums, self.class_counts)
 
     @torch.no_grad()
     def solve(self, ridge: float) -> Tensor:

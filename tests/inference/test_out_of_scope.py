@@ -75,3 +75,21 @@ def test_separable_labels_give_a_bounded_temperature():
     logits = torch.tensor([[3.0, 0.0], [0.0, 3.0]] * 10)
     t = fit_temperature(logits, logits.argmax(1))
     assert 0 < t <= 1e-3 * float(logits.std()) * 1.0001
+
+
+def test_combined_score_standardises_both_parts_on_the_calibration_data():
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(300, 5, generator=gen)
+    similarity = torch.rand(300, generator=gen, dtype=torch.float64)
+    cal = calibrate(logits, logits.argmax(1), "max_logit+similarity", 0.05, similarity=similarity,
+                    similarity_weight=2.0)
+    m = logits.double().amax(1)
+    expected = (m - m.mean()) / m.std() + 2.0 * (similarity - similarity.mean()) / similarity.std()
+    assert torch.allclose(cal.scores(logits, similarity), expected)
+    assert np.mean(expected.numpy() < cal.threshold) == pytest.approx(0.05, abs=0.004)
+    with pytest.raises(ValueError, match="needs the method's class similarity"):
+        cal.scores(logits)
+    with pytest.raises(ValueError, match="needs the method's class similarity"):
+        calibrate(logits, logits.argmax(1), "max_logit+similarity")
+    with pytest.raises(ValueError, match="needs standardise"):
+        Calibration(score="max_logit+similarity")

@@ -58,6 +58,12 @@ def test_a_finished_run_predicts_names_probabilities_and_flags(runs, method):
     assert sum(p.out_of_scope for p in held_out) <= round(cal.false_rejection * len(held_out)) + 1
 
 
+def test_the_default_score_adds_class_similarity_where_the_method_keeps_class_means(runs):
+    assert Predictor.from_run(runs["ranpac"][0]).calibration.score == "max_logit+similarity"
+    assert Predictor.from_run(runs["growing_pool"][0]).calibration.score == "max_logit+similarity"
+    assert Predictor.from_run(runs["l2p"][0]).calibration.score == "max_logit"
+
+
 def test_routing_names_the_experience_and_prompts_of_pool_methods(runs):
     data = _data()
     gp = Predictor.from_run(runs["growing_pool"][0]).predict(data.test.texts[:4])

@@ -116,3 +116,28 @@ def test_ranpac_config_refuses_bad_values(bad, backbone, h):
 def test_slda_refuses_shrinkage_outside_the_unit_interval(bad, backbone, h):
     with pytest.raises(ValueError, match="shrinkage"):
         h.build("slda", backbone, shrinkage=bad)
+
+
+@pytest.mark.parametrize("name", ["ranpac", "slda", "ncm"])
+def test_class_similarity_is_the_cosine_to_the_nearest_class_mean(name, backbone, stream, h):
+    model = _feed(h.build(name, backbone, layers=2), stream, range(2))  # classes 0..3 seen, 4 and 5 not
+    x, y = _all_inputs(stream)
+    q = backbone.query_features(x, layers=2).double()
+    if name == "ranpac":
+        q = random_relu_features(F.normalize(q, dim=1), model.stats.projection)
+    elif name == "slda":
+        q = F.normalize(q, dim=1)
+    seen = y < 4
+    means = F.normalize(torch.stack([q[seen][y[seen] == c].mean(0) for c in range(4)]), dim=1)
+    expected = (F.normalize(q, dim=1) @ means.T).amax(1)
+    assert torch.allclose(model.class_similarity(x).double(), expected, atol=1e-5)
+
+
+def test_growing_pool_class_similarity_reads_its_routing_statistics(backbone, stream, h):
+    model = h.build("growing_pool", backbone)
+    h.run_stream(model, stream[:2], steps=2)
+    x, _ = _all_inputs(stream)
+    stats = model.route_stats
+    expected = stats.class_similarity(backbone.query_features(x, layers=model.config.layers))
+    assert torch.equal(model.class_similarity(x), expected) and expected.shape == (x["input_ids"].shape[0],)
+    assert float(expected.max()) <= 1 + 1e-9

@@ -163,6 +163,10 @@ class GrowingPool(ContinualMethod):
         """(B,) the task the key index ranks first (the first candidate; no prompted pass)."""
         return self.candidate_tasks(inputs)[1][:, 0]
 
+    def class_similarity(self, inputs: Any) -> Tensor:
+        """(B,) cosine to the nearest class mean, in the routing readout's random features of the query."""
+        return self.route_stats.class_similarity(self._query(inputs))
+
     @torch.no_grad()
     def routing(self, inputs: Any) -> Routing:
         """Candidate tasks' prompts; a task's key score is the best routing score of its classes."""

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cl_prompts.methods.closed_form import StatisticsMethod
+from cl_prompts.methods.closed_form import StatisticsMethod, max_cosine_to_means
 from cl_prompts.methods.ncm.config import NCMConfig
 from cl_prompts.methods.registry import register
 
@@ -42,6 +42,11 @@ class NCM(StatisticsMethod):
     def prototypes(self) -> Tensor:
         """(C, D) class means (zeros for classes never observed)."""
         return (self.class_sums / self.class_counts.clamp_min(1).unsqueeze(1)).float()
+
+    @torch.no_grad()
+    def class_similarity(self, inputs: Any) -> Tensor:
+        """(B,) cosine to the nearest class mean of the frozen features."""
+        return max_cosine_to_means(self.query(inputs), self.class_sums, self.class_counts)
 
     def _logits(self, inputs: Any) -> Tensor:
         q = self.query(inputs)  # (B, D)

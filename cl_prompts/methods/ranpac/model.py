@@ -40,6 +40,10 @@ class RanPAC(StatisticsMethod):
         """readout = (G + ridge I)^-1 S^T from the statistics."""
         self.readout = self.stats.solve(self.config.ridge).to(self.readout.dtype)
 
+    def class_similarity(self, inputs: Any) -> Tensor:
+        """(B,) cosine to the nearest class mean, in the random-feature space of the readout."""
+        return self.stats.class_similarity(self.query(inputs))
+
     def _logits(self, inputs: Any) -> Tensor:
         h = self.stats.expand(self.query(inputs))  # (B, M)
         logits = h.to(self.readout.dtype) @ self.readout  # (B, C)

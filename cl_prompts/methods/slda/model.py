@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cl_prompts.methods.closed_form import StatisticsMethod, one_hot_sums, solve_spd, unit_rows
+from cl_prompts.methods.closed_form import StatisticsMethod, max_cosine_to_means, one_hot_sums, solve_spd, unit_rows
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.slda.config import SLDAConfig
 
@@ -52,6 +52,12 @@ class SLDA(StatisticsMethod):
         weight = solve_spd((1 - s) * cov, means.T, s)  # P mu^T, (D, C)
         self.weight = weight
         self.bias = -0.5 * (means * weight.T).sum(dim=1)
+
+    @torch.no_grad()
+    def class_similarity(self, inputs: Any) -> Tensor:
+        """(B,) cosine to the nearest class mean of the (unit-normalised) features."""
+        x = unit_rows(self.query(inputs), self.config.normalize)
+        return max_cosine_to_means(x, self.class_sums, self.class_counts)
 
     def _logits(self, inputs: Any) -> Tensor:
         x = unit_rows(self.query(inputs), self.config.normalize)
