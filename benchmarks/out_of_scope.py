@@ -32,12 +32,19 @@ import numpy as np
 from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.data import load_clinc150, load_clinc150_out_of_scope
 from cl_prompts.files import atomic_write_text
-from cl_prompts.inference import LOGIT_SCORES, Calibration, Predictor, auroc, calibrate, rejection_report
+from cl_prompts.inference import (
+    LOGIT_SCORES,
+    Calibration,
+    Predictor,
+    auroc,
+    calibrate,
+    rejection_report,
+)
 from cl_prompts.inference.out_of_scope import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
+from cl_prompts.results import RESULTS_FILE, read_results
 
 # Weights of the class similarity in max_logit+similarity tried on val.
 SIMILARITY_WEIGHTS = (0.5, 1.0, 2.0)
-from cl_prompts.results import RESULTS_FILE, read_results
 
 
 def parse_args(argv=None) -> argparse.Namespace:

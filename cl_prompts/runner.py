@@ -27,10 +27,16 @@ import torch
 
 from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
-from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
-from cl_prompts.run_dir import OUTPUT_FILES, commit_staged, prepare_out_dir, remove_stale_files, run_lock
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results.loggers import RunLoggers
+from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
+from cl_prompts.run_dir import (
+    OUTPUT_FILES,
+    commit_staged,
+    prepare_out_dir,
+    remove_stale_files,
+    run_lock,
+)
 from cl_prompts.run_loop import (
     TokenizedStream,
     evaluate,

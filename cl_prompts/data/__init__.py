@@ -3,7 +3,13 @@
 Only numpy, torch and the standard library are used here (no avalanche, no transformers).
 """
 
-from cl_prompts.data.clinc150 import ENV_VAR, candidate_roots, find_clinc150, load_clinc150, load_clinc150_out_of_scope
+from cl_prompts.data.clinc150 import (
+    ENV_VAR,
+    candidate_roots,
+    find_clinc150,
+    load_clinc150,
+    load_clinc150_out_of_scope,
+)
 from cl_prompts.data.synthetic import synthetic_text_dataset
 from cl_prompts.data.tensors import TextInputs, TokenizedTextDataset
 from cl_prompts.data.text_file import load_text_file, read_rows

@@ -8,7 +8,12 @@ import json
 from pathlib import Path
 
 from cl_prompts.files import atomic_write_text
-from cl_prompts.inference.out_of_scope import DEFAULT_FALSE_REJECTION, DEFAULT_SCORE, FALLBACK_SCORE, SCORES
+from cl_prompts.inference.out_of_scope import (
+    DEFAULT_FALSE_REJECTION,
+    DEFAULT_SCORE,
+    FALLBACK_SCORE,
+    SCORES,
+)
 from cl_prompts.inference.predictor import CALIBRATION_FILE, Prediction, Predictor
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")

@@ -88,7 +88,7 @@ class Predictor:
     def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", backbone=None) -> Predictor:
         """A saved method folder (``method.json`` + ``method.safetensors``); loads its backbone."""
         from cl_prompts.methods import load_model
-        from cl_prompts.methods.base import read_meta
+        from cl_prompts.methods.saving import read_meta
 
         if backbone is None:
             from cl_prompts.backbones import BackboneConfig, load_backbone

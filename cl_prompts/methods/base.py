@@ -22,28 +22,20 @@ Subclasses implement the hooks ``_grow``, ``_freeze``, ``_logits`` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from cl_prompts.files import atomic_write, atomic_write_text
 from cl_prompts.methods.config import MethodConfig
 from cl_prompts.methods.routing import Routing
-from cl_prompts.methods.tensor_checks import check_loaded_tensors
+from cl_prompts.methods.saving import load_method, save_method
 
 if TYPE_CHECKING:  # methods depend on the backbone's type only
     from cl_prompts.backbones import PromptedBackbone
-
-CONFIG_FILE = "method.json"
-WEIGHTS_FILE = "method.safetensors"
-FORMAT_VERSION = 1
-
 
 def batch_size_of(inputs: Any) -> int:
     if isinstance(inputs, Tensor):
@@ -297,78 +289,13 @@ class ContinualMethod(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write ``method.json`` and ``method.safetensors`` (trained tensors only) into ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            k: v.detach().to("cpu").clone().contiguous()  # clone: safetensors refuses shared storage
-            for k, v in self.state_dict().items()
-            if self.saves_backbone or not k.startswith("backbone.")
-        }
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "method": self.name,
-            "num_classes": self.num_classes,
-            "config": self.config.to_dict(),
-            "backbone": self.backbone.identity(),
-            # enough to load the backbone again (cl_prompts.inference.Predictor.from_pretrained)
-            "backbone_config": {"name_or_path": self.backbone.config.name_or_path,
-                                "pooling": self.backbone.config.pooling,
-                                "max_length": self.backbone.config.max_length},
-            "experiences": self.experiences,
-            "finished": self.finished,
-            "extra_state": self.extra_state(),
-            "class_names": self.class_names,
-            "calibration": self.calibration,
-        }
-        atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
-        atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
+        save_method(self, path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:
         """Rebuild a saved method on ``backbone``; refuses another method or another backbone."""
-        meta = read_meta(path)
-        if cls.name and meta["method"] != cls.name:
-            raise ValueError(f"{path} holds method {meta['method']!r}, not {cls.name!r}")
-        if cls is ContinualMethod:
-            from cl_prompts.methods.registry import get_method_class
-
-            cls = get_method_class(meta["method"])
-        ident = backbone.identity()
-        if ident != meta["backbone"]:
-            raise ValueError(f"backbone mismatch: saved with {meta['backbone']}, got {ident}")
-        config = cls.config_class(**meta["config"])
-        model = cls(backbone, meta["num_classes"], config)
-        device = next(iter(backbone.parameters())).device
-        model.to(device)
-        # replay the growth so every tensor has its saved shape, then load the values
-        model._restoring = True
-        for e, (classes, done) in enumerate(zip(meta["experiences"], meta["finished"], strict=True)):
-            model.begin_experience(e, classes)
-            if done:
-                model.end_experience(e)
-        model._restoring = False
-        model.load_extra_state(meta["extra_state"])
-        model.set_class_names(meta.get("class_names"))
-        model.calibration = meta.get("calibration")
-        tensors = load_file(str(Path(path) / WEIGHTS_FILE), device=str(device))
-        check_loaded_tensors(tensors, str(Path(path) / WEIGHTS_FILE), meta["num_classes"],
-                             len(meta["experiences"]))
-        missing, unexpected = model.load_state_dict(tensors, strict=False)
-        missing = [k for k in missing if cls.saves_backbone or not k.startswith("backbone.")]
-        if missing or unexpected:
-            raise ValueError(f"{path}: tensors do not match the method (missing {missing}, unexpected {unexpected})")
-        model._after_load()
-        return model
+        return load_method(cls, path, backbone)
 
     def _after_load(self) -> None:
         """Rebuild derived state (e.g. search indexes) after tensors were loaded."""
 
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise FileNotFoundError(f"path must be a saved method folder with {CONFIG_FILE} and {WEIGHTS_FILE}: {path}")
-    meta = json.loads((path / CONFIG_FILE).read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
-    return meta

@@ -91,6 +91,6 @@ def build_model(name: str, backbone: PromptedBackbone, num_classes: int, **confi
 
 def load_model(path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:
     """Load a method saved with ``save_pretrained``; the method name is read from its JSON."""
-    from cl_prompts.methods.base import read_meta
+    from cl_prompts.methods.saving import read_meta
 
     return get_method_class(read_meta(path)["method"]).from_pretrained(path, backbone)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.methods.common import FEATURES, PROMPT_INITS
-from cl_prompts.methods.config import MethodConfig, check_bool, check_layers, check_choice, check_positive
+from cl_prompts.methods.config import (
+    MethodConfig,
+    check_bool,
+    check_choice,
+    check_layers,
+    check_positive,
+)
 from cl_prompts.methods.heads import HEAD_KINDS
 
 

@@ -7,7 +7,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cl_prompts.methods.closed_form import StatisticsMethod, max_cosine_to_means, one_hot_sums, solve_spd, unit_rows
+from cl_prompts.methods.closed_form import (
+    StatisticsMethod,
+    max_cosine_to_means,
+    one_hot_sums,
+    solve_spd,
+    unit_rows,
+)
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.slda.config import SLDAConfig
 
