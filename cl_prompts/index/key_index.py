@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cl_prompts.extras import is_available
 from cl_prompts.index.faiss_utils import (
     build_faiss_index,
     min_training_keys,
@@ -117,8 +118,8 @@ class KeyIndex:
         if self.spec == "torch":
             return "torch"
         if self.spec == "flat":
-            if self.flat_backend == "auto":
-                return "torch" if self.ntotal <= FLAT_TORCH_MAX_KEYS else "faiss"
+            if self.flat_backend == "auto":  # exact either way: torch when faiss is not installed
+                return "torch" if self.ntotal <= FLAT_TORCH_MAX_KEYS or not is_available("faiss") else "faiss"
             return self.flat_backend
         return "faiss" if self._faiss is not None else "torch"
 

@@ -1,31 +1,43 @@
-"""Inference with a trained model: labels, routing, out-of-scope rejection (docs/inference.md)."""
+"""Inference with a trained model: labels, routing, out-of-scope rejection (docs/inference.md).
 
-from cl_prompts.inference.out_of_scope import (
+Names are resolved lazily: ``cl_prompts.inference.commands`` (the CLI) loads without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cl_prompts.inference.defaults import (
+    CALIBRATION_FILE,
+    COMBINED_SCORE,
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,
+    DEFAULT_SIMILARITY_WEIGHT,
     FALLBACK_SCORE,
     LOGIT_SCORES,
     SCORES,
-    Calibration,
-    auroc,
-    calibrate,
-    out_of_scope_score,
-    rejection_report,
 )
-from cl_prompts.inference.predictor import CALIBRATION_FILE, Prediction, Predictor
+
+_LAZY = {
+    "Calibration": "cl_prompts.inference.out_of_scope",
+    "auroc": "cl_prompts.inference.out_of_scope",
+    "calibrate": "cl_prompts.inference.out_of_scope",
+    "out_of_scope_score": "cl_prompts.inference.out_of_scope",
+    "rejection_report": "cl_prompts.inference.out_of_scope",
+    "Prediction": "cl_prompts.inference.predictor",
+    "Predictor": "cl_prompts.inference.predictor",
+}
 
 __all__ = [
-    "CALIBRATION_FILE",
-    "DEFAULT_FALSE_REJECTION",
-    "DEFAULT_SCORE",
-    "FALLBACK_SCORE",
-    "LOGIT_SCORES",
-    "SCORES",
-    "Calibration",
-    "Prediction",
-    "Predictor",
-    "auroc",
-    "calibrate",
-    "out_of_scope_score",
-    "rejection_report",
+    "CALIBRATION_FILE", "COMBINED_SCORE", "DEFAULT_FALSE_REJECTION", "DEFAULT_SCORE",
+    "DEFAULT_SIMILARITY_WEIGHT", "FALLBACK_SCORE", "LOGIT_SCORES", "SCORES", *sorted(_LAZY),
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cl_prompts.inference' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

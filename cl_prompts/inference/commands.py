@@ -7,14 +7,19 @@ import csv
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from cl_prompts.files import atomic_write_text
-from cl_prompts.inference.out_of_scope import (
+from cl_prompts.inference.defaults import (
+    CALIBRATION_FILE,
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,
     FALLBACK_SCORE,
     SCORES,
 )
-from cl_prompts.inference.predictor import CALIBRATION_FILE, Prediction, Predictor
+
+if TYPE_CHECKING:
+    from cl_prompts.inference.predictor import Prediction
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
@@ -94,6 +99,8 @@ def write_predictions(predictions: list[Prediction], path: Path) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> None:
+    from cl_prompts.inference.predictor import Predictor
+
     texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
     if not texts:
         raise ValueError("give texts to label: TEXT arguments or --file")
@@ -110,6 +117,7 @@ def predict_command(args: argparse.Namespace) -> None:
 
 def calibrate_command(args: argparse.Namespace) -> None:
     from cl_prompts.data.text_file import read_rows
+    from cl_prompts.inference.predictor import Predictor
 
     target = Path(args.run_dir) / CALIBRATION_FILE
     if target.exists() and not args.overwrite:

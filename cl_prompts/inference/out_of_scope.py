@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-LOGIT_SCORES = ("max_logit", "max_probability", "energy")
-COMBINED_SCORE = "max_logit+similarity"
-SCORES = (*LOGIT_SCORES, COMBINED_SCORE)
-# Chosen by validation AUROC (CLINC150 val against oos_val, benchmarks/out_of_scope.py);
-# methods without class means fall back to FALLBACK_SCORE.
-DEFAULT_SCORE = COMBINED_SCORE
-FALLBACK_SCORE = "max_logit"
-DEFAULT_SIMILARITY_WEIGHT = 1.0
-DEFAULT_FALSE_REJECTION = 0.05
+from cl_prompts.inference.defaults import (  # noqa: F401 - re-exported
+    COMBINED_SCORE,
+    DEFAULT_FALSE_REJECTION,
+    DEFAULT_SCORE,
+    DEFAULT_SIMILARITY_WEIGHT,
+    FALLBACK_SCORE,
+    LOGIT_SCORES,
+    SCORES,
+)
 
 
 def out_of_scope_score(logits: Tensor, kind: str = FALLBACK_SCORE, temperature: float = 1.0) -> Tensor:

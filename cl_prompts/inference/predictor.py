@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from cl_prompts.data.tensors import trim_padding
+from cl_prompts.inference.defaults import CALIBRATION_FILE
 from cl_prompts.inference.out_of_scope import (
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,
@@ -27,8 +28,6 @@ from cl_prompts.inference.out_of_scope import (
     calibrate,
 )
 
-# A run folder's own calibration (``cl-prompts calibrate``); it wins over the model's.
-CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass

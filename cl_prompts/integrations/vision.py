@@ -11,6 +11,7 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from torch.utils.data import Subset
 
 from cl_prompts.data import class_order, split_classes
+from cl_prompts.extras import require
 from cl_prompts.integrations.benchmarks import benchmark_from_class_groups
 
 IMAGENET_R_URL = "https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar"
@@ -23,7 +24,7 @@ def vit_transforms(image_size: int = 224, train: bool = True, mean=VIT_MEAN, std
 
     Output tensors are (3, image_size, image_size), ready for the model.
     """
-    from torchvision import transforms as T
+    T = require("torchvision", "image transforms").transforms
 
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
@@ -69,7 +70,7 @@ def split_cifar100_benchmark(
     ``torchvision.datasets.CIFAR100`` (same signature; for tests).
     """
     if dataset_class is None:
-        from torchvision.datasets import CIFAR100 as dataset_class
+        dataset_class = require("torchvision", "Split CIFAR-100").datasets.CIFAR100
     size = _image_size(backbone, image_size)
     root = Path(root) if root is not None else Path.home() / ".cache" / "cl_prompts" / "cifar100"
     train = dataset_class(str(root), train=True, download=download, transform=vit_transforms(size, True))
@@ -98,7 +99,7 @@ def imagenet_r_benchmark(
     class). As in L2P / CODA-Prompt, a seeded stratified ``test_fraction`` of every
     class is held out for testing.
     """
-    from torchvision.datasets import ImageFolder
+    ImageFolder = require("torchvision", "an image-folder benchmark").datasets.ImageFolder  # noqa: N806
 
     path = Path(root)
     if not path.is_dir():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
+
+from cl_prompts.extras import is_available, missing_message
 
 LOGGERS = ("tensorboard", "wandb")
 TENSORBOARD_DIR = "tensorboard"
@@ -16,9 +17,8 @@ def check_loggers(names: list[str]) -> None:
     for name in names:
         if name not in LOGGERS:
             raise ValueError(f"unknown logger {name!r}; choose from {list(LOGGERS)}")
-        package = "tensorboard" if name == "tensorboard" else "wandb"
-        if importlib.util.find_spec(package) is None:
-            raise ValueError(f"--log {name} needs the {package} package: pip install {package}")
+        if not is_available(name):
+            raise ValueError(missing_message(name, f"--log {name}"))
 
 
 class RunLoggers:
