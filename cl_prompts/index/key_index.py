@@ -3,7 +3,7 @@
 Backends:
 - ``"torch"``: exact, a matmul + ``topk`` on the keys' device (GPU when the keys live there).
 - ``"flat"``: exact inner product. The default. It uses ``faiss.IndexFlatIP`` only where
-  that is faster than the torch matmul; measured on the 2-core CPU of this project
+  that is faster than the torch matmul; measured on a 2-core CPU
   (``benchmarks/bench_selection.py``) torch won at every pool size from 10 to 100k keys
   (batch 256, widths 384/768), so ``flat_backend="auto"`` uses torch up to
   ``FLAT_TORCH_MAX_KEYS`` keys and faiss beyond (where the (B, N) score matrix gets big).

@@ -56,10 +56,16 @@ def fit_temperature(logits: Tensor, labels: Tensor, points: int = 241) -> float:
 
     A log-spaced grid over ``[1e-3, 1e3]`` times the logits' spread (their standard
     deviation): deterministic, and bounded when the labels are separable (where the
-    cross-entropy keeps falling as T -> 0).
+    cross-entropy keeps falling as T -> 0). Rows whose true class has a ``-inf`` logit
+    (a method that scores only some classes per input, e.g. ``growing_pool``'s candidate
+    tasks) have an infinite cross-entropy at every T and are left out.
     """
     z = logits.detach().double()
     y = labels.detach().long()
+    scored = torch.isfinite(z.gather(1, y[:, None]).squeeze(1))
+    if not bool(scored.any()):
+        raise ValueError("no calibration input has a finite logit for its own class")
+    z, y = z[scored], y[scored]
     finite = torch.isfinite(z)
     z = torch.where(finite, z, torch.full_like(z, -torch.inf))
     spread = float(z[finite].std()) if int(finite.sum()) > 1 else 1.0

@@ -93,3 +93,13 @@ def test_combined_score_standardises_both_parts_on_the_calibration_data():
         calibrate(logits, logits.argmax(1), "max_logit+similarity")
     with pytest.raises(ValueError, match="needs standardise"):
         Calibration(score="max_logit+similarity")
+
+
+def test_rows_whose_class_was_not_scored_do_not_drive_the_temperature_to_zero():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(2000, 5, generator=gen) * 3
+    labels = torch.multinomial(torch.softmax(logits / 2.0, dim=1), 1, generator=gen).flatten()
+    missed = logits.clone()
+    missed[:50, :] = torch.where(torch.arange(5)[None] == labels[:50, None], -INF, missed[:50, :])
+    assert fit_temperature(missed, labels) == pytest.approx(fit_temperature(logits[50:], labels[50:]))
+    assert fit_temperature(missed, labels) == pytest.approx(2.0, rel=0.15)
