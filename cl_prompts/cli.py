@@ -104,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="markdown table across finished runs")
     c.add_argument("dirs", nargs="+", help="run folders or results.json files")
     c.add_argument("--output", help="also write the table to this file")
-    sub.add_parser("methods", help="list the registered methods, one line each")
+    m = sub.add_parser("methods", help="list the registered methods, one line each")
+    m.add_argument("--options", metavar="NAME", help="every option of method NAME, its default and its meaning")
     from cl_prompts.inference.commands import add_commands
 
     add_commands(sub)
@@ -169,8 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     folders: list[str] = []
     try:
         if args.command == "methods":
-            from cl_prompts.methods.registry import describe_method, list_methods
+            from cl_prompts.methods.registry import describe_method, describe_options, list_methods
 
+            if args.options:
+                print(describe_options(args.options), end="")
+                return 0
             names = list_methods()
             width = max(map(len, names))
             print("\n".join(f"{n:<{width}}  {describe_method(n)}" for n in names))

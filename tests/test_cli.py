@@ -290,3 +290,17 @@ def test_wandb_log_writes_an_offline_run_into_the_run_folder(csv_path, tmp_path,
     assert len(runs) == 1 and runs[0].stat().st_size > 0
     data = runs[0].read_bytes()  # protobuf records: the keys and the config appear as raw strings
     assert b"train/loss" in data and b"accuracy/average_seen" in data and b"prompt_tuning" in data
+
+
+def test_methods_options_lists_every_field_with_its_default(capsys):
+    import dataclasses
+
+    from cl_prompts.methods.growing_pool import GrowingPoolConfig
+
+    assert main(["methods", "--options", "growing_pool"]) == 0
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(GrowingPoolConfig):
+        assert re.search(rf"^  {f.name} +=", out, flags=re.M), f.name
+    assert "prompted_ridge" in out and "Args:" in out
+    assert main(["methods", "--options", "nope"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err

@@ -19,6 +19,25 @@ VIT_MEAN = (0.5, 0.5, 0.5)  # google/vit-base-patch16-224 (and -in21k) normalisa
 VIT_STD = (0.5, 0.5, 0.5)
 
 
+def image_statistics(backbone: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) the backbone was trained with: its ``AutoImageProcessor``'s ``image_mean`` /
+    ``image_std`` (DeiT and most ViTs: ImageNet's), else ViT's 0.5 (a backbone without a
+    processor on disk, e.g. the tiny test models)."""
+    name = getattr(getattr(backbone, "config", None), "name_or_path", None)
+    if backbone is None or name is None or name.startswith("tiny-"):
+        return VIT_MEAN, VIT_STD
+    from transformers import AutoImageProcessor
+
+    try:
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=backbone.config.local_files_only)
+    except (OSError, ValueError):
+        return VIT_MEAN, VIT_STD
+    mean, std = getattr(processor, "image_mean", None), getattr(processor, "image_std", None)
+    if mean is None or std is None:
+        return VIT_MEAN, VIT_STD
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
 def vit_transforms(image_size: int = 224, train: bool = True, mean=VIT_MEAN, std=VIT_STD):
     """Train: random resized crop + flip; eval: resize (256/224) + centre crop; then normalise.
 
@@ -72,9 +91,10 @@ def split_cifar100_benchmark(
     if dataset_class is None:
         dataset_class = require("torchvision", "Split CIFAR-100").datasets.CIFAR100
     size = _image_size(backbone, image_size)
+    mean, std = image_statistics(backbone)
     root = Path(root) if root is not None else Path.home() / ".cache" / "cl_prompts" / "cifar100"
-    train = dataset_class(str(root), train=True, download=download, transform=vit_transforms(size, True))
-    test = dataset_class(str(root), train=False, download=download, transform=vit_transforms(size, False))
+    train = dataset_class(str(root), train=True, download=download, transform=vit_transforms(size, True, mean, std))
+    test = dataset_class(str(root), train=False, download=download, transform=vit_transforms(size, False, mean, std))
     names = list(getattr(train, "classes", [])) or None
     n = len(names) if names else int(max(train.targets)) + 1
     return benchmark_from_class_groups(
@@ -109,8 +129,9 @@ def imagenet_r_benchmark(
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     size = _image_size(backbone, image_size)
-    train_view = ImageFolder(str(path), transform=vit_transforms(size, True))
-    test_view = ImageFolder(str(path), transform=vit_transforms(size, False))
+    mean, std = image_statistics(backbone)
+    train_view = ImageFolder(str(path), transform=vit_transforms(size, True, mean, std))
+    test_view = ImageFolder(str(path), transform=vit_transforms(size, False, mean, std))
     targets = np.asarray(train_view.targets)
     rng = np.random.default_rng(split_seed)
     test_idx: list[int] = []

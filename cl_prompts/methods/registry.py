@@ -66,6 +66,20 @@ def describe_method(name: str) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
+def describe_options(name: str) -> str:
+    """Every config option of method ``name`` with its default, then its config's docstring."""
+    import dataclasses
+    import inspect
+
+    config_class = get_method_class(name).config_class
+    fields = dataclasses.fields(config_class)
+    defaults = config_class()
+    width = max(len(f.name) for f in fields)
+    lines = [f"{name} options (cl-prompts run --method {name} --set OPTION=VALUE):"]
+    lines += [f"  {f.name:<{width}} = {getattr(defaults, f.name)!r}" for f in fields]
+    return "\n".join(lines) + "\n\n" + inspect.cleandoc(config_class.__doc__ or "") + "\n"
+
+
 def get_method_class(name: str) -> type[ContinualMethod]:
     """The class registered as ``name``; a ValueError lists the valid names otherwise."""
     _load_all()

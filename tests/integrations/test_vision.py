@@ -79,3 +79,20 @@ def test_vit_transforms_and_bad_backbone(text_backbone):
         vit_transforms(0)
     with pytest.raises(TypeError, match="vision backbone"):
         split_cifar100_benchmark(backbone=text_backbone, dataset_class=FakeCIFAR100, download=False)
+
+
+def test_image_statistics_come_from_the_backbones_image_processor(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from cl_prompts.integrations.vision import VIT_MEAN, VIT_STD, image_statistics
+
+    imagenet = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "ViTImageProcessor", "image_mean": imagenet[0], "image_std": imagenet[1]}))
+    local = SimpleNamespace(config=SimpleNamespace(name_or_path=str(tmp_path), local_files_only=True))
+    assert image_statistics(local) == (tuple(imagenet[0]), tuple(imagenet[1]))
+    tiny = SimpleNamespace(config=SimpleNamespace(name_or_path="tiny-vit", local_files_only=True))
+    assert image_statistics(tiny) == (VIT_MEAN, VIT_STD)
+    empty = SimpleNamespace(config=SimpleNamespace(name_or_path=str(tmp_path / "none"), local_files_only=True))
+    assert image_statistics(empty) == (VIT_MEAN, VIT_STD)

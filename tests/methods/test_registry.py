@@ -101,3 +101,16 @@ def test_load_refuses_another_backbone_or_method(backbone, stream, h, tmp_path):
     assert type(ContinualMethod.from_pretrained(tmp_path / "m", backbone)).name == "linear_probe"
     with pytest.raises(FileNotFoundError, match="saved method folder"):
         load_model(tmp_path / "nothing", backbone)
+
+
+def test_each_method_folder_exports_its_method_and_config():
+    import importlib
+
+    from cl_prompts.methods import get_method_class, list_methods
+
+    for name in list_methods():
+        package = importlib.import_module(f"cl_prompts.methods.{name}")
+        cls = get_method_class(name)
+        assert getattr(package, cls.__name__) is cls
+        assert getattr(package, cls.config_class.__name__) is cls.config_class
+        assert sorted(package.__all__) == sorted([cls.__name__, cls.config_class.__name__])
