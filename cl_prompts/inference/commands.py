@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from cl_prompts.files import atomic_write_text

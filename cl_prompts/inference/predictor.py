@@ -29,7 +29,6 @@ from cl_prompts.inference.out_of_scope import (
 )
 
 
-
 @dataclass
 class Prediction:
     """The answer for one input.
