@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark
+
 DEFAULT_METHOD = "growing_pool"
+DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
 EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
@@ -22,10 +25,14 @@ QUICK = {"per_class": 10, "test_per_class": 5}
 class RunConfig:
     """Everything needed to rerun a run (stored in the results JSON as ``config``).
 
-    benchmark: ``"clinc150"`` or ``"file:PATH"`` (CSV/JSON of text,label); ignored when a
-        dataset is passed to :func:`run` (then it only names the run).
+    benchmark: text: ``"clinc150"`` or ``"file:PATH"`` (CSV/JSON of text,label); images:
+        ``"split_cifar100"``, ``"imagenet_r"`` or ``"folder:PATH"`` (a sub-folder of
+        images per class); ignored when a dataset is passed to :func:`run` (then it only
+        names the run).
+    backbone: ``"minilm"`` (the default for text), ``"google/vit-base-patch16-224"``
+        (the default for images), any local folder or hub id, ``"tiny-bert"`` /
+        ``"tiny-vit"`` (tests).
     method: a registered method name; method_options: its config overrides (``--set``).
-    backbone: ``"minilm"``, a local folder or hub id, or ``"tiny-bert"`` (tests).
     epochs / batch_size / eval_batch_size / max_length: training and tokenisation.
     experiences / class_order_seed: regroup the stream (None: the benchmark's default).
     class_order: ``"file"`` (first appearance in the data file; CLINC150: its domains'
@@ -39,7 +46,8 @@ class RunConfig:
     test_file: a separate test file for a ``file:`` benchmark (else a stratified 20% of
         its rows); text_column / label_column: the columns of a ``file:`` benchmark.
     data_root: the folder holding ``clinc150/`` (default: $CL_PROMPTS_DATA, else the
-        repository's ``../shared/data``).
+        repository's ``../shared/data``); for images, CIFAR-100's download folder or the
+        folder holding ``imagenet-r/``.
     out: the run folder; resume: continue the checkpoint in ``out``; overwrite: replace
         the results already in ``out`` (they stay until the new run has finished).
         progress: tqdm bars and the summary on stdout; plots: write the PNG plots.
@@ -51,7 +59,7 @@ class RunConfig:
 
     benchmark: str = "clinc150"
     method: str = DEFAULT_METHOD
-    backbone: str = "minilm"
+    backbone: str | None = None
     epochs: int = 1
     seed: int = 0
     batch_size: int = 32
@@ -99,11 +107,16 @@ class RunConfig:
         if self.experiences is not None and self.experiences < 1:
             raise ValueError(f"experiences must be >= 1, got {self.experiences}")
         if not isinstance(self.benchmark, str) or not (
-            self.benchmark == "clinc150" or self.benchmark.startswith("file:")
+            self.benchmark == "clinc150" or self.benchmark.startswith("file:") or is_image_benchmark(self.benchmark)
         ):
-            raise ValueError(f"benchmark must be 'clinc150' or 'file:PATH', got {self.benchmark!r}")
-        if self.benchmark == "file:":
-            raise ValueError("benchmark 'file:PATH' needs a path after 'file:'")
+            raise ValueError(f"benchmark must be 'clinc150', 'file:PATH', {', '.join(map(repr, IMAGE_BENCHMARKS))} "
+                             f"or 'folder:PATH', got {self.benchmark!r}")
+        if self.benchmark in ("file:", "folder:"):
+            raise ValueError(f"benchmark {self.benchmark}PATH needs a path after '{self.benchmark}'")
+        if self.backbone is None:
+            self.backbone = DEFAULT_IMAGE_BACKBONE if self.is_image else "minilm"
+        if self.is_image and self.eval_split != "test":
+            raise ValueError("eval_split 'val' is for text benchmarks; an image benchmark evaluates on its test split")
         if self.eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {list(EVAL_SPLITS)}, got {self.eval_split!r}")
         v = self.val_fraction
@@ -130,6 +143,11 @@ class RunConfig:
             raise ValueError("resume and overwrite exclude each other: pick one")
         if self.resume and not self.out:
             raise ValueError("resume needs out: the run folder to continue")
+
+    @property
+    def is_image(self) -> bool:
+        """An image benchmark (``split_cifar100``, ``imagenet_r``, ``folder:PATH``)."""
+        return is_image_benchmark(self.benchmark)
 
     def _read_class_order(self) -> None:
         """``class_order="seed:N"`` becomes ``class_order_seed=N`` (one spelling per run)."""
@@ -180,8 +198,11 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def load_dataset(config: RunConfig):
-    """The :class:`~cl_prompts.data.TextDataset` named by ``config.benchmark``, regrouped/subset."""
+def load_dataset(config: RunConfig, backbone=None):
+    """The dataset named by ``config.benchmark``: a :class:`~cl_prompts.data.TextDataset`, or an
+    :class:`~cl_prompts.data.images.ImageDataset` preprocessed for ``backbone``; regrouped."""
+    if config.is_image:
+        return _load_images(config, backbone)
     dataset = _load(config)
     if config.class_order is None:
         return dataset
@@ -190,6 +211,19 @@ def load_dataset(config: RunConfig):
     else:  # "file": CLINC150's own order is its file's (domains.json)
         order = dataset.info.get("file_order") or dataset.class_order()
     return dataset.regroup(config.experiences, order=order)
+
+
+def _load_images(config: RunConfig, backbone):
+    from cl_prompts.backbones.loading import image_preprocessing
+    from cl_prompts.data.images import load_image_benchmark
+
+    size, mean, std = image_preprocessing(backbone)
+    dataset = load_image_benchmark(config.benchmark, config.data_root, image_size=size, mean=mean, std=std,
+                                   num_experiences=config.experiences or 10,
+                                   class_order_seed=config.class_order_seed)
+    if config.class_order == "sorted":
+        return dataset.regroup(order=sorted(range(dataset.num_classes), key=lambda c: dataset.class_names[c]))
+    return dataset  # "file": the folders' (sorted) order, the default
 
 
 def _load(config: RunConfig):

@@ -71,6 +71,44 @@ class TokenizedStream:
         return {k: v.to(self.device) for k, v in inputs.items()}, y[idx].to(self.device)
 
 
+class ImageStream:
+    """The train/test images of an :class:`~cl_prompts.data.images.ImageDataset`, split by experience.
+
+    A batch loads its images through the dataset's transforms (training: random crop and
+    flip, drawn from torch's global RNG, which the runner seeds and checkpoints).
+    """
+
+    def __init__(self, dataset, device: str):
+        self.experiences = [list(e) for e in dataset.experiences]
+        self.data = {"train": dataset.train, "test": dataset.test}
+        self.labels = {"train": torch.tensor(dataset.train_labels, dtype=torch.long),
+                       "test": torch.tensor(dataset.test_labels, dtype=torch.long)}
+        self.device = device
+        for e, classes in enumerate(self.experiences):
+            for split, y in (("training", self.labels["train"]), ("test", self.labels["test"])):
+                if not bool(torch.isin(y, torch.tensor(classes)).any()):
+                    raise ValueError(f"experience {e} (classes {classes[:5]}) has no {split} images")
+
+    def indices(self, split: str, e: int) -> torch.Tensor:
+        return torch.nonzero(torch.isin(self.labels[split], torch.tensor(self.experiences[e]))).flatten()
+
+    def batch(self, split: str, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.stack([self.data[split][int(i)][0] for i in idx])  # (B, 3, H, W)
+        return images.to(self.device), self.labels[split][idx].to(self.device)
+
+
+def make_stream(dataset, backbone, device: str) -> TokenizedStream | ImageStream:
+    """The runner's view of a text or image dataset."""
+    if hasattr(dataset, "train_labels"):  # an ImageDataset
+        if backbone.modality != "vision":
+            raise ValueError(f"an image benchmark needs a vision backbone (e.g. --backbone "
+                             f"google/vit-base-patch16-224); {backbone.config.name_or_path!r} is a text model")
+        return ImageStream(dataset, device)
+    if backbone.modality != "text":
+        raise ValueError(f"a text benchmark needs a text backbone; {backbone.config.name_or_path!r} is a vision model")
+    return TokenizedStream(dataset, backbone, device)
+
+
 def _empty_experience(dataset, e: int, split: str) -> str:
     classes = dataset.experiences[e]
     names = [dataset.class_names[c] for c in classes]

@@ -38,9 +38,11 @@ from cl_prompts.run_dir import (
     run_lock,
 )
 from cl_prompts.run_loop import (
+    ImageStream,
     TokenizedStream,
     evaluate,
     isolated_rng,
+    make_stream,
     seed_everything,
     train_experience,
     warn_truncated,
@@ -91,7 +93,9 @@ def run(
     # a bad method or option is refused before the data and the backbone are loaded
     make_config(get_method_class(config.method).config_class, config.method, config.method_options)
     if dataset is None:
-        dataset = load_dataset(config)
+        if config.is_image and backbone is None:  # the images are preprocessed for the backbone
+            backbone = _load_backbone(config)
+        dataset = load_dataset(config, backbone)
     if config.quick:
         dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
     out = config.run_dir(dataset.name)
@@ -116,11 +120,9 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
     if str(config.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
     if backbone is None:
-        from cl_prompts.backbones import BackboneConfig, load_backbone
-
-        backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length))
+        backbone = _load_backbone(config)
     backbone = backbone.to(config.device)
-    stream = TokenizedStream(dataset, backbone, config.device)
+    stream = make_stream(dataset, backbone, config.device)
     n_exp = len(stream.experiences)
     warn_evaluation_cost(n_exp, config.eval_every)
     identity = {
@@ -150,7 +152,13 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         loggers.close()
 
 
-def _experiences(config: RunConfig, dataset, stream: TokenizedStream, model, state: dict, identity: dict,
+def _load_backbone(config: RunConfig):
+    from cl_prompts.backbones import BackboneConfig, load_backbone
+
+    return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length))
+
+
+def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,
                  work: Path, loggers: RunLoggers, on_experience_end) -> dict[str, Any]:
     """Train and evaluate the experiences left, checkpointing after each; then the results."""
     from tqdm.auto import tqdm

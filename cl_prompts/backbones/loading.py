@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -105,3 +106,44 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
 def default_backbone(**overrides) -> PromptedBackbone:
     """MiniLM-L6 (sentence-transformers all-MiniLM-L6-v2, mean pooling), offline."""
     return load_backbone(BackboneConfig(name_or_path=DEFAULT_NAME, **overrides))
+
+
+# ViT's normalisation (google/vit-base-patch16-224 and -in21k), for backbones without a processor
+DEFAULT_IMAGE_MEAN = (0.5, 0.5, 0.5)
+DEFAULT_IMAGE_STD = (0.5, 0.5, 0.5)
+
+
+def image_preprocessing(backbone: Any, image_size: int | None = None) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
+    """(image size, mean, std) a vision backbone expects.
+
+    The size is ``image_size`` or the model config's; mean and std come from the
+    backbone's ``AutoImageProcessor`` (DeiT and most ViTs: ImageNet's statistics), else
+    ViT's 0.5 (a backbone without a processor on disk, e.g. the tiny test models).
+    """
+    if backbone is None:
+        return image_size or 224, DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
+    if getattr(backbone, "modality", "vision") != "vision":
+        raise TypeError(f"an image benchmark needs a vision backbone (e.g. --backbone google/vit-base-patch16-224); "
+                        f"got one of modality {getattr(backbone, 'modality', None)!r}")
+    model_config = getattr(getattr(backbone, "model", None), "config", None)
+    size = image_size or int(getattr(model_config, "image_size", 224))
+    mean, std = image_statistics(backbone)
+    return size, mean, std
+
+
+def image_statistics(backbone: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of the backbone's ``AutoImageProcessor``; ViT's 0.5 when it has none."""
+    from transformers import AutoImageProcessor
+
+    config = getattr(backbone, "config", None)
+    name = getattr(config, "name_or_path", None)
+    if name is None or name.startswith(TINY_PREFIX):
+        return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
+    try:
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=bool(config.local_files_only))
+    except (OSError, ValueError):
+        return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
+    mean, std = getattr(processor, "image_mean", None), getattr(processor, "image_std", None)
+    if mean is None or std is None:
+        return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)

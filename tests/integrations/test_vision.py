@@ -85,7 +85,7 @@ def test_image_statistics_come_from_the_backbones_image_processor(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from cl_prompts.integrations.vision import VIT_MEAN, VIT_STD, image_statistics
+    from cl_prompts.integrations.vision import VIT_MEAN, VIT_STD, image_statistics  # re-exported
 
     imagenet = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({
