@@ -19,7 +19,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark  # noqa: F401 - re-exported
-from cl_prompts.data.types import class_order, split_classes, validate_experiences
+from cl_prompts.data.types import ExperienceNames, class_order, split_classes, validate_experiences
 from cl_prompts.extras import require
 
 IMAGENET_R_URL = "https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar"
@@ -28,7 +28,7 @@ VIT_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass
-class ImageDataset:
+class ImageDataset(ExperienceNames):
     """Images of a class-incremental benchmark.
 
     Attributes:
@@ -53,18 +53,6 @@ class ImageDataset:
         if len(self.train) != len(self.train_labels) or len(self.test) != len(self.test_labels):
             raise ValueError("train_labels / test_labels must give one class id per image")
         self.experiences = validate_experiences(self.experiences, len(self.class_names))
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def num_experiences(self) -> int:
-        return len(self.experiences)
-
-    def experience_names(self) -> list[str]:
-        """The first class name of each experience and how many more it holds."""
-        return [self.class_names[e[0]] + (f" +{len(e) - 1}" if len(e) > 1 else "") for e in self.experiences]
 
     def fingerprint(self) -> str:
         """sha256 of the name, class names, labels and experiences (a resume checks it)."""

@@ -72,8 +72,35 @@ def _as_label(value: object) -> int:
     return int(value)
 
 
+class ExperienceNames:
+    """What text and image datasets share: class and experience counts, experience names.
+
+    Needs ``class_names``, ``experiences`` and ``info`` attributes.
+    """
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_experiences(self) -> int:
+        return len(self.experiences)
+
+    def experience_names(self) -> list[str]:
+        """A short name per experience, for plots and tables.
+
+        The benchmark's own names when the experiences are its grouping (``info
+        ["experience_names"]``, e.g. CLINC150's domains), else the experience's first
+        class name and how many more it holds (``"book_flight +14"``).
+        """
+        names = self.info.get("experience_names")
+        if isinstance(names, list) and len(names) == len(self.experiences):
+            return [str(n) for n in names]
+        return [self.class_names[e[0]] + (f" +{len(e) - 1}" if len(e) > 1 else "") for e in self.experiences]
+
+
 @dataclass
-class TextDataset:
+class TextDataset(ExperienceNames):
     """A class-incremental text dataset: splits, class names, experiences.
 
     Attributes:
@@ -120,26 +147,6 @@ class TextDataset:
                 + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
             )
         self.experiences = validate_experiences(self.experiences, num_classes)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def num_experiences(self) -> int:
-        return len(self.experiences)
-
-    def experience_names(self) -> list[str]:
-        """A short name per experience, for plots and tables.
-
-        The benchmark's own names when the experiences are its grouping (``info
-        ["experience_names"]``, e.g. CLINC150's domains), else the experience's first
-        class name and how many more it holds (``"book_flight +14"``).
-        """
-        names = self.info.get("experience_names")
-        if isinstance(names, list) and len(names) == len(self.experiences):
-            return [str(n) for n in names]
-        return [self.class_names[e[0]] + (f" +{len(e) - 1}" if len(e) > 1 else "") for e in self.experiences]
 
     def fingerprint(self) -> str:
         """sha256 (hex) of the texts, labels, class names and experiences of the splits.
