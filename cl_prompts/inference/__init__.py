@@ -8,16 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from cl_prompts.inference.defaults import (
-    CALIBRATION_FILE,
-    COMBINED_SCORE,
-    DEFAULT_FALSE_REJECTION,
-    DEFAULT_SCORE,
-    DEFAULT_SIMILARITY_WEIGHT,
-    FALLBACK_SCORE,
-    LOGIT_SCORES,
-    SCORES,
-)
+from cl_prompts.inference import defaults
+from cl_prompts.inference.defaults import *  # noqa: F403 - the names and defaults of the scores
 
 _LAZY = {
     "Calibration": "cl_prompts.inference.out_of_scope",
@@ -29,10 +21,7 @@ _LAZY = {
     "Predictor": "cl_prompts.inference.predictor",
 }
 
-__all__ = [
-    "CALIBRATION_FILE", "COMBINED_SCORE", "DEFAULT_FALSE_REJECTION", "DEFAULT_SCORE",
-    "DEFAULT_SIMILARITY_WEIGHT", "FALLBACK_SCORE", "LOGIT_SCORES", "SCORES", *sorted(_LAZY),
-]
+__all__ = [*defaults.__all__, *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,10 @@
 """The names and defaults of out-of-scope scoring (no torch import: the CLI's help reads them)."""
 
+__all__ = [
+    "CALIBRATION_FILE", "COMBINED_SCORE", "DEFAULT_FALSE_REJECTION", "DEFAULT_SCORE",
+    "DEFAULT_SIMILARITY_WEIGHT", "FALLBACK_SCORE", "LOGIT_SCORES", "SCORES",
+]
+
 LOGIT_SCORES = ("max_logit", "max_probability", "energy")
 COMBINED_SCORE = "max_logit+similarity"
 SCORES = (*LOGIT_SCORES, COMBINED_SCORE)
