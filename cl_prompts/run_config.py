@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark
+from cl_prompts.checks import is_int, is_number
 
 DEFAULT_METHOD = "growing_pool"
 DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
@@ -88,11 +89,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         for name in ("seed", "experiences", "class_order_seed"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            if v is not None and (not is_int(v)):
                 raise TypeError(f"{name} must be an int, got {v!r}")
         if self.seed is None:
             raise TypeError("seed must be an int, got None")
@@ -102,7 +103,7 @@ class RunConfig:
             if v is not None and not 0 <= v < 2**32:  # numpy's seed range (torch's is wider)
                 raise ValueError(f"{name} must be in [0, 2**32), got {v}")
         v = self.eval_every
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if not is_int(v) or v < 0:
             raise ValueError(f"eval_every must be an int >= 0 (0: the last experience only), got {v!r}")
         if self.experiences is not None and self.experiences < 1:
             raise ValueError(f"experiences must be >= 1, got {self.experiences}")
@@ -120,7 +121,7 @@ class RunConfig:
         if self.eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {list(EVAL_SPLITS)}, got {self.eval_split!r}")
         v = self.val_fraction
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
+        if not is_number(v) or not 0.0 < v < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {v!r}")
         if self.test_file is not None and not self.benchmark.startswith("file:"):
             raise ValueError("test_file is for a file:PATH benchmark; clinc150 has its own test split")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cl_prompts.checks import is_int
+
 from .attention import prefixes_set, record_attention_modules
 from .cache import QueryCache, describe, index_keys, layer_keys, tensor_keys, text_keys
 from .config import BackboneConfig, check_family
@@ -157,7 +159,7 @@ class PromptedBackbone(nn.Module):
         layers: pool the outputs of the last ``layers`` layers too (``layer_pooled``);
             more than the model has means all of them.
         """
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        if not is_int(layers) or layers < 1:
             raise ValueError(f"layers must be a positive int, got {layers!r}")
         layers = min(layers, self.num_layers)
         model_inputs, mask = prepare(inputs, self.modality, self.model.dtype)  # mask: (B, T); None: vision

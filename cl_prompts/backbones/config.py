@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cl_prompts.checks import is_int
+
 POOLINGS = ("auto", "mean", "cls")
 
 
@@ -86,7 +88,7 @@ class BackboneConfig:
             raise TypeError(f"name_or_path must be a non-empty str, got {self.name_or_path!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int):
+        if not is_int(self.max_length):
             raise TypeError(f"max_length must be an int, got {type(self.max_length).__name__}")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {self.max_length}")

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import torch
 
+from cl_prompts.checks import is_int
+
 Inputs = dict[str, torch.Tensor] | torch.Tensor
 
 
@@ -89,7 +91,7 @@ def check_prefixes(
         raise TypeError(f"prefix_prompts must be a dict {{layer: tensor}}, got {type(prefixes).__name__}")
     checked = {}
     for layer, prefix in prefixes.items():
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < num_layers:
+        if not is_int(layer) or not 0 <= layer < num_layers:
             raise ValueError(f"prefix_prompts keys must be layer indices in [0, {num_layers}), got {layer!r}")
         ok = isinstance(prefix, torch.Tensor) and prefix.dim() == 4 and prefix.shape[1] == 2
         if not ok or prefix.shape[-1] != hidden or prefix.shape[0] not in (1, batch):

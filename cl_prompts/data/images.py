@@ -19,6 +19,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark  # noqa: F401 - re-exported
+from cl_prompts.checks import is_int
 from cl_prompts.data.types import ExperienceNames, class_order, split_classes, validate_experiences
 from cl_prompts.extras import require
 
@@ -99,7 +100,7 @@ def vit_transforms(image_size: int = 224, train: bool = True, mean=VIT_MEAN, std
     Output tensors are (3, image_size, image_size), ready for the model.
     """
     T = require("torchvision", "image transforms").transforms  # noqa: N806
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+    if not is_int(image_size) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
     tail = [T.ToTensor(), T.Normalize(mean, std)]
     if train:

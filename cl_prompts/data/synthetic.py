@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cl_prompts.checks import is_int
 from cl_prompts.data.types import TextDataset, TextSplit, split_classes
 
 # Plain English words (single word pieces in BERT vocabularies) so that a tokenizer
@@ -38,7 +39,7 @@ def synthetic_text_dataset(
         ("num_classes", num_classes, 1), ("train_per_class", train_per_class, 1),
         ("test_per_class", test_per_class, 1), ("words_per_text", words_per_text, 1),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        if not is_int(value) or value < low:
             raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
     if num_classes > len(_KEYWORDS):
         raise ValueError(f"num_classes must be <= {len(_KEYWORDS)}, got {num_classes}")

@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 
+from cl_prompts.checks import is_number
 from cl_prompts.data.types import (
     TextDataset,
     TextSplit,
@@ -178,7 +179,7 @@ def load_text_file(
             train, a bad ``test_fraction`` or ``num_experiences``.
     """
     for name, value in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+        if not is_number(value) or not 0.0 < float(value) < 1.0:
             raise ValueError(f"{name} must be in (0, 1), got {value!r}")
     if eval_split not in ("test", "val"):
         raise ValueError(f"eval_split must be 'test' or 'val', got {eval_split!r}")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cl_prompts.checks import is_int
+
 
 @dataclass
 class TextSplit:
@@ -51,7 +53,7 @@ class TextSplit:
         The original order of the kept samples is preserved so that a subset is a
         faithful miniature of the split.
         """
-        if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+        if not is_int(per_class) or per_class < 1:
             raise ValueError(f"per_class must be a positive int, got {per_class!r}")
         rng = np.random.default_rng(seed)
         labels = np.asarray(self.labels)
@@ -219,7 +221,7 @@ def class_order(num_classes: int, seed: int) -> list[int]:
     """A seeded random permutation of ``0..num_classes-1`` (numpy PCG64, stable across runs)."""
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not is_int(seed):
         raise TypeError(f"class_order_seed must be an int, got {seed!r}")
     return [int(c) for c in np.random.default_rng(seed).permutation(num_classes)]
 
@@ -229,7 +231,7 @@ def split_classes(order: Sequence[int], num_experiences: int) -> list[list[int]]
 
     The first ``len(order) % num_experiences`` groups get one class more.
     """
-    if not isinstance(num_experiences, int) or isinstance(num_experiences, bool) or num_experiences < 1:
+    if not is_int(num_experiences) or num_experiences < 1:
         raise ValueError(f"num_experiences must be a positive int, got {num_experiences!r}")
     if num_experiences > len(order):
         raise ValueError(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cl_prompts.checks import is_int
 from cl_prompts.extras import is_available
 from cl_prompts.index.faiss_utils import (
     build_faiss_index,
@@ -44,7 +45,7 @@ _FLAT_BACKENDS = ("auto", "torch", "faiss")
 def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cl_prompts.checks import is_int
 from cl_prompts.data.tensors import trim_padding
 from cl_prompts.inference.defaults import CALIBRATION_FILE
 from cl_prompts.inference.out_of_scope import (
@@ -143,7 +144,7 @@ class Predictor:
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Prediction]:
         """The top-k classes, routing and out-of-scope decision of each text."""
         texts = _check_texts(texts)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if not is_int(top_k) or top_k < 1:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
         k = min(top_k, int(self.model.seen_mask.sum()))
         cal = self.calibration or Calibration()
@@ -207,7 +208,7 @@ class Predictor:
             if label not in self._name_to_id:
                 raise ValueError(f"unknown class name {label!r}")
             return self._name_to_id[label]
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(self.class_names):
+        if not is_int(label) or not 0 <= label < len(self.class_names):
             raise ValueError(f"labels must be class names or ids in [0, {len(self.class_names)}), got {label!r}")
         return label
 

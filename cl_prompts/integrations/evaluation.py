@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cl_prompts.checks import is_int
+
 
 def move_to(inputs: Any, device: torch.device | str) -> Any:
     """Move a text dict (keeping its type) or a tensor to ``device``."""
@@ -50,7 +52,7 @@ def predict(
     Returns:
         (predictions (N,), targets (N,)) long tensors on the CPU.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     dataset = _dataset_of(experience_or_dataset)
     if len(dataset) == 0:

@@ -10,12 +10,13 @@ from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin, EWCPlugin
 from avalanche.training.templates import SupervisedTemplate
 
+from cl_prompts.checks import is_int
 from cl_prompts.integrations.evaluators import results_evaluator
 from cl_prompts.integrations.plugin import PromptPoolPlugin, start_experience
 
 
 def _check_positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cl_prompts.checks import is_int
 from cl_prompts.methods.config import MethodConfig
 from cl_prompts.methods.routing import Routing
 from cl_prompts.methods.saving import load_method, save_method
@@ -64,7 +65,7 @@ class ContinualMethod(nn.Module):
 
     def __init__(self, backbone: PromptedBackbone, num_classes: int, config: MethodConfig):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        if not is_int(num_classes) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
         if not isinstance(config, self.config_class):
             raise TypeError(

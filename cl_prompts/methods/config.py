@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cl_prompts.checks import is_int
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -46,7 +48,7 @@ def as_int_tuple(name: str, value: Any, *, allow_empty: bool = False) -> tuple[i
         raise TypeError(f"{name} must be a sequence of ints, got {value!r}")
     out = tuple(value)
     for v in out:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if not is_int(v) or v < 0:
             raise ValueError(f"{name} must hold ints >= 0, got {list(out)}")
     if len(set(out)) != len(out):
         raise ValueError(f"{name} must not repeat a layer, got {list(out)}")

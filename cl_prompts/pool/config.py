@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cl_prompts.checks import is_int, is_number
+
 _PROMPT_INITS = ("uniform", "normal")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
 # Fields that fix tensor shapes: a saved pool refuses to load under other values.
@@ -15,7 +17,7 @@ STRUCTURAL_FIELDS = ("embed_dim", "prompt_length")
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
@@ -69,7 +71,7 @@ class PoolConfig:
             raise ValueError(f"prompt_init must be one of {_PROMPT_INITS}, got {self.prompt_init!r}")
         for name in ("frequency_penalty", "init_scale"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not is_number(value):
                 raise TypeError(f"{name} must be a float, got {type(value).__name__}")
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be finite, got {value}")

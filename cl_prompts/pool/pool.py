@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from cl_prompts.checks import is_int
 from cl_prompts.index import KeyIndex
 from cl_prompts.pool.config import PoolConfig
 from cl_prompts.pool.selection import Selection, batchwise_ids, merge_topk
@@ -53,7 +54,7 @@ class PromptPool(PoolStorage):
             :class:`Selection` with ids (B, k), scores (B, k), prompts (B, k * L, D).
         """
         k = self.config.top_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int):
+        if not is_int(k):
             raise TypeError(f"k must be an int, got {type(k).__name__}")
         if k <= 0:
             raise ValueError(f"k must be > 0, got {k}")

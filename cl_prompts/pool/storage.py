@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cl_prompts.checks import is_int
 from cl_prompts.index import KeyIndex
 from cl_prompts.pool.config import PoolConfig
 from cl_prompts.pool.validation import check_ids, check_initial, check_tasks
@@ -112,7 +113,7 @@ class PoolStorage(nn.Module):
         Returns:
             (n,) long: the new ids.
         """
-        if isinstance(num_prompts, bool) or not isinstance(num_prompts, int):
+        if not is_int(num_prompts):
             raise TypeError(f"num_prompts must be an int, got {type(num_prompts).__name__}")
         if num_prompts <= 0:
             raise ValueError(f"num_prompts must be > 0, got {num_prompts}")

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from cl_prompts.checks import is_int
+
 
 def check_query(query: object, dim: int) -> torch.Tensor:
     """A finite floating (B, D) tensor with B >= 1, or a clear error."""
@@ -59,7 +61,7 @@ def check_tasks(tasks: object, num_tasks: int) -> list[int]:
         raise TypeError(f"tasks must be a sequence of task ids, got {type(tasks).__name__}")
     out = set()
     for t in tasks:
-        if isinstance(t, bool) or not isinstance(t, int):
+        if not is_int(t):
             raise TypeError(f"tasks must hold ints, got {t!r}")
         if not 0 <= t < num_tasks:
             raise ValueError(f"task id {t} out of range: the pool has {num_tasks} tasks")
