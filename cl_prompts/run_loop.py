@@ -44,6 +44,15 @@ def warn_truncated(backbone, texts: list[str]) -> int:
     return over
 
 
+def require_samples(experiences: list[list[int]], labels: dict[str, torch.Tensor],
+                    message: Callable[[int, str], str]) -> None:
+    """Raise ValueError(message(e, split)) for the first experience without a sample in a split."""
+    for e, classes in enumerate(experiences):
+        for split, y in labels.items():
+            if not bool(torch.isin(y, torch.tensor(classes)).any()):
+                raise ValueError(message(e, split))
+
+
 class TokenizedStream:
     """Tokenized train/test tensors of a dataset, split by experience."""
 
@@ -55,10 +64,8 @@ class TokenizedStream:
         self.test_y = torch.tensor(dataset.test.labels, dtype=torch.long)
         self.device = device
         warn_truncated(backbone, dataset.train.texts + dataset.test.texts)
-        for e, classes in enumerate(self.experiences):
-            for split, y in (("training", self.train_y), ("test", self.test_y)):
-                if not bool(torch.isin(y, torch.tensor(classes)).any()):
-                    raise ValueError(_empty_experience(dataset, e, split))
+        require_samples(self.experiences, {"training": self.train_y, "test": self.test_y},
+                        lambda e, split: _empty_experience(dataset, e, split))
 
     def indices(self, split: str, e: int) -> torch.Tensor:
         y = self.train_y if split == "train" else self.test_y
@@ -84,10 +91,8 @@ class ImageStream:
         self.labels = {"train": torch.tensor(dataset.train_labels, dtype=torch.long),
                        "test": torch.tensor(dataset.test_labels, dtype=torch.long)}
         self.device = device
-        for e, classes in enumerate(self.experiences):
-            for split, y in (("training", self.labels["train"]), ("test", self.labels["test"])):
-                if not bool(torch.isin(y, torch.tensor(classes)).any()):
-                    raise ValueError(f"experience {e} (classes {classes[:5]}) has no {split} images")
+        require_samples(self.experiences, {"training": self.labels["train"], "test": self.labels["test"]},
+                        lambda e, split: f"experience {e} (classes {self.experiences[e][:5]}) has no {split} images")
 
     def indices(self, split: str, e: int) -> torch.Tensor:
         return torch.nonzero(torch.isin(self.labels[split], torch.tensor(self.experiences[e]))).flatten()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,8 +91,6 @@ def write_predictions(predictions: list[Prediction], path: Path) -> None:
     lines: list[list[str]] = [list(rows[0])]
     for r in rows:  # list fields joined with "|" so that a spreadsheet shows one cell each
         lines.append(["|".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v) for v in r.values()])
-    import io
-
     buf = io.StringIO()
     csv.writer(buf).writerows(lines)
     atomic_write_text(path, buf.getvalue())

@@ -183,7 +183,8 @@ class Predictor:
         texts = _check_texts(texts)
         if len(labels) != len(texts):
             raise ValueError(f"calibration needs one label per text: {len(texts)} texts, {len(labels)} labels")
-        ids = torch.tensor([self._class_id(y) for y in labels], dtype=torch.long)
+        name_to_id = {n: i for i, n in enumerate(self.class_names)}
+        ids = torch.tensor([self._class_id(y, name_to_id) for y in labels], dtype=torch.long)
         seen = self.model.seen_mask.cpu()
         if not bool(seen[ids].all()):
             bad = sorted({self.class_names[i] for i in ids[~seen[ids]].tolist()})
@@ -203,18 +204,14 @@ class Predictor:
             raise FileExistsError(f"{path} is not empty: choose a new folder (nothing is overwritten)")
         self.model.save_pretrained(path)
 
-    def _class_id(self, label: int | str) -> int:
+    def _class_id(self, label: int | str, name_to_id: dict[str, int]) -> int:
         if isinstance(label, str):
-            if label not in self._name_to_id:
+            if label not in name_to_id:
                 raise ValueError(f"unknown class name {label!r}")
-            return self._name_to_id[label]
+            return name_to_id[label]
         if not is_int(label) or not 0 <= label < len(self.class_names):
             raise ValueError(f"labels must be class names or ids in [0, {len(self.class_names)}), got {label!r}")
         return label
-
-    @property
-    def _name_to_id(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.class_names)}
 
 
 def _experience(routing, b: int) -> int | None:
