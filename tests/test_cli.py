@@ -292,7 +292,7 @@ def test_wandb_log_writes_an_offline_run_into_the_run_folder(csv_path, tmp_path,
     assert b"train/loss" in data and b"accuracy/average_seen" in data and b"prompt_tuning" in data
 
 
-def test_methods_options_lists_every_field_with_its_default(capsys):
+def test_methods_options_lists_every_field_with_its_default_and_help(capsys):
     import dataclasses
 
     from cl_prompts.methods.growing_pool import GrowingPoolConfig
@@ -300,7 +300,8 @@ def test_methods_options_lists_every_field_with_its_default(capsys):
     assert main(["methods", "--options", "growing_pool"]) == 0
     out = capsys.readouterr().out
     for f in dataclasses.fields(GrowingPoolConfig):
-        assert re.search(rf"^  {f.name} +=", out, flags=re.M), f.name
-    assert "prompted_ridge" in out and "Args:" in out
+        assert re.search(rf"^  {f.name} = {re.escape(repr(f.default))}$", out, flags=re.M), f.name
+    assert re.search(r"^  prompted_ridge = 100.0\n      ridge of the prompted classifier$", out, flags=re.M)
+    assert "Defaults:" in out  # the config's docstring follows
     assert main(["methods", "--options", "nope"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err

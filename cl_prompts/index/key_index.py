@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cl_prompts.checks import is_int
+from cl_prompts.checks import check_positive
 from cl_prompts.extras import is_available
 from cl_prompts.index.faiss_utils import (
     build_faiss_index,
@@ -40,15 +40,6 @@ _TORCH_BLOCK_ELEMENTS = 1 << 25
 
 _EXACT_SPECS = ("flat", "torch")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
-
-
-def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
 
 
 class KeyIndex:
@@ -73,9 +64,9 @@ class KeyIndex:
         ef_search: int | None = None,
         flat_backend: str = "auto",
     ) -> None:
-        _check_positive_int("dim", dim)
-        _check_positive_int("nprobe", nprobe, allow_none=True)
-        _check_positive_int("ef_search", ef_search, allow_none=True)
+        check_positive("dim", dim, integer=True)
+        check_positive("nprobe", nprobe, integer=True, allow_none=True)
+        check_positive("ef_search", ef_search, integer=True, allow_none=True)
         if not isinstance(spec, str) or not spec.strip():
             raise TypeError(f"index must be a non-empty string, got {spec!r}")
         if flat_backend not in _FLAT_BACKENDS:
@@ -212,7 +203,7 @@ class KeyIndex:
             raise TypeError(f"queries must be a torch.Tensor, got {type(queries).__name__}")
         if queries.dim() != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must have shape (B, {self.dim}), got {tuple(queries.shape)}")
-        _check_positive_int("k", k)
+        check_positive("k", k, integer=True)
         device = queries.device
         b = queries.shape[0]
         if self.ntotal == 0 or b == 0:

@@ -10,14 +10,9 @@ from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin, EWCPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from cl_prompts.checks import is_int
+from cl_prompts.checks import check_positive
 from cl_prompts.integrations.evaluators import results_evaluator
 from cl_prompts.integrations.plugin import PromptPoolPlugin, start_experience
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if not is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 class PromptStrategy(SupervisedTemplate):
@@ -54,7 +49,7 @@ class PromptStrategy(SupervisedTemplate):
     ):
         for arg, value in (("train_mb_size", train_mb_size), ("eval_mb_size", eval_mb_size),
                            ("train_epochs", train_epochs)):
-            _check_positive(arg, value)
+            check_positive(arg, value, integer=True)
         plugins = list(plugins or [])
         mine = [p for p in plugins if isinstance(p, PromptPoolPlugin) and p.method is model]
         if mine:

@@ -8,9 +8,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-FEATURES = ("pooled", "prompt")
-PROMPT_INITS = ("uniform", "normal")
-
 
 def pick_feature(out, feature: str) -> Tensor:
     """``"pooled"``: pooling over the real tokens; ``"prompt"``: mean of the prompt positions (L2P)."""

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-HEAD_KINDS = ("linear", "cosine")
+from cl_prompts.checks import check_choice
+from cl_prompts.methods.options import HEAD_KINDS
 
 
 class GrowingHead(nn.Module):
@@ -30,8 +31,7 @@ class GrowingHead(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, kind: str = "linear", scale: float = 16.0):
         super().__init__()
-        if kind not in HEAD_KINDS:
-            raise ValueError(f"kind must be one of {list(HEAD_KINDS)}, got {kind!r}")
+        check_choice("kind", kind, HEAD_KINDS)
         self.in_features = int(in_features)
         self.num_classes = int(num_classes)
         self.kind = kind

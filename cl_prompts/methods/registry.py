@@ -67,16 +67,20 @@ def describe_method(name: str) -> str:
 
 
 def describe_options(name: str) -> str:
-    """Every config option of method ``name`` with its default, then its config's docstring."""
+    """Every config option of method ``name``: its default and its help, then the config's docstring."""
     import dataclasses
     import inspect
+    import textwrap
+
+    from cl_prompts.methods.options import option_help
 
     config_class = get_method_class(name).config_class
     fields = dataclasses.fields(config_class)
     defaults = config_class()
-    width = max(len(f.name) for f in fields)
     lines = [f"{name} options (cl-prompts run --method {name} --set OPTION=VALUE):"]
-    lines += [f"  {f.name:<{width}} = {getattr(defaults, f.name)!r}" for f in fields]
+    for f in fields:
+        lines.append(f"  {f.name} = {getattr(defaults, f.name)!r}")
+        lines += textwrap.wrap(option_help(f), width=88, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(lines) + "\n\n" + inspect.cleandoc(config_class.__doc__ or "") + "\n"
 
 

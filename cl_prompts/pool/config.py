@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cl_prompts.checks import is_int, is_number
+from cl_prompts.checks import check_choice, check_positive
 
-_PROMPT_INITS = ("uniform", "normal")
+PROMPT_INITS = ("uniform", "normal")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
 # Fields that fix tensor shapes: a saved pool refuses to load under other values.
 STRUCTURAL_FIELDS = ("embed_dim", "prompt_length")
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
 
 
 @dataclass
@@ -56,29 +46,16 @@ class PoolConfig:
     init_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive_int("embed_dim", self.embed_dim)
-        _positive_int("prompt_length", self.prompt_length)
-        _positive_int("top_k", self.top_k)
-        _positive_int("nprobe", self.nprobe, allow_none=True)
-        _positive_int("ef_search", self.ef_search, allow_none=True)
+        for name in ("embed_dim", "prompt_length", "top_k"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("nprobe", self.nprobe, integer=True, allow_none=True)
+        check_positive("ef_search", self.ef_search, integer=True, allow_none=True)
         if not isinstance(self.index, str) or not self.index.strip():
             raise TypeError(f"index must be a non-empty string, got {self.index!r}")
-        if self.flat_backend not in _FLAT_BACKENDS:
-            raise ValueError(
-                f"flat_backend must be one of {_FLAT_BACKENDS}, got {self.flat_backend!r}"
-            )
-        if self.prompt_init not in _PROMPT_INITS:
-            raise ValueError(f"prompt_init must be one of {_PROMPT_INITS}, got {self.prompt_init!r}")
-        for name in ("frequency_penalty", "init_scale"):
-            value = getattr(self, name)
-            if not is_number(value):
-                raise TypeError(f"{name} must be a float, got {type(value).__name__}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
-        if self.frequency_penalty < 0:
-            raise ValueError(f"frequency_penalty must be >= 0, got {self.frequency_penalty}")
-        if self.init_scale <= 0:
-            raise ValueError(f"init_scale must be > 0, got {self.init_scale}")
+        check_choice("flat_backend", self.flat_backend, _FLAT_BACKENDS)
+        check_choice("prompt_init", self.prompt_init, PROMPT_INITS)
+        check_positive("frequency_penalty", self.frequency_penalty, allow_zero=True)
+        check_positive("init_scale", self.init_scale)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (``dataclasses.asdict``)."""

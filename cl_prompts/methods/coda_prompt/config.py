@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.methods.config import MethodConfig, as_int_tuple, check_bool, check_positive
+from cl_prompts.methods import options as o
+from cl_prompts.methods.config import MethodConfig
 
 
 @dataclass
@@ -21,27 +22,16 @@ class CodaPromptConfig(MethodConfig):
     orthogonality penalty ``mu * sum ||X X^T - I||^2`` is 0 in the released configs;
     classes outside the current task masked while training; Adam lr 1e-3 (batch 128,
     cosine schedule; the runner owns schedules).
-
-    Args:
-        layers: layer indices (0-based) that get prefixes; below the backbone's depth.
-        components_per_task: new components per layer per experience.
-        prompt_length: tokens per component (even: half key prefix, half value prefix).
-        ortho_mu: weight of the orthogonality penalty.
-        mask_absent: mask classes outside the current experience while training.
     """
 
-    layers: tuple[int, ...] = (0, 1, 2, 3, 4)
-    components_per_task: int = 10
-    prompt_length: int = 8
-    ortho_mu: float = 0.0
-    mask_absent: bool = True
+    layers: tuple[int, ...] = o.option((0, 1, 2, 3, 4), "layer indices (0-based) that get prefixes; "
+                                       "below the backbone's depth", o.layer_indices())
+    components_per_task: int = o.option(10, "new components per layer per experience", o.positive_int)
+    prompt_length: int = o.prompt_length(8, "tokens per component (even: half key prefix, half value prefix)")
+    ortho_mu: float = o.option(0.0, "weight of the orthogonality penalty", o.non_negative)
+    mask_absent: bool = o.mask_absent()
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.layers = as_int_tuple("layers", self.layers)
-        check_positive("components_per_task", self.components_per_task, integer=True)
-        check_positive("prompt_length", self.prompt_length, integer=True)
         if self.prompt_length % 2:
             raise ValueError(f"prompt_length must be even (key and value halves), got {self.prompt_length}")
-        check_positive("ortho_mu", self.ortho_mu, allow_zero=True)
-        check_bool("mask_absent", self.mask_absent)

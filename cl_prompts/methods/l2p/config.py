@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.methods.common import FEATURES, PROMPT_INITS
-from cl_prompts.methods.config import MethodConfig, check_bool, check_choice, check_positive
+from cl_prompts.methods import options as o
+from cl_prompts.methods.config import MethodConfig
 
 
 @dataclass
@@ -18,44 +18,26 @@ class L2PConfig(MethodConfig):
     key-matching ("surrogate") loss with coefficient lambda = 0.1, logits of classes
     outside the current task masked while training, prompts and keys initialised
     U(-1, 1), Adam lr 0.03 (batch 128).
-
-    Args:
-        pool_size: M, prompts in the shared pool.
-        prompt_length: L_p, tokens per prompt.
-        top_k: N, prompts chosen per input (N * L_p tokens are prepended).
-        pull_coef: lambda, weight of the key-matching loss.
-        batchwise_selection: train-time batch-wise selection (L2P's option for
-            datasets with a shared prompt; always per-sample at test).
-        frequency_penalty: L2P's diversified selection while training (0 = off).
-        feature: ``"prompt"`` (the paper) or ``"pooled"``.
-        mask_absent: mask classes outside the current experience while training.
-        prompt_init / prompt_init_scale: initialisation of prompts and keys.
-        index: the pool's key index (``"flat"``, ``"torch"`` or a faiss factory string).
     """
 
-    lr: float = 0.03
-    pool_size: int = 10
-    prompt_length: int = 5
-    top_k: int = 5
-    pull_coef: float = 0.1
-    batchwise_selection: bool = False
-    frequency_penalty: float = 0.0
-    feature: str = "prompt"
-    mask_absent: bool = True
-    prompt_init: str = "uniform"
-    prompt_init_scale: float = 1.0
-    index: str = "flat"
+    lr: float = o.lr(0.03)
+    pool_size: int = o.option(10, "M, prompts in the shared pool", o.positive_int)
+    prompt_length: int = o.prompt_length(5, "L_p, tokens per prompt")
+    top_k: int = o.option(5, "N, prompts chosen per input (N * L_p tokens are prepended)", o.positive_int)
+    pull_coef: float = o.pull_coef(0.1)
+    batchwise_selection: bool = o.option(
+        False, "train-time batch-wise selection (L2P's option for datasets with a shared prompt; "
+               "always per-sample at test)", o.boolean)
+    frequency_penalty: float = o.option(
+        0.0, "L2P's diversified selection while training: a prompt's score is lowered by this "
+             "times its share of the earlier tasks' selections (0 = off)", o.non_negative)
+    feature: str = o.feature("prompt")
+    mask_absent: bool = o.mask_absent()
+    prompt_init: str = o.prompt_init()
+    prompt_init_scale: float = o.prompt_init_scale()
+    index: str = o.index()
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("pool_size", "prompt_length", "top_k"):
-            check_positive(name, getattr(self, name), integer=True)
         if self.top_k > self.pool_size:
             raise ValueError(f"top_k must be <= pool_size ({self.pool_size}), got {self.top_k}")
-        check_positive("pull_coef", self.pull_coef, allow_zero=True)
-        check_positive("frequency_penalty", self.frequency_penalty, allow_zero=True)
-        check_bool("batchwise_selection", self.batchwise_selection)
-        check_choice("feature", self.feature, FEATURES)
-        check_bool("mask_absent", self.mask_absent)
-        check_choice("prompt_init", self.prompt_init, PROMPT_INITS)
-        check_positive("prompt_init_scale", self.prompt_init_scale)

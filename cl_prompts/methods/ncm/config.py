@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.methods.config import MethodConfig, check_choice, check_layers
+from cl_prompts.methods import options as o
+from cl_prompts.methods.config import MethodConfig
 
 NCM_METRICS = ("cosine", "euclidean")
 
@@ -16,21 +17,11 @@ class NCMConfig(MethodConfig):
     Paper defaults (SimpleCIL, Zhou et al., "Revisiting Class-Incremental Learning with
     Pre-Trained Models", 2023): prototypes are the class means of the frozen pretrained
     features, classification by cosine similarity, no training at all (``lr`` and
-    ``optimizer`` are unused).
-
-    Args:
-        metric: ``"cosine"`` (the paper) or ``"euclidean"`` (negative squared distance).
-        layers: the feature is the last ``layers`` layers' pooled outputs, each at unit
-            length, concatenated (the paper: the last layer only).
-            Defaults euclidean, 2 layers: mean validation accuracy 89.09 over CLINC150
-            (92.70) and HWU64 (85.48); the last layer alone 88.76 (cosine 88.73), 4 layers
-            88.92 (more layers help CLINC150 and hurt HWU64).
+    ``optimizer`` are unused). Defaults here: euclidean, 2 layers: mean validation
+    accuracy 89.09 over CLINC150 (92.70) and HWU64 (85.48); the last layer alone 88.76
+    (cosine 88.73), 4 layers 88.92 (more layers help CLINC150 and hurt HWU64).
     """
 
-    metric: str = "euclidean"
-    layers: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_layers(self.layers)
-        check_choice("metric", self.metric, NCM_METRICS)
+    metric: str = o.option("euclidean", "'cosine' (the paper) or 'euclidean' (negative squared distance)",
+                           o.one_of(NCM_METRICS))
+    layers: int = o.feature_layers(2)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.methods.config import MethodConfig, check_bool, check_layers, check_positive
+from cl_prompts.methods import options as o
+from cl_prompts.methods.config import MethodConfig
+
+
+def _seed(name: str, value: object) -> None:
+    o.non_negative(name, value, integer=True, allow_none=True)
 
 
 @dataclass
@@ -19,31 +24,17 @@ class RanPACConfig(MethodConfig):
     ridge per run on a split of the training data; here it is a config value chosen on
     validation data (defaults: benchmarks/tune.py, figures in docs/methods.md).
 
-    Args:
-        ridge: the ridge (L2) strength, in the units of G (sums over samples).
-        layers: q is the last ``layers`` layers' pooled outputs, each at unit length,
-            concatenated (the paper: the last layer only; multi-layer features as in
-            LayUP, Ahrens et al., 2024). Defaults ``layers`` 4 and ``ridge`` 100: mean
-            validation accuracy 94.31 over CLINC150 (96.77) and HWU64 (91.85); 2 layers:
-            93.80, the last layer alone: 93.52; with 4 layers ridge 10 / 300 / 1000 gave
-            93.86 / 94.12 / 93.09.
-        projection_dim: M, the number of random features (the paper uses 10,000).
-        projection_seed: seed of W; None draws it from torch's global RNG (the run seed).
-        normalize: unit-normalise the query before the projection.
-        lr / weight_decay / optimizer: unused (nothing is trained by gradient).
+    The paper reads the last layer only (multi-layer features as in LayUP, Ahrens et al.,
+    2024) and uses 10,000 random features. Defaults ``layers`` 4 and ``ridge`` 100: mean
+    validation accuracy 94.31 over CLINC150 (96.77) and HWU64 (91.85); 2 layers: 93.80,
+    the last layer alone: 93.52; with 4 layers ridge 10 / 300 / 1000 gave 93.86 / 94.12 /
+    93.09. ``lr``, ``weight_decay`` and ``optimizer`` are unused.
     """
 
-    ridge: float = 100.0
-    layers: int = 4
-    projection_dim: int = 5000
-    projection_seed: int | None = None
-    normalize: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_layers(self.layers)
-        check_positive("ridge", self.ridge)
-        check_positive("projection_dim", self.projection_dim, integer=True)
-        if self.projection_seed is not None:
-            check_positive("projection_seed", self.projection_seed, integer=True, allow_zero=True)
-        check_bool("normalize", self.normalize)
+    ridge: float = o.option(100.0, "the ridge (L2) strength, in the units of G (sums over samples)",
+                            o.positive)
+    layers: int = o.feature_layers(4)
+    projection_dim: int = o.projection_dim(5000)
+    projection_seed: int | None = o.option(None, "seed of the random projection; None draws it from "
+                                           "torch's global RNG (the run seed)", _seed)
+    normalize: bool = o.normalize()
