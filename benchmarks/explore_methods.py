@@ -1,6 +1,6 @@
 """Quick CLINC150-10 comparison of several methods through the runner: 1 epoch, frozen MiniLM, CPU or GPU.
 
-Each method is one ``cl_prompts.runner.run`` (its own run folder under ``--runs``, with
+Each method is one ``cl_prompts.run.runner.run`` (its own run folder under ``--runs``, with
 results, plots and checkpoints) on one shared backbone and dataset; the figures of all of
 them are gathered in one JSON.
 
@@ -22,7 +22,7 @@ import torch
 from cl_prompts.backbones import default_backbone
 from cl_prompts.data import load_clinc150
 from cl_prompts.files import atomic_write_text
-from cl_prompts.runner import RunConfig, run
+from cl_prompts.run.runner import RunConfig, run
 
 KEPT = ("final_average_accuracy", "average_forgetting", "final_task_id_accuracy", "train_seconds",
         "eval_seconds", "accuracy_matrix")

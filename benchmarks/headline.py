@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suites import SUITES, suite_options  # noqa: E402
 
-from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
-from cl_prompts.runner import RunConfig, load_dataset, run
+from cl_prompts.run.checkpoints import has_checkpoint
+from cl_prompts.run.runner import RunConfig, load_dataset, run
 
 FORGETTING = (
     "Forgetting: for each old experience, its best accuracy after any earlier training "

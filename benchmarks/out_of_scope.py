@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.data import load_clinc150, load_clinc150_out_of_scope
 from cl_prompts.files import atomic_write_text
 from cl_prompts.inference import (
@@ -42,6 +41,7 @@ from cl_prompts.inference import (
 )
 from cl_prompts.inference.out_of_scope import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
 from cl_prompts.results import RESULTS_FILE, read_results
+from cl_prompts.run.checkpoints import has_checkpoint
 
 # Weights of the class similarity in max_logit+similarity tried on val.
 SIMILARITY_WEIGHTS = (0.5, 1.0, 2.0)

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from suites import SUITES, suite_options  # noqa: E402
 
-from cl_prompts import checkpoint as ckpt  # noqa: E402
 from cl_prompts.methods import load_model  # noqa: E402
 from cl_prompts.results import read_results  # noqa: E402
-from cl_prompts.runner import RunConfig, TokenizedStream, evaluate, load_dataset, run  # noqa: E402
+from cl_prompts.run import checkpoints as ckpt  # noqa: E402
+from cl_prompts.run.runner import RunConfig, TokenizedStream, evaluate, load_dataset, run  # noqa: E402
 
 # The grid of each method: option -> values. Trials are the product, in this order.
 GRIDS: dict[str, dict[str, list[Any]]] = {

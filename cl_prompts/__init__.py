@@ -6,8 +6,7 @@ never imports avalanche, transformers or faiss.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cl_prompts.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -27,18 +26,10 @@ _LAZY = {
     "load_text_file": "cl_prompts.data",
     "Predictor": "cl_prompts.inference",
     "Calibration": "cl_prompts.inference",
+    "RunConfig": "cl_prompts.run",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'cl_prompts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

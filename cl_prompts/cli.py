@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts import __version__
-from cl_prompts.run_config import DEFAULT_METHOD, RunConfig
+from cl_prompts.run.config import DEFAULT_METHOD, RunConfig
 
 # CLI flag -> RunConfig field, for the options that exist in both.
 _RUN_FIELDS = (
@@ -122,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise ValueError("--resume and --config exclude each other: a resume reads its options "
                          "from the checkpoint")
     if args.resume:
-        from cl_prompts.checkpoint import read_run_config
+        from cl_prompts.run.checkpoints import read_run_config
 
         if given.get("overwrite"):
             raise ValueError("--resume and --overwrite exclude each other: --resume continues the run "
@@ -137,7 +137,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                     plots=args.plots)
         return RunConfig(**base)
     if args.config:
-        from cl_prompts.run_config import read_config_file
+        from cl_prompts.run.config import read_config_file
 
         base = read_config_file(args.config)
         options = {**base.pop("method_options", {}), **options}
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with open(args.output, "w", encoding="utf-8") as f:
                     f.write(table)
         else:
-            from cl_prompts.runner import run
+            from cl_prompts.run.runner import run
 
             for config in configs_from_args(args):
                 results = run(config)

@@ -10,7 +10,6 @@ import torch
 
 from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.backbones.testing import tiny_text_backbone
-from cl_prompts.checkpoint import load_checkpoint, save_checkpoint
 from cl_prompts.cli import main
 from cl_prompts.data import (
     TextDataset,
@@ -21,7 +20,8 @@ from cl_prompts.data import (
 )
 from cl_prompts.methods import build_model, load_model
 from cl_prompts.pool import PoolConfig, PromptPool
-from cl_prompts.runner import RunConfig, run, warn_truncated
+from cl_prompts.run.checkpoints import load_checkpoint, save_checkpoint
+from cl_prompts.run.runner import RunConfig, run, warn_truncated
 
 
 @pytest.fixture
@@ -313,7 +313,7 @@ def test_38_cli_seed_out_of_range_exit_2(tmp_path, capsys, flag, value):
     (["--set", "lr=-1"], "lr must be > 0"),
 ])
 def test_39_cli_bad_method_or_option_before_loading_anything(tmp_path, capsys, monkeypatch, flags, message):
-    import cl_prompts.runner as runner
+    import cl_prompts.run.runner as runner
 
     def never(*args, **kwargs):
         raise AssertionError("the data were loaded before the method options were checked")

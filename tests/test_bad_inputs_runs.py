@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import cl_prompts.checkpoint as ckpt
+import cl_prompts.run.checkpoints as ckpt
 from cl_prompts.backbones import PromptedBackbone
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.cli import main
@@ -18,8 +18,8 @@ from cl_prompts.data import TextDataset, TextSplit, synthetic_text_dataset
 from cl_prompts.methods import build_model, load_model
 from cl_prompts.pool import PoolConfig, PromptPool
 from cl_prompts.results import compare_dirs, read_results
-from cl_prompts.run_dir import LOCK_FILE, RunDirBusyError, run_lock
-from cl_prompts.runner import RunConfig, run, warn_evaluation_cost, warn_truncated
+from cl_prompts.run.out_dir import LOCK_FILE, RunDirBusyError, run_lock
+from cl_prompts.run.runner import RunConfig, run, warn_evaluation_cost, warn_truncated
 
 
 class Crash(RuntimeError):
@@ -271,7 +271,7 @@ def test_52_kill_during_the_first_checkpoint_restarts_cleanly(tmp_path, backbone
 
 
 def test_53_ctrl_c_ends_with_one_line(tmp_path, capsys, monkeypatch):
-    import cl_prompts.runner as runner
+    import cl_prompts.run.runner as runner
 
     def interrupted(config):
         raise KeyboardInterrupt

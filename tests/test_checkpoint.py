@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cl_prompts.checkpoint import (
+from cl_prompts.run.checkpoints import (
     LATEST,
     capture_rng_state,
     checkpoint_root,

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from cl_prompts.checkpoint import has_checkpoint
 from cl_prompts.cli import main, parse_set
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.results import read_results
-from cl_prompts.runner import RunConfig, run
+from cl_prompts.run.checkpoints import has_checkpoint
+from cl_prompts.run.runner import RunConfig, run
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,9 @@ Names are resolved lazily: ``cl_prompts.inference.commands`` (the CLI) loads wit
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from cl_prompts.inference import defaults
 from cl_prompts.inference.defaults import *  # noqa: F403 - the names and defaults of the scores
+from cl_prompts.lazy import lazy_attributes
 
 _LAZY = {
     "Calibration": "cl_prompts.inference.out_of_scope",
@@ -24,9 +22,4 @@ _LAZY = {
 __all__ = [*defaults.__all__, *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'cl_prompts.inference' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

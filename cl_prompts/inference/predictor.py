@@ -104,7 +104,7 @@ class Predictor:
 
         A ``calibration.json`` in the folder (``cl-prompts calibrate``) replaces the model's.
         """
-        from cl_prompts.checkpoint import has_checkpoint, latest_model_dir
+        from cl_prompts.run.checkpoints import has_checkpoint, latest_model_dir
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cl_prompts.data import synthetic_text_dataset
-from cl_prompts.runner import RunConfig, run
+from cl_prompts.run.runner import RunConfig, run
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "out_of_scope.py"
 

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from cl_prompts import run_loop
 from cl_prompts.backbones.testing import tiny_text_backbone, tiny_vision_backbone
 from cl_prompts.data import TextDataset, synthetic_text_dataset
+from cl_prompts.run import loop as run_loop
 
 
 class StandIn(nn.Module):

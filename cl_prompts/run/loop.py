@@ -15,7 +15,7 @@ import torch
 # re-exported: the runner and benchmark scripts import them from here
 from cl_prompts.data.tensors import trim_padding
 from cl_prompts.random_state import isolated_rng, seed_everything
-from cl_prompts.run_config import RunConfig
+from cl_prompts.run.config import RunConfig
 
 __all__ = [
     "TokenizedStream", "evaluate", "isolated_rng", "score_experience", "seed_everything",

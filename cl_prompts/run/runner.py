@@ -1,16 +1,14 @@
-"""Run one method over a class-incremental text stream: train, evaluate, checkpoint, report.
+"""Run one method over a class-incremental stream (text or images): train, evaluate, checkpoint, report.
 
-The loop is deliberately plain PyTorch over the experiences of a
-:class:`~cl_prompts.data.TextDataset` (the same class groups the Avalanche benchmark
-builders use), so that every random draw is seeded and a resumed run repeats an
-uninterrupted one exactly. After every experience: evaluation on the experiences seen so
-far (one row of the accuracy matrix; ``eval_every`` thins them out), then an atomic
-checkpoint (:mod:`cl_prompts.checkpoint`).
+The loop is deliberately plain PyTorch over the experiences of a dataset (the same class
+groups the Avalanche benchmark builders use), so that every random draw is seeded and a
+resumed run repeats an uninterrupted one exactly. After every experience: evaluation on
+the experiences seen so far (one row of the accuracy matrix; ``eval_every`` thins them
+out), then an atomic checkpoint (:mod:`cl_prompts.run.checkpoints`).
 
-This module drives a run and writes its results; the pieces live beside it and are
-re-exported here: :mod:`cl_prompts.run_config` (``RunConfig``, the dataset),
-:mod:`cl_prompts.run_dir` (the out folder: lock, overwrite, clean-up) and
-:mod:`cl_prompts.run_loop` (the tokenized stream, training and evaluation).
+This module drives a run and writes its results; the names scripts need from the modules
+beside it (:mod:`~cl_prompts.run.config`, :mod:`~cl_prompts.run.out_dir`,
+:mod:`~cl_prompts.run.loop`) are importable from here too.
 """
 
 from __future__ import annotations
@@ -25,19 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results.loggers import RunLoggers
-from cl_prompts.run_config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
-from cl_prompts.run_dir import (
-    OUTPUT_FILES,
-    commit_staged,
-    prepare_out_dir,
-    remove_stale_files,
-    run_lock,
-)
-from cl_prompts.run_loop import (
+from cl_prompts.run import checkpoints as ckpt
+from cl_prompts.run.config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
+from cl_prompts.run.loop import (
     ImageStream,
     TokenizedStream,
     evaluate,
@@ -46,6 +37,13 @@ from cl_prompts.run_loop import (
     seed_everything,
     train_experience,
     warn_truncated,
+)
+from cl_prompts.run.out_dir import (
+    OUTPUT_FILES,
+    commit_staged,
+    prepare_out_dir,
+    remove_stale_files,
+    run_lock,
 )
 
 __all__ = [
@@ -84,7 +82,7 @@ def run(
         global RNGs isolated (its random draws do not change the rest of the run).
 
     The run holds a lock on its folder; with ``overwrite`` the old results stay in place
-    until the new run has finished (:mod:`cl_prompts.run_dir`).
+    until the new run has finished (:mod:`cl_prompts.run.out_dir`).
     """
     from cl_prompts.methods.config import make_config
     from cl_prompts.methods.registry import get_method_class

@@ -24,9 +24,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from cl_prompts import checkpoint as ckpt
 from cl_prompts import results as res
 from cl_prompts.results.loggers import LOG_DIRS
+from cl_prompts.run import checkpoints as ckpt
 
 LOCK_FILE = ".cl-prompts.lock"
 STAGING_PREFIX = ".staging-"
