@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from cl_prompts.files import atomic_write
+
 FORMAT = "cl_prompts.query_cache/1"
 DIGEST_BYTES = 16
 
@@ -95,10 +97,9 @@ class QueryCache:
             tensors["keys" + suffix] = flat.reshape(len(keys), DIGEST_BYTES)
             tensors["features" + suffix] = torch.stack([self._rows[k].to("cpu", torch.float32) for k in keys])
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         meta = {"format": FORMAT, **{k: str(v) for k, v in metadata.items()}}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        tensors = {k: v.contiguous() for k, v in tensors.items()}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
     def load(self, path: str | os.PathLike, expected: dict[str, str]) -> int:
         """Merge a saved cache; refuse it unless its metadata matches ``expected``. Returns rows read."""

@@ -12,11 +12,13 @@ Inputs = dict[str, torch.Tensor] | torch.Tensor
 
 
 def to_device(inputs: Inputs, device: torch.device | str) -> Inputs:
-    """Move a text batch dict or a vision tensor to ``device``."""
+    """Move a text batch dict (keeping its mapping type) or a vision tensor to ``device``."""
     if isinstance(inputs, torch.Tensor):
-        return inputs.to(device)
+        return inputs.to(device, non_blocking=True)
     if isinstance(inputs, Mapping):
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        moved = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                 for k, v in inputs.items()}
+        return moved if type(inputs) is dict else type(inputs)(moved)
     raise TypeError(f"inputs must be a dict of tensors or a tensor, got {type(inputs).__name__}")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cl_prompts.backbones.inputs import to_device
 from cl_prompts.checks import is_int
 from cl_prompts.data.tensors import trim_padding
 from cl_prompts.inference.defaults import CALIBRATION_FILE
@@ -123,7 +124,7 @@ class Predictor:
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start:start + self.batch_size]
             inputs = trim_padding(self.model.backbone.tokenize(chunk))
-            yield chunk, {k: v.to(device) for k, v in inputs.items()}
+            yield chunk, to_device(inputs, device)
 
     @torch.no_grad()
     def logits(self, texts: Sequence[str]) -> Tensor:

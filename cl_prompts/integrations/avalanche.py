@@ -9,7 +9,7 @@ from cl_prompts.integrations.benchmarks import (
     clinc150_benchmark,
     text_benchmark,
 )
-from cl_prompts.integrations.evaluation import evaluate_accuracy, move_to, predict
+from cl_prompts.integrations.evaluation import evaluate_accuracy, predict
 from cl_prompts.integrations.evaluators import results_evaluator
 from cl_prompts.integrations.plugin import PromptPoolPlugin, experience_classes
 from cl_prompts.integrations.strategy import PromptStrategy, make_strategy
@@ -28,7 +28,6 @@ __all__ = [
     "experience_classes",
     "imagenet_r_benchmark",
     "make_strategy",
-    "move_to",
     "predict",
     "results_evaluator",
     "split_cifar100_benchmark",

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cl_prompts.backbones.inputs import to_device
 from cl_prompts.checks import is_int
-
-
-def move_to(inputs: Any, device: torch.device | str) -> Any:
-    """Move a text dict (keeping its type) or a tensor to ``device``."""
-    if isinstance(inputs, torch.Tensor):
-        return inputs.to(device, non_blocking=True)
-    if isinstance(inputs, Mapping):
-        return type(inputs)({k: move_to(v, device) for k, v in inputs.items()})
-    raise TypeError(f"inputs must be a dict of tensors or a tensor, got {type(inputs).__name__}")
 
 
 def _dataset_of(data: Any) -> Dataset:
@@ -65,7 +56,7 @@ def predict(
     preds, targets = [], []
     try:
         for batch in loader:
-            logits = method(move_to(batch[0], dev))  # (B, C)
+            logits = method(to_device(batch[0], dev))  # (B, C)
             preds.append(logits.argmax(dim=-1).cpu())
             targets.append(torch.as_tensor(batch[1]).long().cpu())
     finally:

@@ -65,6 +65,21 @@ def one_hot_sums(features: Tensor, targets: Tensor, num_classes: int) -> Tensor:
     return out.index_add_(0, targets, features)
 
 
+def register_class_sums(module: nn.Module, num_classes: int, width: int) -> None:
+    """Give ``module`` the buffers ``class_sums`` (C, width) and ``class_counts`` (C,), float64.
+
+    float64 sums: the means do not depend on how the data was batched.
+    """
+    module.register_buffer("class_sums", torch.zeros(num_classes, width, dtype=torch.float64))
+    module.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+
+
+def add_to_class_sums(module: nn.Module, features: Tensor, targets: Tensor) -> None:
+    """Add ``features`` (B, width) to their classes' sums (``targets`` (B,)) and counts."""
+    module.class_sums += one_hot_sums(features.to(torch.float64), targets, module.class_sums.shape[0])
+    module.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+
+
 def max_cosine_to_means(features: Tensor, class_sums: Tensor, class_counts: Tensor) -> Tensor:
     """(B,) the largest cosine between each row of ``features`` (B, M) and a seen class's mean.
 
@@ -93,8 +108,7 @@ class RidgeStatistics(nn.Module):
         self.normalize = normalize
         self.register_buffer("projection", torch.randn(in_features, dim, generator=gen))
         self.register_buffer("gram", torch.zeros(dim, dim, dtype=torch.float64))
-        self.register_buffer("class_sums", torch.zeros(num_classes, dim, dtype=torch.float64))
-        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+        register_class_sums(self, num_classes, dim)
 
     def expand(self, x: Tensor) -> Tensor:
         """(B, D) -> (B, M) float64 random features."""
@@ -105,8 +119,7 @@ class RidgeStatistics(nn.Module):
         """Add samples x (B, D) of classes ``targets`` (B,)."""
         h = self.expand(x)  # (B, M)
         self.gram.addmm_(h.T, h)
-        self.class_sums += one_hot_sums(h, targets, self.class_sums.shape[0])
-        self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+        add_to_class_sums(self, h, targets)
 
     @torch.no_grad()
     def class_similarity(self, x: Tensor) -> Tensor:

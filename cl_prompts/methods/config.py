@@ -32,6 +32,15 @@ class MethodConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class KeyedPromptConfig(MethodConfig):
+    """Options of the methods whose prompts are chosen by their keys (l2p, dualprompt, growing_pool)."""
+
+    prompt_init: str = options.prompt_init()
+    prompt_init_scale: float = options.prompt_init_scale()
+    index: str = options.index()
+
+
 def make_config(config_class: type[MethodConfig], method: str, overrides: Mapping[str, Any]) -> MethodConfig:
     """Build ``config_class(**overrides)``; unknown keys raise a TypeError listing the valid ones."""
     valid = [f.name for f in dataclasses.fields(config_class)]

@@ -7,9 +7,11 @@ method states which of them it has and may give another default. ``MethodConfig`
 runs every field's check in ``__post_init__``; ``cl-prompts methods --options NAME``
 prints every field's help.
 
-A factory rather than a base class per group: the prompt methods share no set of options
-that all of them use (coda_prompt has no ``prompt_init``, growing_pool no ``mask_absent``),
-and an option that a method silently ignores would be worse than a line per option.
+A function per option rather than a base class per group: the prompt methods share no
+set of options that all of them use (coda_prompt has no ``prompt_init``, growing_pool no
+``mask_absent``), and an option that a method silently ignored would be worse than a line
+per option. The one group that several methods do share, the prompts chosen by key, is
+``KeyedPromptConfig`` (methods/config.py).
 """
 
 from __future__ import annotations

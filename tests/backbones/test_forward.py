@@ -171,6 +171,10 @@ def test_to_device_moves_both_forms():
     moved = to_device(x, "cpu")
     assert set(moved) == set(x) and moved["input_ids"].device.type == "cpu"
     assert to_device(torch.zeros(1, 3, 2, 2), torch.device("cpu")).shape == (1, 3, 2, 2)
+    from transformers import BatchEncoding
+
+    encoded = to_device(BatchEncoding(x), "cpu")  # the mapping type a tokenizer returns is kept
+    assert isinstance(encoded, BatchEncoding) and torch.equal(encoded["input_ids"], x["input_ids"])
     with pytest.raises(TypeError, match="inputs"):
         to_device([1, 2], "cpu")
 

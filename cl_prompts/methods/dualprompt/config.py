@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.methods import options as o
-from cl_prompts.methods.config import MethodConfig
+from cl_prompts.methods.config import KeyedPromptConfig
 
 
 @dataclass
-class DualPromptConfig(MethodConfig):
+class DualPromptConfig(KeyedPromptConfig):
     """DualPrompt (Wang et al., "DualPrompt: Complementary Prompting for Rehearsal-free
     Continual Learning", ECCV 2022).
 
@@ -31,9 +31,6 @@ class DualPromptConfig(MethodConfig):
     e_length: int = o.prompt_length(20, "E-prompt prefix length (per key and per value)")
     pull_coef: float = o.pull_coef(1.0)
     mask_absent: bool = o.mask_absent()
-    prompt_init: str = o.prompt_init()
-    prompt_init_scale: float = o.prompt_init_scale()
-    index: str = o.index()
 
     def __post_init__(self) -> None:
         super().__post_init__()

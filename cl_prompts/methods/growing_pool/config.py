@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.methods import options as o
-from cl_prompts.methods.config import MethodConfig
+from cl_prompts.methods.config import KeyedPromptConfig
 
 
 @dataclass
-class GrowingPoolConfig(MethodConfig):
+class GrowingPoolConfig(KeyedPromptConfig):
     """Each experience adds its own prompts; a key per class routes inputs to them.
 
     No paper: the design of this engine. Three parts, each class-incremental by
@@ -56,6 +56,3 @@ class GrowingPoolConfig(MethodConfig):
     feature: str = o.feature("pooled")
     head: str = o.head("cosine")
     head_scale: float = o.head_scale()
-    prompt_init: str = o.prompt_init()
-    prompt_init_scale: float = o.prompt_init_scale()
-    index: str = o.index()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.methods import options as o
-from cl_prompts.methods.config import MethodConfig
+from cl_prompts.methods.config import KeyedPromptConfig
 
 
 @dataclass
-class L2PConfig(MethodConfig):
+class L2PConfig(KeyedPromptConfig):
     """Learning to Prompt (Wang et al., "Learning to Prompt for Continual Learning", CVPR 2022).
 
     Paper defaults (its ViT-B/16 setting): a shared pool of M = 10 prompts of length
@@ -33,9 +33,6 @@ class L2PConfig(MethodConfig):
              "times its share of the earlier tasks' selections (0 = off)", o.non_negative)
     feature: str = o.feature("prompt")
     mask_absent: bool = o.mask_absent()
-    prompt_init: str = o.prompt_init()
-    prompt_init_scale: float = o.prompt_init_scale()
-    index: str = o.index()
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,7 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cl_prompts.methods.closed_form import StatisticsMethod, max_cosine_to_means
+from cl_prompts.methods.closed_form import (
+    StatisticsMethod,
+    add_to_class_sums,
+    max_cosine_to_means,
+    register_class_sums,
+)
 from cl_prompts.methods.ncm.config import NCMConfig
 from cl_prompts.methods.registry import register
 
@@ -26,18 +31,13 @@ class NCM(StatisticsMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: NCMConfig):
         super().__init__(backbone, num_classes, config)
-        d = self.feature_dim
-        # float64 sums: prototypes do not depend on how the data was batched
-        self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
-        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+        register_class_sums(self, num_classes, self.feature_dim)
 
     @torch.no_grad()
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch's frozen features to its classes' sums."""
         super().observe(inputs, targets)
-        q = self.query(inputs).to(torch.float64)  # (B, D)
-        self.class_sums.index_add_(0, targets, q)
-        self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+        add_to_class_sums(self, self.query(inputs), targets)
 
     def prototypes(self) -> Tensor:
         """(C, D) class means (zeros for classes never observed)."""

@@ -9,8 +9,9 @@ from torch import Tensor
 
 from cl_prompts.methods.closed_form import (
     StatisticsMethod,
+    add_to_class_sums,
     max_cosine_to_means,
-    one_hot_sums,
+    register_class_sums,
     solve_spd,
     unit_rows,
 )
@@ -32,8 +33,7 @@ class SLDA(StatisticsMethod):
     def __init__(self, backbone: Any, num_classes: int, config: SLDAConfig):
         super().__init__(backbone, num_classes, config)
         d = self.feature_dim
-        self.register_buffer("class_sums", torch.zeros(num_classes, d, dtype=torch.float64))
-        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.float64))
+        register_class_sums(self, num_classes, d)
         self.register_buffer("second_moment", torch.zeros(d, d, dtype=torch.float64))
         self.register_buffer("weight", torch.zeros(d, num_classes, dtype=torch.float64))
         self.register_buffer("bias", torch.zeros(num_classes, dtype=torch.float64))
@@ -43,8 +43,7 @@ class SLDA(StatisticsMethod):
         """Add a batch to the class sums and the second moment."""
         super().observe(inputs, targets)
         x = unit_rows(self.query(inputs), self.config.normalize)  # (B, D)
-        self.class_sums += one_hot_sums(x, targets, self.num_classes)
-        self.class_counts.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float64))
+        add_to_class_sums(self, x, targets)
         self.second_moment.addmm_(x.T, x)
 
     @torch.no_grad()
