@@ -45,7 +45,7 @@ def setup():
 def test_naive_with_plugin_matches_the_runner_on_minilm(name, setup, tmp_path, monkeypatch, align):
     backbone, data = setup
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # the runner's setting on this 2-core machine
+    torch.set_num_threads(2)  # the same thread count on both sides: float sums depend on it
     try:
         batches = align.record_runner_batches(monkeypatch)
         runner = run(RunConfig(method=name, seed=0, out=str(tmp_path / "run"), progress=False, plots=False),

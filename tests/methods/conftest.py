@@ -10,8 +10,8 @@ import torch
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.methods import build_model
 
-# Tiny models on a shared 2-core machine: extra intra-op threads only add contention
-# (measured here: a tiny training step went from 0.17 s to 0.014 s with one thread).
+# Tiny models: extra intra-op threads only add contention (on a 2-core CPU a tiny
+# training step went from 0.17 s to 0.014 s with one thread).
 torch.set_num_threads(1)
 
 NUM_CLASSES = 6

@@ -10,9 +10,9 @@ from cl_prompts.methods import list_methods, load_model
 METHODS = list_methods()
 
 
-def test_every_method_of_the_issue_is_registered():
-    expected = {"l2p", "dualprompt", "coda_prompt", "growing_pool", "prompt_tuning", "ncm",
-                "linear_probe", "finetune", "joint"}
+def test_every_documented_method_is_registered():
+    expected = {"l2p", "dualprompt", "coda_prompt", "growing_pool", "prompt_tuning", "ncm", "slda",
+                "ranpac", "linear_probe", "finetune", "joint"}
     assert expected <= set(METHODS)
 
 
