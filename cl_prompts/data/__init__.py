@@ -7,6 +7,7 @@ from cl_prompts.data.clinc150 import (
     ENV_VAR,
     candidate_roots,
     find_clinc150,
+    find_data_folder,
     load_clinc150,
     load_clinc150_out_of_scope,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "candidate_roots",
     "class_order",
     "find_clinc150",
+    "find_data_folder",
     "load_clinc150",
     "load_clinc150_out_of_scope",
     "load_text_file",

@@ -13,16 +13,27 @@ _FILES = ("data_full.json", "domains.json")
 EVAL_SPLITS = ("test", "val")
 
 
-def candidate_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """The folders :func:`load_clinc150` looks in, in order."""
+def candidate_roots(root: str | os.PathLike | None = None, name: str = "clinc150") -> list[Path]:
+    """The folders looked in for data set ``name``, in order: ``root`` alone when given, else
+    ``$CL_PROMPTS_DATA/<name>``, then ``<repo>/../shared/data/<name>``."""
     if root is not None:
         return [Path(root)]
     roots = []
     if os.environ.get(ENV_VAR):
-        roots.append(Path(os.environ[ENV_VAR]) / "clinc150")
-    # <repo root>/../shared/data/clinc150: the layout of a source checkout.
-    roots.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "clinc150")
+        roots.append(Path(os.environ[ENV_VAR]) / name)
+    # <repo root>/../shared/data/<name>: the layout of a source checkout.
+    roots.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / name)
     return roots
+
+
+def find_data_folder(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The first existing folder of :func:`candidate_roots` for ``name`` (e.g. ``"hwu64"``)."""
+    tried = candidate_roots(root, name)
+    for path in tried:
+        if path.is_dir():
+            return path
+    raise FileNotFoundError(f"{name} not found: looked in {', '.join(str(p) for p in tried)}. "
+                            f"Pass root=... or set ${ENV_VAR} to a folder containing {name}/.")
 
 
 def find_clinc150(root: str | os.PathLike | None = None) -> Path:

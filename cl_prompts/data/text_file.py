@@ -152,6 +152,7 @@ def load_text_file(
     seed: int = 0,
     eval_split: str = "test",
     val_fraction: float = 0.1,
+    calibration_fraction: float = 0.0,
 ) -> TextDataset:
     """A class-incremental dataset from your own file(s) of (text, label).
 
@@ -172,6 +173,9 @@ def load_text_file(
         eval_split: ``"test"`` evaluates on the test split; ``"val"`` holds out a
             stratified ``val_fraction`` of the training rows (seeded by ``seed``) as the
             evaluation split and trains on the rest; ``test_path`` is then never read.
+        calibration_fraction: hold out this stratified share of the training rows (0: none)
+            as ``calibration``: in-scope texts never trained on, on which a run fits its
+            out-of-scope threshold (docs/inference.md).
 
     Raises:
         FileNotFoundError / IsADirectoryError: a bad path.
@@ -181,6 +185,8 @@ def load_text_file(
     for name, value in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
         if not is_number(value) or not 0.0 < float(value) < 1.0:
             raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    if not is_number(calibration_fraction) or not 0.0 <= float(calibration_fraction) < 1.0:
+        raise ValueError(f"calibration_fraction must be in [0, 1), got {calibration_fraction!r}")
     if eval_split not in ("test", "val"):
         raise ValueError(f"eval_split must be 'test' or 'val', got {eval_split!r}")
     texts, labels = read_rows(path, text_column, label_column)
@@ -206,6 +212,11 @@ def load_text_file(
         train, test = stratified_split(train, float(val_fraction), seed)
         if len(test) == 0:
             raise ValueError(f"{path}: too few rows to hold out a validation split")
+    calibration = None
+    if calibration_fraction > 0:
+        train, calibration = stratified_split(train, float(calibration_fraction), seed + 1)
+        if len(calibration) == 0:
+            raise ValueError(f"{path}: too few rows to hold out a calibration split")
     n_exp = min(5, len(names)) if num_experiences is None else num_experiences
     order = list(range(len(names))) if class_order_seed is None else class_order(len(names), class_order_seed)
     first_seen = list(dict.fromkeys(train_labels))  # class ids in order of first appearance in the file
@@ -213,6 +224,7 @@ def load_text_file(
         train, test, names, split_classes(order, n_exp), name=dataset_name(path),
         info={"path": str(path), "test_path": None if test_path is None else str(test_path),
               "eval_split": eval_split, "file_order": first_seen},
+        calibration=calibration,
     )
 
 

@@ -53,17 +53,23 @@ class TextSplit:
         The original order of the kept samples is preserved so that a subset is a
         faithful miniature of the split.
         """
+        return self.take(self.per_class_indices(per_class, seed))
+
+    def per_class_indices(self, per_class: int, seed: int = 0, classes: Sequence[int] | None = None) -> list[int]:
+        """Sorted row indices: at most ``per_class`` of each class in ``classes`` (default: all),
+        every row of the other classes."""
         if not is_int(per_class) or per_class < 1:
             raise ValueError(f"per_class must be a positive int, got {per_class!r}")
         rng = np.random.default_rng(seed)
         labels = np.asarray(self.labels)
+        cut = set(self.classes() if classes is None else classes)
         keep: list[int] = []
         for c in self.classes():
             idx = np.flatnonzero(labels == c)
-            if len(idx) > per_class:
+            if c in cut and len(idx) > per_class:
                 idx = rng.choice(idx, size=per_class, replace=False)
             keep.extend(int(i) for i in idx)
-        return self.take(sorted(keep))
+        return sorted(keep)
 
 
 def _as_label(value: object) -> int:
@@ -215,6 +221,34 @@ class TextDataset(ExperienceNames):
             self.train.per_class_subset(per_class, seed), cut(self.test), list(self.class_names),
             [list(e) for e in self.experiences], self.name, dict(self.info), cut(self.calibration),
         )
+
+    def few_shot(self, experience: int, per_class: int, seed: int = 0) -> TextDataset:
+        """The same stream with experience ``experience`` cut to ``per_class`` training samples per class."""
+        if not is_int(experience) or not 0 <= experience < self.num_experiences:
+            raise ValueError(f"experience must be an int in 0..{self.num_experiences - 1}, got {experience!r}")
+        keep = self.train.per_class_indices(per_class, seed, classes=self.experiences[experience])
+        return TextDataset(self.train.take(keep), self.test, list(self.class_names),
+                           [list(e) for e in self.experiences], self.name, dict(self.info), self.calibration)
+
+    def first_experiences(self, n: int) -> TextDataset:
+        """The stream cut after its first ``n`` experiences; their classes renumbered 0..K-1 in order."""
+        if not is_int(n) or not 1 <= n <= self.num_experiences:
+            raise ValueError(f"n must be an int in 1..{self.num_experiences}, got {n!r}")
+        kept = [c for e in self.experiences[:n] for c in e]
+        new_id = {c: i for i, c in enumerate(kept)}
+
+        def cut(split: TextSplit | None) -> TextSplit | None:
+            if split is None:
+                return None
+            rows = [i for i, y in enumerate(split.labels) if y in new_id]
+            return TextSplit([split.texts[i] for i in rows], [new_id[split.labels[i]] for i in rows])
+
+        info = dict(self.info)
+        if isinstance(info.get("experience_names"), list):
+            info["experience_names"] = info["experience_names"][:n]
+        groups = [[new_id[c] for c in e] for e in self.experiences[:n]]
+        return TextDataset(cut(self.train), cut(self.test), [self.class_names[c] for c in kept], groups,
+                           self.name, info, cut(self.calibration))
 
 
 def class_order(num_classes: int, seed: int) -> list[int]:

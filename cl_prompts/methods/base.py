@@ -272,6 +272,18 @@ class ContinualMethod(nn.Module):
         """The prompts the key index picks for each input (:class:`Routing`); None without a pool."""
         return None
 
+    def routing_keys(self) -> tuple[Tensor, Tensor] | None:
+        """The keys queries are matched against, to inspect: (K, W) and the experience of each
+        (K,) long (-1: shared by every experience). W is the width of ``Routing.queries``.
+        None: the method has no keys."""
+        return None
+
+    def input_prompts(self) -> tuple[Tensor, Tensor] | None:
+        """The soft prompts put in front of the input tokens, to inspect: (N, L, D) and the
+        experience that trained each (N,) long (-1: shared). None: the method has none, or its
+        prompts are attention prefixes (dualprompt, coda_prompt), not token embeddings."""
+        return None
+
     # ---------------------------------------------------------------- save / load
     def set_class_names(self, names: Sequence[str] | None) -> None:
         """Name the C classes (saved with the model; predictions then carry names)."""

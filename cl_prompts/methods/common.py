@@ -9,6 +9,16 @@ import torch
 from torch import Tensor
 
 
+@torch.no_grad()
+def pool_contents(pool: Any, shared: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Every prompt (N, L, D) and key (N, D) of a :class:`~cl_prompts.pool.PromptPool`, and the
+    task that added each (N,) long; ``shared``: -1 for all (a pool every experience trains)."""
+    ids = torch.arange(pool.size)
+    prompts, keys = pool.lookup(ids)
+    tasks = torch.full_like(ids, -1) if shared else pool.task_of(ids).cpu()
+    return prompts.detach(), keys.detach(), tasks
+
+
 def pick_feature(out, feature: str) -> Tensor:
     """``"pooled"``: pooling over the real tokens; ``"prompt"``: mean of the prompt positions (L2P)."""
     if feature == "prompt":

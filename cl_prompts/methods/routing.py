@@ -17,11 +17,14 @@ class Routing:
         prompt_ids: (B, k) long, the pool ids of the prompts used, best first (-1: none).
         key_scores: (B, k) float, the key index's score of each (cosine similarity for a
             pool's keys, the routing readout's score for ``growing_pool``'s class keys).
+        queries: (B, W) float, what was matched against the method's ``routing_keys()`` (W their
+            width), or None.
     """
 
     experience: torch.Tensor
     prompt_ids: torch.Tensor
     key_scores: torch.Tensor
+    queries: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         b = self.experience.shape[0]
@@ -30,3 +33,7 @@ class Routing:
             f"prompt_ids {tuple(self.prompt_ids.shape)} and key_scores {tuple(self.key_scores.shape)} "
             f"must both be (B={b}, k)"
         )
+        if self.queries is not None:
+            assert self.queries.dim() == 2 and self.queries.shape[0] == b, (
+                f"queries must be (B={b}, W), got {tuple(self.queries.shape)}"
+            )

@@ -156,6 +156,23 @@ class PoolStorage(nn.Module):
         self.keys = None
         self._sync_index()
 
+    @torch.no_grad()
+    def copy_prompts_from(self, task: int) -> None:
+        """Restart the open task's trainable prompts as a copy of frozen ``task``'s (prompt recycling).
+
+        In place, so an optimizer built over them keeps working; keys are left as they are.
+        The two tasks must hold as many prompts.
+        """
+        if not self.is_current_trainable:
+            raise RuntimeError("no open task: add_task() first")
+        check_tasks([task], self.num_tasks)
+        if task == self.current_task:
+            raise ValueError(f"task {task} is the open task itself; name a frozen one")
+        start, stop = self.task_range(task)
+        if stop - start != self.prompts.shape[0]:
+            raise ValueError(f"task {task} holds {stop - start} prompts, the open task {self.prompts.shape[0]}")
+        self.prompts.copy_(self.frozen_prompts[start:stop])
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The current task's prompts and keys (empty once frozen)."""
         return [p for p in (self.prompts, self.keys) if p is not None]

@@ -11,11 +11,18 @@ import numpy as np
 from cl_prompts.results.metrics import Matrix, as_matrix
 
 
-def _pyplot():
-    # Agg: no display needed (servers, CI); imported lazily so `import cl_prompts` stays fast.
+def pyplot():
+    """matplotlib.pyplot, imported lazily (``import cl_prompts`` stays fast).
+
+    Outside Jupyter the backend is Agg (no display needed: servers, CI); inside a notebook
+    the kernel's own backend is kept, so figures show inline.
+    """
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=True)
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
@@ -25,7 +32,7 @@ def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -48,7 +55,7 @@ def accuracy_matrix_axes(accuracy_matrix: Matrix, ax=None, title: str = "",
     names = _check_labels(labels, n)
     if ax is None:
         width = 1.0 + 0.55 * n + (1.5 if labels is not None else 0.0)
-        _, ax = _pyplot().subplots(figsize=(width, 0.8 + 0.5 * n + (1.0 if labels is not None else 0.0)))
+        _, ax = pyplot().subplots(figsize=(width, 0.8 + 0.5 * n + (1.0 if labels is not None else 0.0)))
     image = ax.imshow(np.ma.masked_invalid(a), vmin=0, vmax=100, cmap="viridis")
     if n <= 20:  # numbers stay readable up to ~20 experiences
         for i in range(n):
@@ -72,7 +79,7 @@ def accuracy_over_time_axes(accuracy_matrix: Matrix, ax=None, title: str = "",
     n = a.shape[0]
     names = _check_labels(labels, n)
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=(7, 4))
+        _, ax = pyplot().subplots(figsize=(7, 4))
     steps = np.arange(n)
     for j in range(n):
         measured = np.isfinite(a[j:, j])  # rows not evaluated (eval_every) are skipped, not gaps

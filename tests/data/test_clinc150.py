@@ -67,3 +67,13 @@ def test_eval_split_val_uses_val_and_never_test(tmp_path):
     assert len(ds.train) == 24 and ds.info["eval_split"] == "val"
     with pytest.raises(ValueError, match="eval_split"):
         load_clinc150(root, eval_split="dev")
+
+
+def test_find_data_folder_looks_under_the_environment_variable_first(tmp_path, monkeypatch):
+    from cl_prompts.data import find_data_folder
+
+    (tmp_path / "hwu64").mkdir()
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert find_data_folder("hwu64") == tmp_path / "hwu64"
+    with pytest.raises(FileNotFoundError, match=r"nope not found: looked in .*nope"):
+        find_data_folder("nope", root=tmp_path / "nope")

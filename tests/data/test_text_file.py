@@ -128,3 +128,15 @@ def test_tsv_quotes_are_text_and_a_bom_is_not_part_of_the_header(tmp_path):
     bom = tmp_path / "bom.csv"
     bom.write_bytes("\ufefftext,label\n".encode() + "".join(f"{t},{lab}\n" for t, lab in _rows()).encode())
     assert load_text_file(bom).num_classes == 4
+
+
+def test_calibration_fraction_holds_out_in_scope_rows_from_training(tmp_path):
+    p = _write_csv(tmp_path / "d.csv", _rows(per_class=10))
+    plain = load_text_file(p)
+    ds = load_text_file(p, calibration_fraction=0.25)
+    assert plain.calibration is None and ds.test.texts == plain.test.texts  # the test split is unchanged
+    assert all(ds.calibration.labels.count(c) == 2 for c in range(4))  # round(0.25 * 8) per class
+    assert sorted(ds.train.texts + ds.calibration.texts) == sorted(plain.train.texts)
+    assert not set(ds.train.texts) & set(ds.calibration.texts)
+    with pytest.raises(ValueError, match=r"calibration_fraction must be in \[0, 1\), got 1.0"):
+        load_text_file(p, calibration_fraction=1.0)

@@ -103,3 +103,36 @@ def test_experience_names_come_from_the_benchmark_or_the_classes():
     regrouped = ds.regroup(num_experiences=3)
     assert regrouped.experience_names() == ["x", "y", "z"]  # the old names do not fit new groups
     assert ds.regroup(num_experiences=1).experience_names() == ["x +2"]
+
+
+def test_first_experiences_cuts_the_stream_and_renumbers_its_classes():
+    from cl_prompts.data import synthetic_text_dataset
+
+    data = synthetic_text_dataset(num_classes=6, num_experiences=3, calibration_per_class=2)
+    data = data.regroup(class_order_seed=1)  # classes not in id order: the renumbering matters
+    first = data.first_experiences(2)
+    kept = data.experiences[0] + data.experiences[1]
+    assert first.class_names == [data.class_names[c] for c in kept]
+    assert first.experiences == [[0, 1], [2, 3]] and first.num_classes == 4
+    for split, original in ((first.train, data.train), (first.test, data.test),
+                            (first.calibration, data.calibration)):
+        expected = [(t, kept.index(y)) for t, y in zip(original.texts, original.labels, strict=True) if y in kept]
+        assert list(zip(split.texts, split.labels, strict=True)) == expected
+    with pytest.raises(ValueError, match=r"n must be an int in 1..3, got 4"):
+        data.first_experiences(4)
+
+
+def test_few_shot_cuts_one_experience_and_keeps_the_rest():
+    from cl_prompts.data import synthetic_text_dataset
+
+    data = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8)
+    few = data.few_shot(1, per_class=3, seed=2)
+    counts = {c: few.train.labels.count(c) for c in range(6)}
+    assert counts == {0: 8, 1: 8, 2: 3, 3: 3, 4: 8, 5: 8}
+    assert few.test.texts == data.test.texts and few.experiences == data.experiences
+    rows = list(zip(few.train.texts, few.train.labels, strict=True))
+    assert [r for r in rows if r[1] not in (2, 3)] == [r for r in zip(data.train.texts, data.train.labels, strict=True)
+                                                     if r[1] not in (2, 3)]
+    assert few.few_shot(1, per_class=3, seed=2).train.texts == few.train.texts  # seeded
+    with pytest.raises(ValueError, match=r"experience must be an int in 0..2, got 3"):
+        data.few_shot(3, per_class=3)

@@ -25,14 +25,10 @@ def _data():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_run):
     root = tmp_path_factory.mktemp("runs")
-    out = {}
-    for method, options in TINY.items():
-        cfg = RunConfig(method=method, backbone="tiny-bert", out=str(root / method), progress=False,
-                        batch_size=8, plots=False, method_options=options)
-        out[method] = (root / method, run(cfg, backbone=tiny_text_backbone(), dataset=_data()))
-    return out
+    return {method: (root / method, tiny_run(root / method, method, options, _data()))
+            for method, options in TINY.items()}
 
 
 @pytest.mark.parametrize("method", sorted(TINY))

@@ -138,3 +138,29 @@ def test_learns_the_stream(name, backbone, stream, h):
         assert last > 0.9 and first < 0.5, (first, last)
     else:
         assert correct.mean().item() > 0.8, correct.mean().item()
+
+
+ROUTED = ("l2p", "dualprompt", "coda_prompt", "growing_pool")
+TOKEN_PROMPTS = {"l2p": 6, "growing_pool": 3, "prompt_tuning": 1}  # prompts each holds after 3 experiences
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_inspection_hooks_agree_with_each_other(name, backbone, stream, h):
+    model = h.build(name, backbone)
+    h.run_stream(model, stream, steps=2)
+    x = {k: torch.cat([s[1][k] for s in stream]) for k in stream[0][1]}
+    route, keys = model.routing(x), model.routing_keys()
+    if name not in ROUTED:
+        assert route is None and keys is None
+    else:
+        values, owners = keys
+        assert route.queries.shape == (len(route.experience), values.shape[1])  # matched in one space
+        assert owners.shape == (values.shape[0],) and owners.min() >= -1 and owners.max() < 3
+        assert ((route.prompt_ids >= 0) | (route.prompt_ids == -1)).all()
+    prompts = model.input_prompts()
+    if name not in TOKEN_PROMPTS:
+        assert prompts is None
+    else:
+        values, owners = prompts
+        assert values.shape[0] == owners.shape[0] == TOKEN_PROMPTS[name]
+        assert values.shape[2] == backbone.hidden_size and not values.requires_grad

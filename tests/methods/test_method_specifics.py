@@ -208,3 +208,39 @@ def test_ncm_prototypes_are_batching_invariant(backbone, stream, h):
         b.observe({k: v[i : i + 5] for k, v in x.items()}, y[i : i + 5])
     assert torch.allclose(a.prototypes(), b.prototypes(), atol=1e-6)
     assert torch.equal(a.class_counts[:2], torch.tensor([8.0, 8.0], dtype=torch.float64))
+
+
+def test_growing_pool_recycles_the_prompts_of_the_task_the_new_data_is_routed_to(backbone, stream, h):
+    model = h.build("growing_pool", backbone, init_from_nearest=True, init_from_previous=False)
+    h.run_stream(model, stream[:2], steps=5)
+    frozen = model.pool.frozen_prompts.clone()  # (2, L, D): tasks 0 and 1
+    classes, x, y = stream[2]
+    # the new task's data, routed among the earlier tasks: which one is nearest
+    expected = model.nearest_task(x)
+    model.begin_experience(2, classes)
+    assert model.recycled_from is None
+    assert not torch.equal(model.pool.prompts[0], frozen[expected])  # a random start until the first batch
+    model.train()
+    model.training_loss(x, y)  # the first training batch copies the nearest task's prompts in place
+    assert model.recycled_from == expected
+    assert torch.equal(model.pool.prompts.detach()[0], frozen[expected])
+    assert torch.equal(model.pool.frozen_prompts, frozen)  # the source stays frozen and unchanged
+    model.training_loss(x, y)  # once per task
+    model.end_experience(2)
+
+
+def test_prompt_recycling_needs_an_open_task_of_the_same_size():
+    from cl_prompts.pool import PoolConfig, PromptPool
+
+    pool = PromptPool(PoolConfig(embed_dim=4, prompt_length=2, top_k=1, index="torch"))
+    with pytest.raises(RuntimeError, match="no open task"):
+        pool.copy_prompts_from(0)
+    pool.add_task(2)
+    pool.add_task(1)
+    with pytest.raises(ValueError, match="task 0 holds 2 prompts, the open task 1"):
+        pool.copy_prompts_from(0)
+    with pytest.raises(ValueError, match="task 1 is the open task itself"):
+        pool.copy_prompts_from(1)
+    pool.add_task(2)
+    pool.copy_prompts_from(0)
+    assert torch.equal(pool.prompts.detach(), pool.frozen_prompts[:2])

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.coda_prompt.config import CodaPromptConfig
-from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt
+from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt, pool_contents
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing
@@ -110,9 +110,17 @@ class CodaPrompt(ContinualMethod):
     @torch.no_grad()
     def routing(self, inputs: Any) -> Routing:
         """The components weighted most at the first prompted layer (every one is used, weighted)."""
-        weights = self.component_weights(self.backbone.query_features(inputs), 0)  # (B, M)
+        query = self.backbone.query_features(inputs)  # (B, D)
+        weights = self.component_weights(query, 0)  # (B, M)
         scores, ids = weights.topk(min(ROUTING_TOP, weights.shape[1]), dim=1)
-        return Routing(experience=torch.full_like(ids[:, 0], -1), prompt_ids=ids, key_scores=scores)
+        return Routing(experience=torch.full_like(ids[:, 0], -1), prompt_ids=ids, key_scores=scores,
+                       queries=query)
+
+    def routing_keys(self) -> tuple[Tensor, Tensor]:
+        """The first prompted layer's component keys and the experience that added each (a
+        component's weight is ``cos(query * attention, key)``: the query is scaled per component)."""
+        _, keys, tasks = pool_contents(self.pools[0])
+        return keys, tasks
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone(inputs, prefix_prompts=self._prefixes(inputs)).pooled)

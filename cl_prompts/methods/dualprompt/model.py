@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import check_layers, init_prompts
+from cl_prompts.methods.common import check_layers, init_prompts, pool_contents
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
@@ -79,8 +79,9 @@ class DualPrompt(ContinualMethod):
                 out[layer] = self.g_prompt[i].unsqueeze(0)  # (1, 2, Lg, D), broadcast
         return out
 
-    def _select(self, inputs: Any, tasks: list[int] | None):
-        query = self.backbone.query_features(inputs)  # (B, D) frozen
+    def _select(self, inputs: Any, tasks: list[int] | None, query: Tensor | None = None):
+        if query is None:
+            query = self.backbone.query_features(inputs)  # (B, D) frozen
         return self.pool.select(query, k=1, tasks=tasks)
 
     def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
@@ -100,5 +101,12 @@ class DualPrompt(ContinualMethod):
     @torch.no_grad()
     def routing(self, inputs: Any) -> Routing:
         """The E-prompt whose key matches best, and its experience."""
-        sel = self._select(inputs, tasks=None)
-        return Routing(experience=self.pool.task_of(sel.ids[:, 0]), prompt_ids=sel.ids, key_scores=sel.scores)
+        query = self.backbone.query_features(inputs)  # (B, D)
+        sel = self._select(inputs, tasks=None, query=query)
+        return Routing(experience=self.pool.task_of(sel.ids[:, 0]), prompt_ids=sel.ids, key_scores=sel.scores,
+                       queries=query)
+
+    def routing_keys(self) -> tuple[Tensor, Tensor]:
+        """The E-prompts' keys and their experiences."""
+        _, keys, tasks = pool_contents(self.pool)
+        return keys, tasks

@@ -53,6 +53,10 @@ class GrowingPoolConfig(KeyedPromptConfig):
                                     o.non_negative)
     init_from_previous: bool = o.option(True, "a new task's prompts start from the previous task's values",
                                         o.boolean)
+    init_from_nearest: bool = o.option(
+        False, "prompt recycling: a new task's prompts start as a copy of those of the earlier task "
+               "its first training batch is routed to most (the nearest keys); before that batch "
+               "they start as init_from_previous says", o.boolean)
     feature: str = o.feature("pooled")
     head: str = o.head("cosine")
     head_scale: float = o.head_scale()

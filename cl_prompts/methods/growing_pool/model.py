@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.base import ContinualMethod, batch_size_of
 from cl_prompts.methods.closed_form import RidgeStatistics
-from cl_prompts.methods.common import FeatureCollector, pick_feature
+from cl_prompts.methods.common import FeatureCollector, pick_feature, pool_contents
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
@@ -66,6 +66,8 @@ class GrowingPool(ContinualMethod):
         self.register_buffer("class_task", torch.full((num_classes,), -1, dtype=torch.long))
         self.key_index = KeyIndex(m, c.index)
         self._collector = FeatureCollector(keep_inputs=True)
+        self._recycle_pending = False
+        self.recycled_from: int | None = None  # the task the open task's prompts were copied from
 
     # ---------------------------------------------------------------- growth
     def _grow(self, experience: int, classes: list[int]) -> None:
@@ -74,6 +76,9 @@ class GrowingPool(ContinualMethod):
         if self.config.init_from_previous and self.pool.num_tasks:
             start, stop = self.pool.task_range(self.pool.current_task)
             init = self.pool.lookup(torch.arange(start, stop))[0]  # (n, L, D)
+        # prompt recycling waits for the first training batch: it needs the new task's data
+        self._recycle_pending = self.config.init_from_nearest and self.pool.num_tasks > 0
+        self.recycled_from = None
         self.pool.add_task(n, prompts=init)
         self.head.grow(classes, train_only_new=True)
         cls = torch.tensor(classes, device=self.class_task.device)
@@ -118,6 +123,10 @@ class GrowingPool(ContinualMethod):
         return self.current_mask  # each task's head rows are trained on its own classes
 
     def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
+        if self._recycle_pending:
+            self._recycle_pending = False
+            self.recycled_from = self.nearest_task(inputs)
+            self.pool.copy_prompts_from(self.recycled_from)
         tasks = torch.full((batch_size_of(inputs),), self.pool.current_task, dtype=torch.long,
                            device=self.class_task.device)
         return self.head(self._features(inputs, tasks)), []  # the true task while training
@@ -141,6 +150,13 @@ class GrowingPool(ContinualMethod):
             return self._features(inputs, tasks)
         out = self.backbone(inputs, input_prompts=self._task_prompts(tasks), layers=self.config.layers)
         return out.layer_features()
+
+    @torch.no_grad()
+    def nearest_task(self, inputs: Any) -> int:
+        """The earlier task that most inputs of the batch are routed to first (ties: the lower id)."""
+        _, candidates = self.candidate_tasks(inputs)  # (B, m): the open task has no solved key yet
+        first = candidates[:, 0].cpu()
+        return int(torch.bincount(first[first >= 0]).argmax())
 
     def _query(self, inputs: Any) -> Tensor:
         """(B, n * D) the frozen query of the routing readout."""
@@ -175,7 +191,18 @@ class GrowingPool(ContinualMethod):
         ids = (cands[:, :, None] * n + torch.arange(n, device=cands.device)).flatten(1)  # (B, m * n)
         own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
         best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
-        return Routing(experience=cands[:, 0], prompt_ids=ids, key_scores=best.repeat_interleave(n, dim=1))
+        queries = self.route_stats.expand(self._query(inputs)).float()  # (B, M): the class keys' space
+        return Routing(experience=cands[:, 0], prompt_ids=ids, key_scores=best.repeat_interleave(n, dim=1),
+                       queries=queries)
+
+    def routing_keys(self) -> tuple[Tensor, Tensor]:
+        """One key per class seen, (K, M): its column of the routing readout; and its experience."""
+        solved = torch.nonzero(self.route_stats.class_counts > 0).flatten()
+        return self.route_readout.T[solved].clone(), self.class_task[solved].clone()
+
+    def input_prompts(self) -> tuple[Tensor, Tensor]:
+        prompts, _, tasks = pool_contents(self.pool)
+        return prompts, tasks
 
     def _logits(self, inputs: Any) -> Tensor:
         route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import pick_feature
+from cl_prompts.methods.common import pick_feature, pool_contents
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
 from cl_prompts.methods.registry import register
@@ -70,5 +70,15 @@ class L2P(ContinualMethod):
     @torch.no_grad()
     def routing(self, inputs: Any) -> Routing:
         """The top-k prompts of the shared pool (it belongs to no single experience: -1)."""
-        sel = self.pool.select(self.backbone.query_features(inputs))
-        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores)
+        query = self.backbone.query_features(inputs)  # (B, D)
+        sel = self.pool.select(query)
+        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores,
+                       queries=query)
+
+    def routing_keys(self) -> tuple[Tensor, Tensor]:
+        _, keys, shared = pool_contents(self.pool, shared=True)
+        return keys, shared
+
+    def input_prompts(self) -> tuple[Tensor, Tensor]:
+        prompts, _, shared = pool_contents(self.pool, shared=True)
+        return prompts, shared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
@@ -38,6 +39,10 @@ class PromptTuning(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         own = [self.prompt] if self.prompt.requires_grad else []
         return own + self.head.trainable_parameters()
+
+    def input_prompts(self) -> tuple[Tensor, Tensor]:
+        """The one prompt (1, P, D), shared by every experience (-1)."""
+        return self.prompt.detach()[None], torch.full((1,), -1, dtype=torch.long)
 
     def _features(self, inputs: Any) -> Tensor:
         out = self.backbone(inputs, input_prompts=self.prompt.unsqueeze(0))  # (1, P, D) broadcast
