@@ -6,7 +6,7 @@ VENV    := .venv
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run quick test test-all lint bench clean-venv
+.PHONY: run quick test test-all lint notebooks check-wheel clean-venv
 
 $(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,14 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cl_prompts tests benchmarks notebooks
+
+# every notebook with its default (long) settings; executed copies in notebooks/executed/
+notebooks: $(STAMP)
+	$(VENV)/bin/python notebooks/execute.py
+
+# the built wheel in a fresh virtual environment, core and then one extra at a time
+check-wheel:
+	PY=$(PY) .ci/check_wheel
 
 clean-venv:
 	rm -rf $(VENV)
