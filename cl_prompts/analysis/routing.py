@@ -100,7 +100,7 @@ def prompt_usage(record: RoutingRecord, num_prompts: int | None = None, *, top: 
     if p <= 0:
         raise ValueError("the record selects no prompt")
     n_exp = len(record.experiences)
-    n_cls = max(int(record.labels.max(initial=-1)) + 1, max((max(c) + 1 for c in record.experiences if c), default=0))
+    n_cls = max(c for classes in record.experiences for c in classes) + 1  # the labels are among them
     per_experience = np.zeros((n_exp, p), dtype=np.int64)
     per_class = np.zeros((n_cls, p), dtype=np.int64)
     for column in ids.T:  # (N,) each

@@ -140,7 +140,8 @@ def test_learns_the_stream(name, backbone, stream, h):
         assert correct.mean().item() > 0.8, correct.mean().item()
 
 
-ROUTED = ("l2p", "dualprompt", "coda_prompt", "growing_pool")
+# prompts (coda_prompt: components of a layer) each routing method holds after 3 experiences
+ROUTED = {"l2p": 6, "dualprompt": 3, "coda_prompt": 9, "growing_pool": 3}
 TOKEN_PROMPTS = {"l2p": 6, "growing_pool": 3, "prompt_tuning": 1}  # prompts each holds after 3 experiences
 
 
@@ -156,7 +157,7 @@ def test_inspection_hooks_agree_with_each_other(name, backbone, stream, h):
         values, owners = keys
         assert route.queries.shape == (len(route.experience), values.shape[1])  # matched in one space
         assert owners.shape == (values.shape[0],) and owners.min() >= -1 and owners.max() < 3
-        assert ((route.prompt_ids >= 0) | (route.prompt_ids == -1)).all()
+        assert ((route.prompt_ids >= 0) & (route.prompt_ids < ROUTED[name])).all()
     prompts = model.input_prompts()
     if name not in TOKEN_PROMPTS:
         assert prompts is None
