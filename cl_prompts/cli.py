@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts import __version__
+from cl_prompts.precision_names import PRECISIONS
 from cl_prompts.run.config import DEFAULT_METHOD, RunConfig
 
 # CLI flag -> RunConfig field, for the options that exist in both.
 _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
-    "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "overwrite",
+    "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
     "eval_every", "log",
 )
@@ -82,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", default=None, help="a small fixed subset of the data (a first look)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")
+    r.add_argument("--precision", choices=PRECISIONS, metavar="|".join(PRECISIONS),
+                   help="the frozen encoder's precision (autocast; prompts, keys and heads stay fp32): "
+                        "fp32 (default), bf16, fp16, or auto: bf16 where the device computes it natively")
     r.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
     r.add_argument("--overwrite", action="store_true", default=None,
                    help="replace the results already in --out")

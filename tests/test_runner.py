@@ -158,6 +158,7 @@ def test_summary_table_lists_each_experience(tmp_path):
         (dict(resume=True, overwrite=True, out="x"), ValueError, "resume and overwrite"),
         (dict(resume=True), ValueError, "resume needs out"),
         (dict(seed="1"), TypeError, "seed must be an int"),
+        (dict(precision="half"), ValueError, r"precision must be one of \['fp32', 'bf16', 'fp16', 'auto'\]"),
     ],
 )
 def test_run_config_validation(kw, err, match):
@@ -181,9 +182,10 @@ def test_default_run_folders_tell_different_runs_apart():
     base = RunConfig(backbone="tiny-bert")
     assert base.run_dir("clinc150").as_posix() == "runs/clinc150-growing_pool-seed0"
     variants = [RunConfig(epochs=3), RunConfig(experiences=5), RunConfig(class_order_seed=7),
-                RunConfig(quick=True), RunConfig(eval_split="val"), RunConfig(seed=1), RunConfig(method="ncm")]
+                RunConfig(quick=True), RunConfig(eval_split="val"), RunConfig(seed=1), RunConfig(method="ncm"),
+                RunConfig(precision="bf16")]
     names = {v.run_dir("clinc150").name for v in [base, *variants]}
     assert len(names) == len(variants) + 1
-    full = RunConfig(epochs=3, experiences=5, class_order_seed=7, quick=True, eval_split="val")
-    assert full.run_dir("x").name == "x-growing_pool-seed0-ep3-exp5-order7-quick-val"
+    full = RunConfig(epochs=3, experiences=5, class_order_seed=7, quick=True, eval_split="val", precision="bf16")
+    assert full.run_dir("x").name == "x-growing_pool-seed0-ep3-exp5-order7-quick-val-bf16"
     assert RunConfig(out="mine").run_dir("x").as_posix() == "mine"

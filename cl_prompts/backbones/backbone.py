@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from .inputs import (
     index_rows,
     prepare,
 )
+from .precision import autocast, resolve_precision
 
 
 @dataclass
@@ -118,6 +120,22 @@ class PromptedBackbone(nn.Module):
         offset = cfg.pad_token_id + 1 if cfg.model_type in ("roberta", "xlm-roberta") else 0
         return int(cfg.max_position_embeddings) - offset
 
+    @property
+    def precision(self) -> str:
+        """The precision the encoder runs in on its current device (``auto`` resolved)."""
+        return resolve_precision(self.config.precision, self.device)
+
+    def set_precision(self, precision: str) -> None:
+        """Run the encoder in ``precision`` from now on ("fp32", "bf16", "fp16", "auto").
+
+        Cached query features computed in another precision are dropped: a cache holds
+        features of one precision only.
+        """
+        resolve_precision(precision, self.device)  # refuses an unknown name
+        if precision != self.config.precision:
+            self.config = dataclasses.replace(self.config, precision=precision)
+            self._cache.clear()
+
     def identity(self) -> dict:
         """What a saved method checks before reusing its prompts with this backbone."""
         return {
@@ -172,9 +190,10 @@ class PromptedBackbone(nn.Module):
             ones = mask.new_ones(batch, num_prompts)
             mask = torch.cat([mask[:, :s], ones, mask[:, s:]], dim=1)  # (B, P + T)
             model_inputs["attention_mask"] = mask
-        with prefixes_set(self._attention, prefix_prompts), self._inserted(input_prompts):
+        with prefixes_set(self._attention, prefix_prompts), self._inserted(input_prompts), \
+                autocast(self.config.precision, self.device):
             out = self.model(**model_inputs, output_hidden_states=layers > 1)
-        hidden = out.last_hidden_state  # (B, P + T, D)
+        hidden = out.last_hidden_state.float()  # (B, P + T, D); fp32 whatever the precision
         if mask is None:  # vision: every token and prompt is real
             mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
         real = mask.clone()
@@ -185,7 +204,7 @@ class PromptedBackbone(nn.Module):
             prompt_pooled = hidden[:, s : s + num_prompts].mean(dim=1)  # (B, D)
         layer_pooled = pooled[:, None]  # (B, 1, D)
         if layers > 1:  # hidden_states[-1] can precede a final norm (ViT): keep last_hidden_state
-            earlier = [self._pool(h, real) for h in out.hidden_states[-layers:-1]]
+            earlier = [self._pool(h.float(), real) for h in out.hidden_states[-layers:-1]]
             layer_pooled = torch.stack([*earlier, pooled], dim=1)  # (B, n, D)
         return BackboneOutput(pooled, prompt_pooled, hidden, mask, layer_pooled)
 
@@ -262,7 +281,8 @@ class PromptedBackbone(nn.Module):
 
     # ----------------------------------------------------------------- helpers
     def _cache_metadata(self) -> dict[str, str]:
-        return {"identity": describe(self.identity()), "weights": self.weights_fingerprint()}
+        return {"identity": describe(self.identity()), "weights": self.weights_fingerprint(),
+                "precision": self.precision}
 
     def _cache_enabled(self) -> bool:
         if not self.config.query_cache:

@@ -18,6 +18,8 @@ from safetensors.torch import load_file, save_file
 from cl_prompts.files import atomic_write
 
 FORMAT = "cl_prompts.query_cache/1"
+# Metadata that caches written before it existed hold implicitly.
+IMPLIED_METADATA = {"precision": "fp32"}
 DIGEST_BYTES = 16
 
 
@@ -113,9 +115,10 @@ class QueryCache:
         if meta.get("format") != FORMAT:
             raise ValueError(f"query_cache_path {str(path)!r} is not a {FORMAT} file")
         for name, value in expected.items():
-            if meta.get(name) != str(value):
+            found = meta.get(name, IMPLIED_METADATA.get(name))
+            if found != str(value):
                 raise ValueError(
-                    f"query_cache_path {str(path)!r} was written for {name}={meta.get(name)!r}, "
+                    f"query_cache_path {str(path)!r} was written for {name}={found!r}, "
                     f"this backbone has {name}={value!r}"
                 )
         tensors = load_file(str(path))

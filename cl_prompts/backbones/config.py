@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_prompts.checks import is_int
+from cl_prompts.checks import check_choice, is_int
+from cl_prompts.precision_names import PRECISIONS
 
 POOLINGS = ("auto", "mean", "cls")
 
@@ -73,6 +74,8 @@ class BackboneConfig:
     query_cache_path: optional safetensors file: loaded at construction when it exists,
         written by ``PromptedBackbone.save_query_cache()``.
     local_files_only: passed to ``from_pretrained`` (no network access when True).
+    precision: "fp32", "bf16", "fp16" or "auto": autocast around the encoder only; the
+        features it returns are fp32 (see :mod:`cl_prompts.backbones.precision`).
     """
 
     name_or_path: str = DEFAULT_NAME
@@ -82,6 +85,7 @@ class BackboneConfig:
     query_cache_vision: bool = False
     query_cache_path: str | None = None
     local_files_only: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -95,5 +99,6 @@ class BackboneConfig:
         for name in ("query_cache", "query_cache_vision", "local_files_only"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")

@@ -10,9 +10,11 @@ from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin, EWCPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from cl_prompts.checks import check_positive
+from cl_prompts.backbones.precision import grad_scaler
+from cl_prompts.checks import check_choice, check_positive
 from cl_prompts.integrations.evaluators import results_evaluator
 from cl_prompts.integrations.plugin import PromptPoolPlugin, start_experience
+from cl_prompts.precision_names import PRECISIONS
 
 
 class PromptStrategy(SupervisedTemplate):
@@ -32,6 +34,9 @@ class PromptStrategy(SupervisedTemplate):
             in the list to place it yourself.
         evaluator: an ``EvaluationPlugin`` or a factory of one (default
             :func:`results_evaluator`, no loggers); ``None``: no metrics, as in Avalanche.
+        precision: the frozen encoder's precision, "fp32" (default), "bf16", "fp16" or
+            "auto" (set on ``model.backbone``; prompts, keys and heads stay fp32). fp16
+            scales the loss (``torch.amp.GradScaler``) so prompt gradients do not underflow.
         Other arguments as ``SupervisedTemplate`` (``train_mb_size``, ``device``, ...).
     """
 
@@ -45,8 +50,10 @@ class PromptStrategy(SupervisedTemplate):
         device: str | torch.device = "cpu",
         plugins: Sequence[BasePlugin] | None = None,
         evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] | None = results_evaluator,
+        precision: str = "fp32",
         **kwargs: Any,
     ):
+        check_choice("precision", precision, PRECISIONS)
         for arg, value in (("train_mb_size", train_mb_size), ("eval_mb_size", eval_mb_size),
                            ("train_epochs", train_epochs)):
             check_positive(arg, value, integer=True)
@@ -63,6 +70,19 @@ class PromptStrategy(SupervisedTemplate):
             train_mb_size=train_mb_size, train_epochs=train_epochs, eval_mb_size=eval_mb_size,
             device=device, plugins=plugins, evaluator=evaluator, **kwargs,
         )
+        backbone = getattr(model, "backbone", None)
+        if backbone is not None:
+            backbone.set_precision(precision)
+        elif precision != "fp32":
+            raise ValueError(f"precision={precision!r} is set on model.backbone; this model has none")
+        self.grad_scaler = grad_scaler(precision, self.device)
+
+    def backward(self) -> None:
+        self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
+
+    def optimizer_step(self) -> None:
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
 
     @property
     def method(self) -> torch.nn.Module:
@@ -97,10 +117,11 @@ def make_strategy(
     device: str | torch.device = "cpu",
     evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] | None = results_evaluator,
     plugins: Sequence[BasePlugin] = (),
+    precision: str = "fp32",
     **kwargs: Any,
 ) -> PromptStrategy:
     """``PromptStrategy(model=method, ...)``; the default evaluator is :func:`results_evaluator`."""
     return PromptStrategy(
         model=method, train_mb_size=train_mb_size, eval_mb_size=eval_mb_size, train_epochs=train_epochs,
-        device=device, evaluator=evaluator, plugins=list(plugins), **kwargs,
+        device=device, evaluator=evaluator, plugins=list(plugins), precision=precision, **kwargs,
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark
-from cl_prompts.checks import is_int, is_number
+from cl_prompts.checks import check_choice, is_int, is_number
+from cl_prompts.precision_names import PRECISIONS
 
 DEFAULT_METHOD = "growing_pool"
 DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
@@ -46,6 +47,9 @@ class RunConfig:
         never read.
     test_file: a separate test file for a ``file:`` benchmark (else a stratified 20% of
         its rows); text_column / label_column: the columns of a ``file:`` benchmark.
+    precision: "fp32" (default), "bf16", "fp16" or "auto" (bf16 where the device computes
+        it natively): autocast around the frozen encoder; prompts, keys, heads and
+        closed-form statistics stay fp32.
     data_root: the folder holding ``clinc150/`` (default: $CL_PROMPTS_DATA, else the
         repository's ``../shared/data``); for images, CIFAR-100's download folder or the
         folder holding ``imagenet-r/``.
@@ -79,6 +83,7 @@ class RunConfig:
     method_options: dict[str, Any] = field(default_factory=dict)
     out: str | None = None
     device: str = "cpu"
+    precision: str = "fp32"
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
@@ -132,6 +137,7 @@ class RunConfig:
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
         if str(self.device).startswith("cuda") and not _cuda_available():
             raise ValueError(f"device {self.device!r} requested but CUDA is not available")
+        check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.method_options, dict):
             raise TypeError(f"method_options must be a dict, got {type(self.method_options).__name__}")
         if not isinstance(self.log, (list, tuple)):
@@ -167,9 +173,9 @@ class RunConfig:
     def run_dir(self, benchmark_name: str) -> Path:
         """``out``, or ``runs/<benchmark>-<method>-seed<S>`` plus what sets the run apart.
 
-        Non-default epochs, experiences, class order, ``--quick`` and ``--eval-split val``
-        each add a part (``-ep3``, ``-exp5``, ``-order7`` / ``-sortedorder`` /
-        ``-fileorder``, ``-quick``, ``-val``), so two
+        Non-default epochs, experiences, class order, ``--quick``, ``--eval-split val`` and
+        precision each add a part (``-ep3``, ``-exp5``, ``-order7`` / ``-sortedorder`` /
+        ``-fileorder``, ``-quick``, ``-val``, ``-bf16``), so two
         different runs never share a folder.
         """
         if self.out:
@@ -181,6 +187,7 @@ class RunConfig:
         parts += [f"{self.class_order}order"] if self.class_order is not None else []
         parts += ["quick"] if self.quick else []
         parts += ["val"] if self.eval_split == "val" else []
+        parts += [self.precision] if self.precision != "fp32" else []
         return Path("runs") / "-".join(parts)
 
     def evaluates_after(self, experience: int, num_experiences: int) -> bool:

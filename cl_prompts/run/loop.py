@@ -7,10 +7,13 @@ resumed run repeats an uninterrupted one exactly.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable
 
 import torch
+
+from cl_prompts.backbones.precision import grad_scaler
 
 # re-exported: the runner and benchmark scripts import them from here
 from cl_prompts.data.tensors import trim_padding
@@ -134,6 +137,7 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
     gen = torch.Generator().manual_seed(config.seed * 100_003 + e)
     model.train()
     optimizer = model.make_optimizer() if model.requires_training else None
+    scaler = grad_scaler(model.backbone.config.precision, model.backbone.device)  # fp16 only
     seen = 0
     for _ in range(config.epochs if model.requires_training else 1):
         order = idx[torch.randperm(len(idx), generator=gen)]
@@ -141,16 +145,18 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
             inputs, targets = stream.batch("train", order[start : start + config.batch_size])
             if model.requires_training:
                 loss = model.training_loss(inputs, targets)
-                if not torch.isfinite(loss):
+                value = loss.item()  # the step's one host sync
+                if not math.isfinite(value):
                     raise FloatingPointError(f"training diverged in experience {e}: the loss became "
-                                             f"{loss.item()}; lower the learning rate (--lr)")
+                                             f"{value}; lower the learning rate (--lr)")
                 if optimizer is not None:
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
                 if on_loss is not None:
-                    on_loss(loss.item())
+                    on_loss(value)
             else:
                 with torch.no_grad():
                     model.observe(inputs, targets)

@@ -77,7 +77,8 @@ def run(
     """Run ``config``; returns the results dict (also written to ``<out>/results.json``).
 
     backbone / dataset: inject ready-made ones (tests, notebooks); by default they are
-    loaded from ``config.backbone`` / ``config.benchmark``.
+    loaded from ``config.backbone`` / ``config.benchmark``. An injected backbone is set
+    to ``config.precision``.
     on_experience_end(e, state): called after the checkpoint of experience ``e``, with the
         global RNGs isolated (its random draws do not change the rest of the run).
 
@@ -120,6 +121,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
     if backbone is None:
         backbone = _load_backbone(config)
     backbone = backbone.to(config.device)
+    backbone.set_precision(config.precision)
     stream = make_stream(dataset, backbone, config.device)
     n_exp = len(stream.experiences)
     warn_evaluation_cost(n_exp, config.eval_every)
@@ -153,7 +155,8 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
 def _load_backbone(config: RunConfig):
     from cl_prompts.backbones import BackboneConfig, load_backbone
 
-    return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length))
+    return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
+                                        precision=config.precision))
 
 
 def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,

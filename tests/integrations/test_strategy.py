@@ -180,3 +180,21 @@ def test_follows_avalanche_constructor_conventions(text_backbone, standin_cls):
     params = inspect.signature(module.PromptStrategy.__init__).parameters
     assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for n, p in params.items() if n != "self")
     assert strategy.optimizer is None  # built by make_optimizer once the method has grown
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_prompt_strategy_trains_in_low_precision(bench, standin_cls, precision):
+    from cl_prompts.backbones.testing import tiny_text_backbone
+
+    backbone = tiny_text_backbone(max_length=16)  # its own: the strategy sets its precision
+    method = standin_cls(backbone, 6, lr=0.5)
+    strategy = make_strategy(method, train_mb_size=4, precision=precision, evaluator=None)
+    assert backbone.precision == precision
+    assert strategy.grad_scaler.is_enabled() == (precision == "fp16")
+    strategy.train(bench.train_stream[0])
+    block = method.blocks[0]
+    assert block.dtype == torch.float32 and torch.isfinite(block).all()
+    start = torch.randn(2, backbone.hidden_size, generator=torch.Generator().manual_seed(0)) * 0.1
+    assert not torch.allclose(block, start), "the head block did not train"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        make_strategy(standin_cls(backbone, 6), precision="double")
