@@ -39,7 +39,8 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
         # enough to load the backbone again (cl_prompts.inference.Predictor.from_pretrained)
         "backbone_config": {"name_or_path": backbone.config.name_or_path,
                             "pooling": backbone.config.pooling,
-                            "max_length": backbone.config.max_length},
+                            "max_length": backbone.config.max_length,
+                            "precision": backbone.config.precision},  # what its calibration saw
         "experiences": model.experiences,
         "finished": model.finished,
         "extra_state": model.extra_state(),

@@ -117,6 +117,8 @@ class PromptPool(PoolStorage):
             cand_s.append(ts)
             cand_i.append(torch.arange(nf, self.size, device=qn.device).expand_as(ts))
         _, ids = merge_topk(cand_s, cand_i, k)
+        if not frozen_ranges:  # exact scores over trainable keys only: nothing can be missing
+            return ids
         missing = (ids < 0).any(dim=1)
         if missing.any():  # an approximate index found too few: exact search for those rows
             ex = KeyIndex(self.config.embed_dim, "torch")

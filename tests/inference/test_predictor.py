@@ -143,3 +143,18 @@ def test_a_run_folders_calibration_file_wins(runs, tmp_path):
     assert Predictor.from_run(folder).calibration.threshold == 123.0
     assert all(p.out_of_scope for p in Predictor.from_run(folder).predict(["apple"]))
     assert torch.isfinite(torch.tensor(Predictor.from_run(runs["ranpac"][0]).calibration.threshold))
+
+
+def test_a_model_saved_in_bf16_is_loaded_in_bf16(tmp_path):
+    from cl_prompts.methods import build_model, load_model
+
+    backbone = tiny_text_backbone()
+    backbone.set_precision("bf16")  # its calibration saw bf16 features: the predictor must too
+    model = build_model("ranpac", backbone, num_classes=4, **TINY["ranpac"])
+    model.begin_experience(0, [0, 1, 2, 3])
+    model.observe(backbone.tokenize(["apple", "river", "stone", "cloud"]), torch.arange(4))
+    model.end_experience(0)
+    model.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "method.json").read_text())["backbone_config"]["precision"] == "bf16"
+    assert Predictor.from_pretrained(tmp_path / "m").model.backbone.config.precision == "bf16"
+    assert load_model(tmp_path / "m", tiny_text_backbone()).backbone.config.precision == "fp32"  # given: kept
