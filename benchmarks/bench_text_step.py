@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from cl_prompts.backbones import default_backbone
 from cl_prompts.data import load_clinc150
 from cl_prompts.methods import build_model
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.run.config import RunConfig
 from cl_prompts.run.loop import TokenizedStream, evaluate, train_experience
 
@@ -87,6 +88,7 @@ def run_floor(stream, dataset, backbone, args, tokens: int, two_pass: bool) -> d
 
 
 def main(argv=None) -> dict:
+    thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=40, help="training sentences per intent (CLINC150 has 100)")
     p.add_argument("--test-per-class", type=int, default=20, help="test sentences per intent (evaluation speed)")

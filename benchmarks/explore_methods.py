@@ -22,6 +22,7 @@ import torch
 from cl_prompts.backbones import default_backbone
 from cl_prompts.data import load_clinc150
 from cl_prompts.files import atomic_write_text
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.run.runner import RunConfig, run
 
 KEPT = ("final_average_accuracy", "average_forgetting", "final_task_id_accuracy", "train_seconds",
@@ -49,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> list[dict]:
+    thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

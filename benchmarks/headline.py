@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suites import SUITES, suite_options  # noqa: E402
 
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
 from cl_prompts.run.checkpoints import has_checkpoint
 from cl_prompts.run.runner import RunConfig, load_dataset, run
@@ -57,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> Path:
+    thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
     from cl_prompts.backbones import BackboneConfig, load_backbone
     from cl_prompts.methods import list_methods

@@ -40,6 +40,7 @@ from cl_prompts.inference import (
     rejection_report,
 )
 from cl_prompts.inference.out_of_scope import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, read_results
 from cl_prompts.run.checkpoints import has_checkpoint
 
@@ -135,6 +136,7 @@ def table(entries: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
     splits = clinc_splits(args.data_root)
     entries = []

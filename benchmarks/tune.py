@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from suites import SUITES, suite_options  # noqa: E402
 
 from cl_prompts.methods import load_model  # noqa: E402
+from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import read_results  # noqa: E402
 from cl_prompts.run import checkpoints as ckpt  # noqa: E402
 from cl_prompts.run.runner import RunConfig, TokenizedStream, evaluate, load_dataset, run  # noqa: E402
@@ -89,6 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run the grids; returns (and writes) the tune.json document. ``suites`` overrides the benchmarks (tests)."""
+    thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
     suites = suites or {b: suite_options(b, args.data_root) for b in args.benchmarks}
     out = Path(args.out)
