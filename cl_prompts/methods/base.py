@@ -22,6 +22,7 @@ Subclasses implement the hooks ``_grow``, ``_freeze``, ``_logits`` and
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -250,6 +251,21 @@ class ContinualMethod(nn.Module):
             logits, self._aux_terms = self._training_logits(inputs)
             return logits
         return self._logits(inputs).masked_fill(~self.seen_mask, float("-inf"))
+
+    @torch.no_grad()
+    def logits_under(self, inputs: Any, variants: Sequence[dict[str, Any]]) -> list[Tensor]:
+        """Prediction logits (B, C) of ``inputs`` under each of ``variants``: dicts of options
+        that change only predictions (growing_pool's ``candidates``, ``fusion_weight``). The
+        config is restored afterwards. Methods may share work between the variants."""
+        kept = self.config
+        try:
+            out = []
+            for variant in variants:
+                self.config = dataclasses.replace(kept, **variant)  # validated by __post_init__
+                out.append(self(inputs))
+            return out
+        finally:
+            self.config = kept
 
     @torch.no_grad()
     def predict(self, inputs: Any) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -57,6 +59,26 @@ def test_growing_pool_fusion_weight_zero_is_the_routing_classifier(backbone, str
     x, _ = _all(stream)
     route, _ = model.candidate_tasks(x)
     assert torch.equal(model(x).argmax(1), route.argmax(1))
+
+
+def test_growing_pool_logits_under_equal_the_logits_of_each_setting(backbone, stream, h):
+    """The prompted passes are shared between variants: each equals a forward pass with its options."""
+    x, _ = _all(stream)
+    model = h.build("growing_pool", backbone)
+    h.run_stream(model, stream, steps=3)
+    variants = [{"candidates": m, "fusion_weight": w} for m in (3, 1, 2) for w in (0.0, 0.5, 2.0)]
+    kept = model.config
+    together = model.logits_under(x, variants)
+    assert model.config is kept
+    for variant, logits in zip(variants, together, strict=True):
+        model.config = dataclasses.replace(kept, **variant)
+        assert torch.equal(logits, model(x)), variant
+    model.config = kept
+    assert torch.equal(model.logits_under(x, [{"prompted_ridge": 5.0}])[0], model(x))  # the base path
+    assert model.config is kept
+    with pytest.raises(ValueError, match="candidates"):
+        model.logits_under(x, [{"candidates": 0}])
+    assert model.config is kept
 
 
 def test_growing_pool_predicts_during_its_first_experience(backbone, stream, h):

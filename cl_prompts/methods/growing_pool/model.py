@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -205,17 +207,41 @@ class GrowingPool(ContinualMethod):
         return prompts, tasks
 
     def _logits(self, inputs: Any) -> Tensor:
-        route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)
         if self.key_index.ntotal == 0:  # no readout yet: the open task's head
             if self.pool.num_tasks == 0:
                 raise RuntimeError("growing_pool has no task yet: call begin_experience() first")
-            return self.head(self._features(inputs, cands[:, 0]))
+            return self.head(self._features(inputs, self.candidate_tasks(inputs)[1][:, 0]))
+        return self._fuse(*self._candidate_scores(inputs), self.config.fusion_weight)
+
+    def _candidate_scores(self, inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """Routing logits (B, C), candidate tasks (B, m) and each candidate's prompted logits (B, m, C)."""
+        route, cands = self.candidate_tasks(inputs)
+        prompted = torch.stack([self.prompted_stats.expand(self._readout_features(inputs, cands[:, r])).float()
+                                @ self.prompted_readout for r in range(cands.shape[1])], 1)
+        return route, cands, prompted
+
+    def _fuse(self, route: Tensor, cands: Tensor, prompted: Tensor, weight: float) -> Tensor:
+        """(B, C): each candidate's classes score route + weight * prompted; the rest -inf."""
         logits = torch.full_like(route, float("-inf"))
         for r in range(cands.shape[1]):
-            tasks = cands[:, r]
-            h = self.prompted_stats.expand(self._readout_features(inputs, tasks)).float()  # (B, M)
-            fused = route + self.config.fusion_weight * (h @ self.prompted_readout)  # (B, C)
-            own = self.class_task[None, :] == tasks[:, None]  # (B, C): the candidate's classes
-            logits = torch.where(own, fused, logits)
+            own = self.class_task[None, :] == cands[:, r, None]  # (B, C): the candidate's classes
+            logits = torch.where(own, route + weight * prompted[:, r], logits)
         solved = self.route_stats.class_counts > 0
         return logits.masked_fill(~solved, float("-inf"))
+
+    @torch.no_grad()
+    def logits_under(self, inputs: Any, variants: Sequence[dict[str, Any]]) -> list[Tensor]:
+        """As the base method, with the prompted passes shared: the candidates of a smaller
+        ``candidates`` are the first ones of a larger."""
+        if self.key_index.ntotal == 0 or any(set(v) - {"candidates", "fusion_weight"} for v in variants):
+            return super().logits_under(inputs, variants)
+        configs = [dataclasses.replace(self.config, **v) for v in variants]  # validates each
+        kept = self.config
+        self.config = dataclasses.replace(kept, candidates=max(c.candidates for c in configs))
+        try:
+            route, cands, prompted = self._candidate_scores(inputs)
+        finally:
+            self.config = kept
+        seen = self.seen_mask
+        return [self._fuse(route, cands[:, : min(c.candidates, cands.shape[1])], prompted, c.fusion_weight)
+                .masked_fill(~seen, float("-inf")) for c in configs]
