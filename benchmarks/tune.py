@@ -27,7 +27,7 @@ from suites import SUITES, suite_options  # noqa: E402
 
 from cl_prompts.methods import load_model  # noqa: E402
 from cl_prompts.random_state import thread_independent_math
-from cl_prompts.results import read_results  # noqa: E402
+from cl_prompts.results import RESULTS_FILE, read_results  # noqa: E402
 from cl_prompts.run import checkpoints as ckpt  # noqa: E402
 from cl_prompts.run.runner import RunConfig, TokenizedStream, load_dataset, run  # noqa: E402
 
@@ -75,6 +75,20 @@ def choose(records: list[dict[str, Any]], benchmarks: list[str]) -> dict[str, An
     scores = complete[best]
     return {"options": json.loads(best), "mean_val_accuracy": sum(scores.values()) / len(benchmarks),
             "val_accuracy": scores}
+
+
+def train_trial(base: RunConfig, method: str, trained: dict[str, Any], run_dir: Path, backbone, dataset) -> None:
+    """Train one trial's run in ``run_dir``, evaluated after its last experience only; a finished
+    run with the same options is reused, an unfinished one (killed) resumed."""
+    finished = (run_dir / RESULTS_FILE).is_file()
+    if finished and read_results(run_dir)["config"]["method_options"] == trained:
+        return
+    resume = (not finished and ckpt.has_checkpoint(run_dir)
+              and ckpt.read_run_config(run_dir).get("method_options") == trained)
+    cfg = RunConfig(**{**vars(base), "method": method, "method_options": dict(trained), "out": str(run_dir),
+                       "resume": resume, "overwrite": not resume, "eval_every": 0, "progress": False,
+                       "plots": False})
+    run(cfg, backbone=backbone, dataset=dataset)
 
 
 def final_accuracies(model, stream: TokenizedStream, variants: list[dict[str, Any]], batch_size: int) -> list[float]:
@@ -136,10 +150,7 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                 start = time.perf_counter()
                 trained = json.loads(key)
                 run_dir = out / "runs" / "-".join([name, method, *(f"{k}{v}" for k, v in trained.items())])
-                if not ckpt.has_checkpoint(run_dir) or read_results(run_dir)["config"]["method_options"] != trained:
-                    cfg = RunConfig(**{**vars(base), "method": method, "method_options": dict(trained),
-                                       "out": str(run_dir), "overwrite": True, "progress": False, "plots": False})
-                    run(cfg, backbone=backbone, dataset=dataset)
+                train_trial(base, method, trained, run_dir, backbone, dataset)
                 model = load_model(ckpt.latest_model_dir(run_dir), backbone)
                 if stream is None:
                     stream = TokenizedStream(dataset, backbone, args.device)

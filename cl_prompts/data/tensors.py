@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -62,3 +63,10 @@ def trim_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     used = torch.nonzero(inputs["attention_mask"].any(dim=0)).flatten()
     width = int(used.max()) + 1 if len(used) else 1
     return {k: v[:, :width] for k, v in inputs.items()}
+
+
+def take_rows(inputs: Any, keep: torch.Tensor | slice) -> Any:
+    """The rows ``keep`` (bool mask, indices or a slice) of a text dict (keeping its type) or a tensor."""
+    if isinstance(inputs, Mapping):
+        return type(inputs)({k: v[keep] for k, v in inputs.items()})
+    return inputs[keep]

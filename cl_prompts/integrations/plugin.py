@@ -25,19 +25,35 @@ after_eval_forward         ``-inf`` logits of classes never seen made finite (lo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EWCPlugin, LwFPlugin
 
+from cl_prompts.data.tensors import take_rows
 from cl_prompts.random_state import RngState
 
 OPTIMIZER_MODES = ("strategy", "method")
 # How far below a row's lowest real logit the classes never seen are put for losses:
 # Avalanche's IncrementalClassifier masks its unseen units at -1000 the same way.
 UNSEEN_LOGIT_MARGIN = 1000.0
+
+
+# Why the plugin refuses Avalanche's distributed training; the runner has its own.
+DISTRIBUTED_REFUSAL = (
+    "PromptPoolPlugin does not support Avalanche's distributed training: Avalanche wraps the model "
+    "in DistributedDataParallel once, while a prompt method adds and freezes tensors at every "
+    "experience, and each rank would observe only its own samples, so statistics, keys and the "
+    "key index would differ between ranks. For data-parallel training launch the runner: "
+    "torchrun --nproc-per-node N -m cl_prompts.cli run ... (docs/distributed.md)"
+)
+
+
+def distributed_world_size() -> int:
+    """Processes in the initialised torch.distributed group (1 when there is none)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def experience_classes(experience: Any) -> list[int]:
@@ -58,13 +74,6 @@ def start_experience(method: Any, experience: Any) -> bool:
         return False
     method.begin_experience(exp_id, experience_classes(experience))
     return True
-
-
-def take_rows(inputs: Any, keep: torch.Tensor) -> Any:
-    """The rows ``keep`` (B,) bool of a text dict (keeping its type) or a tensor."""
-    if isinstance(inputs, Mapping):
-        return type(inputs)({k: v[keep] for k, v in inputs.items()})
-    return inputs[keep]
 
 
 def finite_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -128,10 +137,14 @@ class PromptPoolPlugin(SupervisedPlugin):
           end of an experience, while the experience's tensors still train;
         - ``LwFPlugin`` must come after it: it reads the unmasked training logits in
           ``before_backward`` and copies the model once its experience is frozen;
+        - Avalanche's distributed training (``avalanche.distributed``) is refused
+          (``DISTRIBUTED_REFUSAL`` says why);
         - EWC and LwF are refused with statistics-only methods (nothing is trained), and
           EWC with methods whose new tensors reuse old names (``renews_parameters``).
         """
         model, m = strategy.model, self.method
+        if distributed_world_size() > 1:
+            raise RuntimeError(DISTRIBUTED_REFUSAL)
         if model is not m and not any(sub is m for sub in model.modules()):
             raise ValueError("PromptPoolPlugin: the strategy's model must be the plugin's method (or contain it)")
         plugins = list(strategy.plugins)

@@ -63,6 +63,8 @@ class ContinualMethod(nn.Module):
     # experiences used (a pool's current segment): regularisers that match parameters by
     # name (EWC) would tie them to unrelated frozen ones.
     renews_parameters: ClassVar[bool] = False
+    # Why a data-parallel run (cl_prompts.run.distributed) cannot train this method; "" if it can.
+    data_parallel_refusal: ClassVar[str] = ""
 
     def __init__(self, backbone: PromptedBackbone, num_classes: int, config: MethodConfig):
         super().__init__()
@@ -141,17 +143,20 @@ class ContinualMethod(nn.Module):
             bad = sorted(set(targets[~self.current_mask[targets]].tolist()))
             raise ValueError(f"targets {bad} are not classes of experience {self.current_experience}")
 
-    def training_loss(self, inputs: Any, targets: Tensor) -> Tensor:
+    def training_loss(self, inputs: Any, targets: Tensor, *, observe: bool = True) -> Tensor:
         """Scalar loss of one batch, everything included; observes the batch's statistics too.
 
         observe, then cross-entropy of the masked training logits, plus the auxiliary terms
-        (added one by one, in the order the method lists them).
+        (added one by one, in the order the method lists them). ``observe=False``: the
+        caller observes the samples itself (a data-parallel rank observes the whole global
+        batch and computes the loss of its slice).
         """
         if not self.requires_training:
             raise RuntimeError(f"method {self.name!r} is not trained by gradient: use observe()")
         self._check_open(targets)
-        with torch.no_grad():
-            self.observe(inputs, targets)
+        if observe:
+            with torch.no_grad():
+                self.observe(inputs, targets)
         logits, aux = self._training_logits(inputs)
         loss = F.cross_entropy(self.mask_training_logits(logits, targets), targets)
         for term in aux:
@@ -166,6 +171,13 @@ class ContinualMethod(nn.Module):
         batch is observed once per epoch.
         """
         self._check_open(targets)
+
+    def training_counters(self) -> list[Tensor]:
+        """Integer buffers the training forward adds counts to (the prompt pools' usage): a
+        data-parallel step sums their increments over the ranks."""
+        from cl_prompts.pool import PromptPool
+
+        return [m.usage for m in self.modules() if isinstance(m, PromptPool)]
 
     def training_class_mask(self) -> Tensor | None:
         """(C,) bool: the classes the training loss may predict now; None = every class seen.

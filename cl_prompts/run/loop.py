@@ -16,9 +16,12 @@ import torch
 from cl_prompts.backbones.precision import grad_scaler
 
 # re-exported: the runner and benchmark scripts import them from here
-from cl_prompts.data.tensors import trim_padding
+from cl_prompts.data.tensors import take_rows, trim_padding
 from cl_prompts.random_state import isolated_rng, seed_everything
 from cl_prompts.run.config import RunConfig
+from cl_prompts.run.distributed import Workers
+
+SINGLE = Workers()  # one process: no slicing, no collective
 
 __all__ = [
     "TokenizedStream", "evaluate", "isolated_rng", "score_experience", "seed_everything",
@@ -130,8 +133,12 @@ def _empty_experience(dataset, e: int, split: str) -> str:
 
 
 def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, bar,
-                     on_loss: Callable[[float], None] | None = None) -> int:
-    """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen."""
+                     on_loss: Callable[[float], None] | None = None, workers: Workers = SINGLE) -> int:
+    """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen.
+
+    workers: under a data-parallel launch, this rank computes the gradient of its slice
+    of each batch and observes the whole batch (:mod:`cl_prompts.run.distributed`).
+    """
     idx = stream.indices("train", e)
     # A generator of its own: the order of batches does not depend on the global RNG.
     gen = torch.Generator().manual_seed(config.seed * 100_003 + e)
@@ -144,16 +151,18 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
         for start in range(0, len(order), config.batch_size):
             inputs, targets = stream.batch("train", order[start : start + config.batch_size])
             if model.requires_training:
-                loss = model.training_loss(inputs, targets)
-                value = loss.item()  # the step's one host sync
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"training diverged in experience {e}: the loss became "
-                                             f"{value}; lower the learning rate (--lr)")
-                if optimizer is not None:
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
+                if workers.active:
+                    value = _parallel_step(model, inputs, targets, optimizer, scaler, workers)
+                    _check_finite(value, e)
+                else:
+                    loss = model.training_loss(inputs, targets)
+                    value = loss.item()  # the step's one host sync
+                    _check_finite(value, e)
+                    if optimizer is not None:
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
                 bar.set_postfix(loss=f"{value:.3f}", refresh=False)
                 if on_loss is not None:
                     on_loss(value)
@@ -169,35 +178,80 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
     return seen
 
 
+def _check_finite(value: float, e: int) -> None:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training diverged in experience {e}: the loss became "
+                                 f"{value}; lower the learning rate (--lr)")
+
+
+def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, workers: Workers) -> float:
+    """One data-parallel step: observe the global batch, backpropagate this rank's slice, sum the
+    weighted gradients over ranks, step. Returns the global batch's loss."""
+    with torch.no_grad():
+        model.observe(inputs, targets)
+    counters = model.training_counters()
+    before = [c.clone() for c in counters]
+    part = workers.slice_of(len(targets))
+    n = part.stop - part.start
+    params = model.trainable_parameters()
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros(1, dtype=torch.float64, device=targets.device)
+    if n:
+        loss = model.training_loss(take_rows(inputs, part), targets[part], observe=False)
+        total += loss.detach().double() * n
+        if optimizer is not None:
+            scaler.scale(loss).backward()
+    if counters:  # every rank adds the counts of the other ranks' slices
+        added = workers.sum_(torch.cat([(c - b).reshape(-1) for c, b in zip(counters, before, strict=True)]))
+        for c, b, d in zip(counters, before, added.split([c.numel() for c in counters]), strict=True):
+            c.copy_(b + d.view_as(c))
+    if optimizer is not None:
+        workers.reduce_gradients(params, n / len(targets))
+        scaler.step(optimizer)
+        scaler.update()
+    return float(workers.sum_(total)) / len(targets)  # the step's one host sync
+
+
 @torch.no_grad()
-def score_experience(model, batches: Iterable[tuple], experience: int) -> tuple[float, float | None]:
+def score_experience(model, batches: Iterable[tuple], experience: int,
+                     workers: Workers = SINGLE) -> tuple[float, float | None]:
     """Accuracy (%) and task-id accuracy (%, or None) of ``model`` over ``(inputs, targets)`` batches.
 
     Predictions use no task label; task-id accuracy counts inputs routed to ``experience``
-    (None for methods without ``predict_task``).
+    (None for methods without ``predict_task``). workers: ``batches`` are the ones dealt to
+    this rank; the counts are summed over the ranks.
     """
-    total, correct, task_correct, has_task = 0, 0, 0, False
+    counts = torch.zeros(4, dtype=torch.float64)  # total, correct, task correct, has task
     for inputs, targets in batches:
-        total += len(targets)
-        correct += int((model(inputs).argmax(dim=-1) == targets).sum())
+        counts[0] += len(targets)
+        counts[1] += int((model(inputs).argmax(dim=-1) == targets).sum())
         picked = model.predict_task(inputs)
         if picked is not None:
-            has_task = True
-            task_correct += int((picked.to(targets.device) == experience).sum())
+            counts[3] = 1
+            counts[2] += int((picked.to(targets.device) == experience).sum())
+    if workers.active:
+        counts = workers.sum_(counts.to(_collective_device(model))).cpu()
+    total, correct, task_correct, has_task = counts.tolist()
     if total == 0:
         raise ValueError(f"experience {experience} has no test samples")
     return 100.0 * correct / total, (100.0 * task_correct / total if has_task else None)
 
 
-def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int) -> tuple[list, list]:
+def _collective_device(model) -> torch.device:
+    """Where a collective's tensors must live: nccl needs the GPU, gloo takes the CPU."""
+    return model.backbone.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+
+
+def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int,
+             workers: Workers = SINGLE) -> tuple[list, list]:
     """Accuracy (%) and task-id accuracy (%, or None) on each experience ``0..upto``."""
     model.eval()
     acc, task_acc = [], []
     for j in range(upto + 1):
         idx = stream.indices("test", j)
-        batches = (stream.batch("test", idx[start : start + batch_size])
-                   for start in range(0, len(idx), batch_size))
-        a, t = score_experience(model, batches, j)
+        batches = [idx[start : start + batch_size] for start in range(0, len(idx), batch_size)]
+        a, t = score_experience(model, (stream.batch("test", b) for b in workers.mine(batches)), j, workers)
         acc.append(a)
         task_acc.append(t)
     return acc, task_acc

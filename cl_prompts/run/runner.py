@@ -28,6 +28,7 @@ from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results.loggers import RunLoggers
 from cl_prompts.run import checkpoints as ckpt
 from cl_prompts.run.config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
+from cl_prompts.run.distributed import Workers, init_workers, rank_device
 from cl_prompts.run.loop import (
     ImageStream,
     TokenizedStream,
@@ -98,10 +99,24 @@ def run(
     if config.quick:
         dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
     out = config.run_dir(dataset.name)
+    workers = init_workers(config.device)
+    if workers.active:
+        refusal = get_method_class(config.method).data_parallel_refusal
+        if refusal:
+            raise ValueError(f"{config.method} cannot run data-parallel ({workers.world_size} processes): {refusal}")
+        config = dataclasses.replace(config, device=rank_device(config.device))
+    if not workers.is_main:  # rank 0 holds the folder; the others only read a checkpoint from it
+        work = Path(_received_folder(workers))
+        return _train_and_evaluate(config, dataset, backbone, out, work, None, workers)
     with run_lock(out):
-        remove_stale_files(out)
-        work = prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
-        results = _train_and_evaluate(config, dataset, backbone, out, work, on_experience_end)
+        try:
+            remove_stale_files(out)
+            work = prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
+        except Exception as exc:
+            workers.broadcast({"error": f"{type(exc).__name__}: {exc}"})  # the other ranks stop too
+            raise
+        workers.broadcast({"folder": str(work)})
+        results = _train_and_evaluate(config, dataset, backbone, out, work, on_experience_end, workers)
         commit_staged(work, out)
     if config.progress:
         print(res.summary_table(results))
@@ -110,9 +125,18 @@ def run(
     return results
 
 
+def _received_folder(workers: Workers) -> str:
+    """The working folder rank 0 prepared (or its error, raised here too)."""
+    message = workers.broadcast(None)
+    if "error" in message:
+        raise RuntimeError(f"rank 0 could not prepare the run folder: {message['error']}")
+    return message["folder"]
+
+
 def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: Path,
-                        on_experience_end) -> dict[str, Any]:
-    """The run itself, writing into ``work`` (``out``, or the staging folder of an overwrite)."""
+                        on_experience_end, workers: Workers) -> dict[str, Any]:
+    """The run itself, writing into ``work`` (``out``, or the staging folder of an overwrite);
+    only rank 0 writes."""
     from cl_prompts.methods import build_model
 
     seed_everything(config.seed)
@@ -145,9 +169,11 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
     model.set_class_names(dataset.class_names)  # saved with the model: predictions carry names
-    loggers = RunLoggers(config.log, work, dataclasses.asdict(config), run_name=out.name)
+    state["world_sizes"] = [*state.get("world_sizes", []), workers.world_size]  # one per process start
+    loggers = RunLoggers(config.log if workers.is_main else [], work, dataclasses.asdict(config), run_name=out.name)
     try:
-        return _experiences(config, dataset, stream, model, state, identity, work, loggers, on_experience_end)
+        return _experiences(config, dataset, stream, model, state, identity, work, loggers, on_experience_end,
+                            workers)
     finally:
         loggers.close()
 
@@ -160,7 +186,7 @@ def _load_backbone(config: RunConfig):
 
 
 def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,
-                 work: Path, loggers: RunLoggers, on_experience_end) -> dict[str, Any]:
+                 work: Path, loggers: RunLoggers, on_experience_end, workers: Workers) -> dict[str, Any]:
     """Train and evaluate the experiences left, checkpointing after each; then the results."""
     from tqdm.auto import tqdm
 
@@ -174,15 +200,15 @@ def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStre
         n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
         epochs = config.epochs if model.requires_training else 1
         with tqdm(total=n_batches * epochs, desc=f"exp {e + 1}/{n_exp}", unit="batch",
-                  disable=not config.progress, leave=False) as bar:
+                  disable=not (config.progress and workers.is_main), leave=False) as bar:
             start = time.perf_counter()
             model.begin_experience(e, stream.experiences[e])
-            state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss)
+            state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss, workers)
             model.end_experience(e)
             state["train_seconds"].append(time.perf_counter() - start)
             start = time.perf_counter()
             if config.evaluates_after(e, n_exp):
-                acc, task_acc = evaluate(model, stream, e, config.eval_batch_size)
+                acc, task_acc = evaluate(model, stream, e, config.eval_batch_size, workers)
             else:
                 acc, task_acc = [None] * (e + 1), [None] * (e + 1)
             state["eval_seconds"].append(time.perf_counter() - start)
@@ -195,13 +221,15 @@ def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStre
         loggers.experience(e, state.get("train_steps", 0), acc, task_acc)
         state["next_experience"] = e + 1
         state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
-        if config.progress and acc[0] is not None:
+        if config.progress and workers.is_main and acc[0] is not None:
             tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
-        ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
+        if workers.is_main:
+            ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
+        workers.barrier()  # a rank that fails later finds the checkpoint complete
         if on_experience_end is not None:
             with isolated_rng(config.device):  # a callback must not change the rest of the run
                 on_experience_end(e, state)
-    return _finish(config, dataset, model.backbone, work, state, model.config.to_dict())
+    return _finish(config, dataset, model.backbone, work, state, model.config.to_dict(), workers.is_main)
 
 
 def calibrate_on(model, dataset, config: RunConfig) -> None:
@@ -224,7 +252,7 @@ def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
 
 
 def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
-            method_config: dict[str, Any]) -> dict[str, Any]:
+            method_config: dict[str, Any], write: bool = True) -> dict[str, Any]:
     n = len(state["accuracy"])
     matrix = res.pad_rows(state["accuracy"], n)
     extra: dict[str, Any] = {
@@ -240,6 +268,8 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
         "method_config": method_config,
         # out-of-scope threshold and temperature fitted on held-out in-scope data (None: no such data)
         "calibration": state.get("calibration"),
+        # processes of each start (a resumed run may have run on another world size)
+        "world_sizes": state.get("world_sizes", [1]),
     }
     if any(v is not None for row in state["task_id"] for v in row):
         tid = res.pad_rows(state["task_id"], n)
@@ -255,6 +285,8 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
     )
     # the largest of every process that worked on the run (a resumed run had several)
     results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.get("peak_memory_mb", 0.0)), 1)
+    if not write:  # a rank other than 0: the same results, written by rank 0
+        return results
     res.write_results(results, out / res.RESULTS_FILE)
     if config.plots:
         res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}",

@@ -141,3 +141,16 @@ def test_replayed_samples_are_trained_not_observed(name, bench, text_backbone, t
     if name == "ncm":
         assert method.class_counts[:4].tolist() == [8.0] * 4  # experience 0's means untouched by replay
     assert all(math.isfinite(v) for v in losses_of(strategy))
+
+
+def test_avalanche_distributed_training_is_refused(bench, text_backbone, tiny_settings, monkeypatch):
+    from cl_prompts.integrations import plugin
+
+    monkeypatch.setattr(plugin, "distributed_world_size", lambda: 2)  # as inside a 2-process group
+    for make in (lambda m: naive(m, [PromptPoolPlugin(m)]),
+                 lambda m: PromptStrategy(model=m, train_mb_size=8, evaluator=None)):
+        method = build("growing_pool", text_backbone, tiny_settings)
+        with pytest.raises(RuntimeError, match="does not support Avalanche's distributed training") as err:
+            make(method).train(bench.train_stream[0])
+        assert "torchrun --nproc-per-node N -m cl_prompts.cli run" in str(err.value)
+        assert method.current_experience == -1  # refused before anything began

@@ -119,16 +119,16 @@ class GrowingPool(ContinualMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Keep the batch's distinct samples and frozen queries: the statistics are built at the end."""
         super().observe(inputs, targets)
+        if self._recycle_pending:  # here, not in the forward: a data-parallel rank's forward sees a slice
+            self._recycle_pending = False
+            self.recycled_from = self.nearest_task(inputs)
+            self.pool.copy_prompts_from(self.recycled_from)
         self._collector.add(inputs, self._query(inputs), targets)
 
     def training_class_mask(self) -> Tensor:
         return self.current_mask  # each task's head rows are trained on its own classes
 
     def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
-        if self._recycle_pending:
-            self._recycle_pending = False
-            self.recycled_from = self.nearest_task(inputs)
-            self.pool.copy_prompts_from(self.recycled_from)
         tasks = torch.full((batch_size_of(inputs),), self.pool.current_task, dtype=torch.long,
                            device=self.class_task.device)
         return self.head(self._features(inputs, tasks)), []  # the true task while training

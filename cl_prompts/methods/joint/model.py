@@ -21,6 +21,8 @@ class Joint(ContinualMethod):
 
     name = "joint"
     config_class = JointConfig
+    data_parallel_refusal = ("joint draws its replayed rows from the global random generator in each "
+                             "forward, so every rank would replay the same rows; run it in one process")
 
     def __init__(self, backbone: Any, num_classes: int, config: JointConfig):
         super().__init__(backbone, num_classes, config)
