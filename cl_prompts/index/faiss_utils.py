@@ -72,12 +72,50 @@ def validate_factory_string(dim: int, spec: str) -> None:
         raise ValueError(f"{hint}, got {spec!r}: a small index of it fails ({reason})")
 
 
-def build_faiss_index(dim: int, spec: str) -> Any:
-    """An inner-product faiss index from a factory string, wrapped so it takes our ids."""
+def build_faiss_index(dim: int, spec: str, shards: int = 1) -> Any:
+    """An inner-product faiss index from a factory string, wrapped so it takes our ids.
+
+    shards > 1: a ``faiss.IndexShards`` of that many such indexes, searched in parallel
+    threads and merged (each key lives in one shard; every shard trains on the same keys).
+    """
     faiss = faiss_module()
+    if shards > 1:
+        index = faiss.IndexShards(dim, True, False)  # threaded, ids given by the caller
+        subs = [build_faiss_index(dim, spec) for _ in range(shards)]
+        for sub in subs:
+            index.add_shard(sub)
+        index.referenced_objects = subs  # the shards live as long as the index
+        return index
     inner = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
     # faiss's python wrapper keeps `inner` referenced by the IDMap (referenced_objects)
     return faiss.IndexIDMap2(inner)
+
+
+def shard_list(index: Any) -> list[Any]:
+    """The IDMap indexes of ``index`` (its shards, or itself)."""
+    faiss = faiss_module()
+    if isinstance(index, faiss.IndexShards):
+        return [faiss.downcast_index(index.at(i)) for i in range(index.count())]
+    return [index]
+
+
+def clone_faiss_index(index: Any) -> Any:
+    """A deep copy (faiss cannot clone an IndexShards as a whole: each shard is cloned)."""
+    faiss = faiss_module()
+    if not isinstance(index, faiss.IndexShards):
+        return faiss.clone_index(index)
+    copy = faiss.IndexShards(index.d, True, False)
+    subs = [faiss.clone_index(sub) for sub in shard_list(index)]
+    for sub in subs:
+        copy.add_shard(sub)
+    copy.referenced_objects = subs
+    return copy
+
+
+def index_bytes(index: Any) -> int:
+    """Bytes of the index's serialised form (codes, links, centroids and ids): its memory, roughly."""
+    faiss = faiss_module()
+    return sum(len(faiss.serialize_index(sub)) for sub in shard_list(index))
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,7 +156,7 @@ def search_params(
     (faiss holds raw pointers to selectors).
     """
     faiss = faiss_module()
-    inner = faiss.downcast_index(index.index)
+    inner = faiss.downcast_index(shard_list(index)[0].index)  # every shard has the same type
     keep: list[Any] = []
     if isinstance(inner, faiss.IndexHNSW):
         params = faiss.SearchParametersHNSW()

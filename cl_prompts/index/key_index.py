@@ -27,8 +27,11 @@ from cl_prompts.checks import check_positive
 from cl_prompts.extras import is_available
 from cl_prompts.index.faiss_utils import (
     build_faiss_index,
+    clone_faiss_index,
+    index_bytes,
     min_training_keys,
     search_params,
+    shard_list,
     validate_factory_string,
 )
 
@@ -53,6 +56,13 @@ class KeyIndex:
         ef_search: HNSW search breadth (faiss default 16 when None).
         flat_backend: for ``"flat"`` only: ``"auto"`` (torch below ``FLAT_TORCH_MAX_KEYS``),
             ``"torch"`` or ``"faiss"`` (always ``IndexFlatIP``).
+        shards: faiss only: split the keys over this many indexes searched in parallel
+            threads (``faiss.IndexShards``), e.g. one per core or per memory bank.
+        keep_keys: keep a float32 copy of every key (4 * D bytes each) beside the faiss
+            index: it serves exact search before an index is trained and rebuilds. False:
+            the copy is dropped once the faiss index is built, so a compressed index
+            (IVF-PQ: a few dozen bytes per key) is all the memory the keys take
+            (docs/selection.md, "Large pools"). Not with ``"torch"``; ``"flat"`` then uses faiss.
     """
 
     def __init__(
@@ -63,6 +73,8 @@ class KeyIndex:
         nprobe: int | None = None,
         ef_search: int | None = None,
         flat_backend: str = "auto",
+        shards: int = 1,
+        keep_keys: bool = True,
     ) -> None:
         check_positive("dim", dim, integer=True)
         check_positive("nprobe", nprobe, integer=True, allow_none=True)
@@ -71,6 +83,14 @@ class KeyIndex:
             raise TypeError(f"index must be a non-empty string, got {spec!r}")
         if flat_backend not in _FLAT_BACKENDS:
             raise ValueError(f"flat_backend must be one of {_FLAT_BACKENDS}, got {flat_backend!r}")
+        check_positive("shards", shards, integer=True)
+        if not isinstance(keep_keys, bool):
+            raise TypeError(f"keep_keys must be a bool, got {keep_keys!r}")
+        if spec == "torch" and (shards > 1 or not keep_keys):
+            raise ValueError("index 'torch' searches the kept keys themselves: shards and keep_keys=False "
+                             "need a faiss index ('flat' or a factory string)")
+        if spec == "flat" and (shards > 1 or not keep_keys):
+            flat_backend = "faiss"
         if spec not in _EXACT_SPECS:
             validate_factory_string(dim, spec)  # ValueError for unknown strings
         self.dim = dim
@@ -78,6 +98,8 @@ class KeyIndex:
         self.nprobe = nprobe
         self.ef_search = ef_search
         self.flat_backend = flat_backend
+        self.shards = shards
+        self.keep_keys = keep_keys
         self._keys = torch.empty(0, dim)  # (N, D) float32, source for exact search and rebuilds
         self._ids = torch.empty(0, dtype=torch.long)  # (N,)
         self._faiss: Any = None  # built lazily; None while untrained or not needed
@@ -119,10 +141,13 @@ class KeyIndex:
         """faiss objects cannot be deep-copied: rebuild the copy from the stored keys."""
         new = KeyIndex(
             self.dim, self.spec, nprobe=self.nprobe, ef_search=self.ef_search,
-            flat_backend=self.flat_backend,
+            flat_backend=self.flat_backend, shards=self.shards, keep_keys=self.keep_keys,
         )
         new._warned_untrained = self._warned_untrained  # do not warn twice for one pool
-        if self.ntotal:
+        if self._faiss is not None and not self.keep_keys:  # no key copy to rebuild from
+            new._faiss = clone_faiss_index(self._faiss)
+            new._keys, new._ids = self._keys.clone(), self._ids.clone()
+        elif self.ntotal:
             new.add(self._keys.clone(), self._ids.clone())
         memo[id(self)] = new
         return new
@@ -152,7 +177,8 @@ class KeyIndex:
         keys = keys.detach().float()
         if self.ntotal:
             keys = keys.to(self._keys.device)
-        self._keys = torch.cat([self._keys.to(keys.device), keys])
+        if self.keep_keys or self._faiss is None:  # without a copy, faiss holds the keys once built
+            self._keys = torch.cat([self._keys.to(keys.device), keys])
         self._ids = torch.cat([self._ids.to(keys.device), ids.to(keys.device)])
         if self.spec == "torch" or (self.spec == "flat" and self.backend == "torch"):
             self._faiss = None  # built on demand if the backend switches
@@ -174,11 +200,18 @@ class KeyIndex:
                 )
                 self._warned_untrained = True
             return
-        self._faiss = build_faiss_index(self.dim, "Flat" if self.spec == "flat" else self.spec)
+        self._faiss = build_faiss_index(self.dim, "Flat" if self.spec == "flat" else self.spec, self.shards)
         xb = _np(self._keys)
         if not self._faiss.is_trained:
             self._faiss.train(xb)
         self._faiss.add_with_ids(xb, _np(self._ids))
+        if not self.keep_keys:
+            self._keys = torch.empty(0, self.dim)
+
+    def memory_bytes(self) -> int:
+        """Bytes the keys take: the faiss index (serialised size), the kept float32 copy and the ids."""
+        own = self._keys.numel() * 4 + self._ids.numel() * 8
+        return own + (index_bytes(self._faiss) if self._faiss is not None else 0)
 
     # ------------------------------------------------------------------ search
     def search(
@@ -250,13 +283,22 @@ class KeyIndex:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._faiss is None:  # still untrained: exact fallback (warned in _try_build)
             return self._search_torch(q.detach().float(), k, id_ranges)
-        params, keep_alive = search_params(self._faiss, id_ranges, self.nprobe, self.ef_search)
         xq = _np(q.detach().float())
-        dist, lab = self._faiss.search(xq, k, params=params)
-        del keep_alive  # selectors must outlive the search call only
-        scores = torch.from_numpy(dist)
-        ids = torch.from_numpy(lab).long()
+        # faiss's threaded IndexShards shares one SearchParameters between its threads, and
+        # IndexIDMap rewrites its selector while searching (wrong ids, crashes): a search
+        # restricted to id ranges asks each shard in turn and merges.
+        parts = shard_list(self._faiss) if id_ranges is not None else [self._faiss]
+        found = []
+        for part in parts:
+            params, keep_alive = search_params(part, id_ranges, self.nprobe, self.ef_search)
+            dist, lab = part.search(xq, k, params=params)
+            del keep_alive  # selectors must outlive the search call only
+            found.append((torch.from_numpy(dist), torch.from_numpy(lab).long()))
+        scores, ids = (torch.cat(t, dim=1) for t in zip(*found, strict=True))  # (B, k * parts)
         scores[ids < 0] = float("-inf")
+        if len(parts) > 1:
+            scores, best = torch.topk(scores, k, dim=1)
+            ids = ids.gather(1, best)
         return scores, ids
 
 

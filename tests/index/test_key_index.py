@@ -167,3 +167,52 @@ def test_deepcopy_rebuilds_an_equal_independent_index():
     assert torch.equal(dup.search(q, 5)[1], idx.search(q, 5)[1])
     dup.reset()
     assert idx.ntotal == 500
+
+
+@pytest.mark.parametrize("spec,kw", [("flat", {}), ("IVF16,Flat", {"nprobe": 16})])
+def test_shards_give_the_single_index_results(spec, kw):
+    """IndexShards: each key in one shard, results merged; exhaustive search stays exact."""
+    keys, q = _data()
+    ids = torch.arange(len(keys)) * 3 + 7
+    one, two = KeyIndex(32, spec, **kw), KeyIndex(32, spec, shards=2, **kw)
+    for index in (one, two):
+        index.add(keys[:1000], ids[:1000])
+        index.add(keys[1000:], ids[1000:])  # after training: straight into the shards
+    assert two.backend == "faiss" and two.ntotal == one.ntotal == len(keys)
+    ref_s, ref_i = _exact(keys, q, 5, ids)
+    for index in (one, two):
+        _assert_same_topk(*index.search(q, 5), ref_s, ref_i)
+    s, i = two.search(q, 5, id_ranges=[(7, 7 + 3 * 100)])  # selectors reach every shard
+    assert bool(((i >= 7) & (i < 307)).all())
+    copy = __import__("copy").deepcopy(two)
+    assert torch.equal(copy.search(q, 5)[1], two.search(q, 5)[1])
+
+
+def test_dropping_the_key_copy_leaves_the_faiss_index_alone():
+    keys, q = _data(n=4000)
+    ids = torch.arange(len(keys))
+    kept = KeyIndex(32, "IVF16,PQ8x4", nprobe=16)
+    lean = KeyIndex(32, "IVF16,PQ8x4", nprobe=16, keep_keys=False, shards=2)
+    for index in (kept, lean):
+        index.add(keys[:3000], ids[:3000])
+        index.add(keys[3000:], ids[3000:])
+    assert lean.ntotal == kept.ntotal == 4000
+    # PQ8x4 stores 4 bytes a key (+ an 8-byte id) against the float copy's 4 * 32
+    assert lean.memory_bytes() < 0.4 * kept.memory_bytes()
+    truth = _exact(keys, q, 5, ids)[1]
+    s_lean, i_lean = lean.search(q, 5)
+    assert _recall(i_lean, truth) == pytest.approx(_recall(kept.search(q, 5)[1], truth), abs=0.05)
+    copy = __import__("copy").deepcopy(lean)  # cloned from faiss: nothing to rebuild from
+    assert torch.equal(copy.search(q, 5)[1], i_lean)
+    lean.reset()
+    assert lean.ntotal == 0 and lean.search(q, 5)[1].eq(-1).all()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"spec": "torch", "shards": 2}, "need a faiss index"),
+    ({"spec": "torch", "keep_keys": False}, "need a faiss index"),
+    ({"spec": "flat", "shards": 0}, "shards must be > 0"),
+])
+def test_shard_and_key_copy_options_are_checked(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        KeyIndex(32, **kwargs)

@@ -1,0 +1,45 @@
+"""benchmarks/bench_large_pool.py at toy sizes: the large row against exact search, the limit table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_large_pool.py"
+
+
+def load():
+    sys.path.insert(0, str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("bench_large_pool", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_large_pool_rows_and_limit_table(tmp_path, monkeypatch):
+    faiss = pytest.importorskip("faiss")
+    faiss.omp_set_num_threads(1)
+    module = load()
+    monkeypatch.setattr(module, "TABLE_KINDS", {32: {"flat": ("flat", {}), "IVF4,PQ4x4 lean": ("IVF4,PQ4x4", {"keep_keys": False})}})
+    real_data = module.data
+    monkeypatch.setattr(module, "data", lambda kind, n, width, seed: real_data(kind, n, 32, seed))
+    out = tmp_path / "large.json"
+    doc = module.main(["--keys", "uniform", "--keys-1m", "2000", "--nlist", "8", "--pq", "4", "--shards", "2",
+                       "--nprobes", "8", "2", "--table-keys", "500", "--out", str(out)])
+    assert json.loads(out.read_text()) == doc
+    rows = doc["large"]
+    assert rows[0]["index"] == "torch (exact)" and rows[0]["recall@5"] == 1.0
+    assert len(rows) == 1 + 2 * 2  # one and two shards, two nprobe each
+    by_name = {r["index"]: r for r in rows}
+    # nprobe = nlist visits every list: only the PQ's loss of precision is left
+    assert by_name["IVF8,PQ4, nprobe 8, 2 shard(s), no key copy"]["recall@5"] >= \
+        by_name["IVF8,PQ4, nprobe 2, 2 shard(s), no key copy"]["recall@5"]
+    assert all(r["memory_mb"] < rows[0]["memory_mb"] for r in rows[1:])  # codes, no float copy
+    table = {r["index"]: r for r in doc["limits"]}
+    assert table["flat"]["bytes_per_key"] == pytest.approx(4 * 32 + 8)  # the float copy and the id
+    assert table["IVF4,PQ4x4 lean"]["bytes_per_key"] < 40  # 2 code bytes and 16 bytes of ids (map and index)
+    assert table["flat"]["keys_per_gb"] == int(2**30 / table["flat"]["bytes_per_key"])
