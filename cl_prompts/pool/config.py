@@ -26,6 +26,8 @@ class PoolConfig:
         nprobe: IVF lists searched per query (faiss default when None).
         ef_search: HNSW search breadth (faiss default when None).
         flat_backend: ``"auto"`` | ``"torch"`` | ``"faiss"``: who runs exact ``"flat"`` search.
+        index_shards: split the keys over this many faiss indexes searched in parallel
+            threads (``faiss.IndexShards``; not with ``"torch"``).
         frequency_penalty: >= 0. While training, the score of each prompt is lowered by
             ``frequency_penalty * f`` where ``f`` is its share of all selections made while
             training the earlier tasks (L2P's diversified selection). 0 disables it.
@@ -41,6 +43,7 @@ class PoolConfig:
     nprobe: int | None = None
     ef_search: int | None = None
     flat_backend: str = "auto"
+    index_shards: int = 1
     frequency_penalty: float = 0.0
     prompt_init: str = "uniform"
     init_scale: float = 1.0
@@ -50,6 +53,9 @@ class PoolConfig:
             check_positive(name, getattr(self, name), integer=True)
         check_positive("nprobe", self.nprobe, integer=True, allow_none=True)
         check_positive("ef_search", self.ef_search, integer=True, allow_none=True)
+        check_positive("index_shards", self.index_shards, integer=True)
+        if self.index == "torch" and self.index_shards > 1:
+            raise ValueError("index_shards > 1 needs a faiss index ('flat' or a factory string), not 'torch'")
         if not isinstance(self.index, str) or not self.index.strip():
             raise TypeError(f"index must be a non-empty string, got {self.index!r}")
         check_choice("flat_backend", self.flat_backend, _FLAT_BACKENDS)

@@ -49,6 +49,7 @@ class PoolStorage(nn.Module):
             nprobe=config.nprobe,
             ef_search=config.ef_search,
             flat_backend=config.flat_backend,
+            shards=config.index_shards,
         )
         self._indexed = 0  # frozen keys already in self.index
         self.register_load_state_dict_post_hook(lambda module, _: module.rebuild_index())

@@ -34,6 +34,8 @@ def pool() -> PromptPool:
         ({"embed_dim": 8, "prompt_init": "zeros"}, ValueError, "prompt_init"),
         ({"embed_dim": 8, "flat_backend": "gpu"}, ValueError, "flat_backend"),
         ({"embed_dim": 8, "ef_search": 0}, ValueError, "ef_search must be > 0"),
+        ({"embed_dim": 8, "index_shards": 0}, ValueError, "index_shards must be > 0"),
+        ({"embed_dim": 8, "index": "torch", "index_shards": 2}, ValueError, "needs a faiss index"),
     ],
 )
 def test_bad_config(kwargs, exc, match):

@@ -30,9 +30,9 @@ def exact_ids(pool: PromptPool, q: torch.Tensor, k: int, tasks=None) -> torch.Te
     return torch.topk(s, k, dim=1).indices
 
 
-@pytest.mark.parametrize("index", ["flat", "torch"])
-def test_selection_equals_exact_cosine_topk(index):
-    pool = make_pool(index)
+@pytest.mark.parametrize("index,shards", [("flat", 1), ("torch", 1), ("flat", 2)])
+def test_selection_equals_exact_cosine_topk(index, shards):
+    pool = make_pool(index, index_shards=shards)
     q = torch.randn(32, D) * 5  # unnormalised on purpose
     sel = pool.select(q)
     assert isinstance(sel, Selection) and sel.k == 3
@@ -65,8 +65,9 @@ def test_selection_spans_frozen_and_trainable_segments():
     assert sorted(ids) == [2, 7]
 
 
-def test_restrict_to_tasks():
-    pool = make_pool()
+@pytest.mark.parametrize("shards", [1, 2])
+def test_restrict_to_tasks(shards):
+    pool = make_pool(index_shards=shards)  # 2: the frozen keys in two faiss shards
     q = torch.randn(20, D)
     for tasks in ([2], [0], [0, 2], [1, 2]):
         sel = pool.select(q, tasks=tasks)
