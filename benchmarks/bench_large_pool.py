@@ -1,19 +1,19 @@
-"""Pools beyond memory-friendly sizes: a 1M-key row (IVF-PQ against exact search) and the
+"""Large pools: a 1M-key row (IVF with compressed codes against exact search) and the
 limit table (bytes per key, keys per GB) of the KeyIndex kinds at widths 384 and 768.
 
 1M-key row: keys as in bench_selection.py (MiniLM-L6 embeddings of CLINC150 train
 utterances, then a Gaussian mixture around them; ``--keys uniform``: random unit vectors,
 the worst case), queries = CLINC150 test embeddings in batches of 256, top-5. Exact search
 is the KeyIndex ``"torch"`` path (chunked matmul + topk over every key); the approximate
-one an ``IVF<nlist>,PQ<m>`` KeyIndex without the float key copy (``keep_keys=False``),
-in one index and in ``--shards`` shards, at several nprobe: recall@5 against exact,
-median query time per batch, build (train + add) time, and memory.
+ones ``IVF<nlist>,<code>`` KeyIndexes without the float key copy (``keep_keys=False``), one
+per ``--codes`` (the first also in ``--shards`` shards), at several nprobe: recall@5
+against exact, median query time per batch, build (train + add) time, and memory.
 
 Limit table: each kind built on ``--table-keys`` keys per width, then as many again; bytes
 per key = the growth of the KeyIndex's ``memory_bytes()`` (serialised faiss index + kept
 copy + ids) over the added keys (the trained centroids and codebooks are a fixed cost,
-reported apart), and keys per GB = 2**30 / that. HNSW is in the table only (building it on 1M keys takes tens
-of minutes on this 2-core CPU).
+reported apart), and keys per GB = 2**30 / that. HNSW is in the table only (building it
+on 1M keys takes tens of minutes on this 2-core CPU).
 
     .venv/bin/python benchmarks/bench_large_pool.py                      # 1M keys + table (~15 min on an idle 2-core CPU)
     .venv/bin/python benchmarks/bench_large_pool.py --keys-1m 200000 --table-keys 5000
@@ -67,7 +67,8 @@ def build(keys: torch.Tensor, spec: str, **options: Any) -> tuple[KeyIndex, floa
     return index, time.perf_counter() - start
 
 
-def million_row(kind: str, n: int, nlist: int, m: int, shards: int, nprobes: list[int], seed: int) -> list[dict]:
+def million_row(kind: str, n: int, nlist: int, codes: list[str], shards: int, nprobes: list[int],
+                seed: int) -> list[dict]:
     keys, queries = data(kind, n, 384, seed)
     exact, exact_build = build(keys, "torch")
     truth = exact.search(queries, K)[1]
@@ -76,18 +77,19 @@ def million_row(kind: str, n: int, nlist: int, m: int, shards: int, nprobes: lis
              "build_s": round(exact_build, 2), "memory_mb": round(exact.memory_bytes() / 2**20, 1)}]
     print(f"[1M] exact: {exact_ms:.0f} ms per batch of {BATCH}", flush=True)
     del exact
-    spec = f"IVF{nlist},PQ{m}"
-    for parts in sorted({1, shards}):
-        index, seconds = build(keys, spec, keep_keys=False, shards=parts)
-        for nprobe in nprobes:
-            index.nprobe = nprobe
-            ms, _ = time_ms(lambda index=index: index.search(queries, K), 3)
-            rows.append({"index": f"{spec}, nprobe {nprobe}, {parts} shard(s), no key copy", "keys": n,
-                         "recall@5": round(recall(index.search(queries, K)[1], truth), 4),
-                         "query_ms_per_256": round(ms, 1), "build_s": round(seconds, 1),
-                         "memory_mb": round(index.memory_bytes() / 2**20, 1)})
-            print(f"[1M] {rows[-1]}", flush=True)
-        del index
+    for c, code in enumerate(codes):
+        spec = f"IVF{nlist},{code}"
+        for parts in sorted({1, shards}) if c == 0 else [1]:  # shards: the first code only (build time)
+            index, seconds = build(keys, spec, keep_keys=False, shards=parts)
+            for nprobe in nprobes:
+                index.nprobe = nprobe
+                ms, _ = time_ms(lambda index=index: index.search(queries, K), 3)
+                rows.append({"index": f"{spec}, nprobe {nprobe}, {parts} shard(s), no key copy", "keys": n,
+                             "recall@5": round(recall(index.search(queries, K)[1], truth), 4),
+                             "query_ms_per_256": round(ms, 1), "build_s": round(seconds, 1),
+                             "memory_mb": round(index.memory_bytes() / 2**20, 1)})
+                print(f"[1M] {rows[-1]}", flush=True)
+            del index
     return rows
 
 
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--keys", default="real", choices=["real", "uniform"])
     ap.add_argument("--keys-1m", type=int, default=1_000_000, help="keys of the large row (0: skip it)")
     ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--pq", type=int, default=48, help="PQ sub-quantizers (bytes per key)")
+    ap.add_argument("--codes", nargs="+", default=["PQ48", "SQ8"],
+                    help="faiss encodings of the large row: PQ48 = 48 bytes a key, SQ8 = one byte a dimension")
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--nprobes", type=int, nargs="+", default=[8, 32, 128])
     ap.add_argument("--table-keys", type=int, default=20_000, help="keys per limit-table step (0: skip it)")
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
         "keys": args.keys, "batch": BATCH, "k": K,
     }
     if args.keys_1m:
-        doc["large"] = million_row(args.keys, args.keys_1m, args.nlist, args.pq, args.shards, args.nprobes, args.seed)
+        doc["large"] = million_row(args.keys, args.keys_1m, args.nlist, args.codes, args.shards, args.nprobes,
+                                   args.seed)
     if args.table_keys:
         doc["limits"] = limit_table(args.keys, args.table_keys, args.seed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

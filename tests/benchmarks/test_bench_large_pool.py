@@ -28,12 +28,12 @@ def test_bench_large_pool_rows_and_limit_table(tmp_path, monkeypatch):
     real_data = module.data
     monkeypatch.setattr(module, "data", lambda kind, n, width, seed: real_data(kind, n, 32, seed))
     out = tmp_path / "large.json"
-    doc = module.main(["--keys", "uniform", "--keys-1m", "2000", "--nlist", "8", "--pq", "4", "--shards", "2",
+    doc = module.main(["--keys", "uniform", "--keys-1m", "2000", "--nlist", "8", "--codes", "PQ4", "SQ8", "--shards", "2",
                        "--nprobes", "8", "2", "--table-keys", "500", "--out", str(out)])
     assert json.loads(out.read_text()) == doc
     rows = doc["large"]
     assert rows[0]["index"] == "torch (exact)" and rows[0]["recall@5"] == 1.0
-    assert len(rows) == 1 + 2 * 2  # one and two shards, two nprobe each
+    assert len(rows) == 1 + 2 * 2 + 2  # PQ4 in one and two shards, SQ8 in one; two nprobe each
     by_name = {r["index"]: r for r in rows}
     # nprobe = nlist visits every list: only the PQ's loss of precision is left
     assert by_name["IVF8,PQ4, nprobe 8, 2 shard(s), no key copy"]["recall@5"] >= \
