@@ -18,6 +18,7 @@ def load():
     return module
 
 
+@pytest.mark.slow  # four torchrun launches (~30 s); the distributed runner itself is tested in the default suite
 def test_bench_scaling_runs_each_process_count_and_reports_speedup(tmp_path):
     out = tmp_path / "scaling.json"
     doc = load().main(["--systems", "tiny", "--procs", "1", "2", "--repeats", "1", "--out", str(out)])
