@@ -127,9 +127,12 @@ def main(argv=None) -> Path:
 
 def validation_table(tune_files: list[str], methods: list[str], benchmark: str) -> str:
     """Markdown: the settings each method runs with, and the validation accuracy that chose them."""
-    chosen: dict[str, dict] = {}
+    entries: dict[str, list[dict]] = {}
     for f in tune_files:
-        chosen.update(json.loads(Path(f).read_text()).get("chosen", {}))
+        for m, c in json.loads(Path(f).read_text()).get("chosen", {}).items():
+            entries.setdefault(m, []).append(c)
+    # Several tunings of one method: the one whose choice is the method's current default.
+    chosen = {m: next((c for c in cs if matches_defaults(m, c["options"])), cs[-1]) for m, cs in entries.items()}
     rows = ["", "Settings chosen on validation data (benchmarks/tune.py; mean over "
             "the tuning benchmarks, and this benchmark's own validation accuracy):", "",
             "| method | chosen options | mean val acc (%) | val acc here (%) |", "|---|---|---|---|"]
@@ -142,6 +145,14 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
         rows.append(f"| {m} | `{json.dumps(c['options'])}` | {c['mean_val_accuracy']:.2f} | "
                     f"{'-' if here is None else f'{here:.2f}'} |")
     return "\n".join(rows) + "\n"
+
+
+def matches_defaults(method: str, options: dict) -> bool:
+    """Whether every option of a tuning's choice equals the default of ``method``'s config."""
+    from cl_prompts.methods import get_method_class
+
+    defaults = get_method_class(method).config_class()
+    return all(getattr(defaults, k, None) == v for k, v in options.items())
 
 
 if __name__ == "__main__":

@@ -87,11 +87,11 @@ def test_two_processes_match_one_with_the_same_global_batch(csv_path, tmp_path, 
     t1, t2 = _tensors(one), _tensors(two)
     assert t1.keys() == t2.keys()
     for name in t1:
-        # gradients are sums over the ranks' slices: equal up to float rounding; statistics
-        # are built from the same global batches in the same order on every rank
+        # gradients and statistics are sums over the ranks' shares: equal up to float rounding
         assert torch.allclose(t1[name].double(), t2[name].double(), rtol=1e-4, atol=1e-5), name
-    if method == "ranpac":  # no gradient at all: bit for bit
-        assert all(torch.equal(t1[n], t2[n]) for n in t1)
+    if method == "ranpac":  # no gradient: only the order of the float64 sums differs
+        for name in (n for n in t1 if t1[n].dtype == torch.float64):
+            assert torch.allclose(t1[name], t2[name], rtol=1e-10, atol=1e-10), name
 
 
 def test_a_folder_rank_0_refuses_stops_every_rank(csv_path, tmp_path):

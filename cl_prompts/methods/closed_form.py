@@ -126,6 +126,10 @@ class RidgeStatistics(nn.Module):
         """(B,) the largest cosine between the random features of x (B, D) and a class mean's."""
         return max_cosine_to_means(self.expand(x), self.class_sums, self.class_counts)
 
+    def sums(self) -> list[Tensor]:
+        """The buffers ``add`` adds to: ``gram``, ``class_sums``, ``class_counts``."""
+        return [self.gram, self.class_sums, self.class_counts]
+
     @torch.no_grad()
     def solve(self, ridge: float) -> Tensor:
         """(M, C) float64 readout; columns of classes never added are zero."""
@@ -157,6 +161,7 @@ class StatisticsMethod(ContinualMethod):
 
     def _freeze(self, experience: int) -> None:
         if not self._restoring:
+            self._sum_statistics()
             self.solve()
 
     def solve(self) -> None:

@@ -8,10 +8,13 @@ Every rank holds the whole stream and the same model; what is split is the work:
   weights (slice size / batch size), so the step is the single-process step of the
   global batch (up to the order of floating-point sums). The frozen backbone is never
   wrapped or synchronised: it has no gradient.
-- statistics: every rank observes the whole global batch (its frozen queries are
-  cached), so class sums, Gram matrices, collected keys and the key index are built
-  from the same samples in the same order on every rank: equal without any reduction,
-  whatever the world size. Only the gradient step is split.
+- statistics: each rank adds its share of every batch's samples (those whose content
+  hashes to it: a sample repeated in several batches or epochs always goes to the same
+  rank) to the method's sums (class sums, Gram matrices, collected samples), so the
+  frozen query passes and growing_pool's end-of-experience pass are split too; the
+  sums are all-reduced when the experience ends, before the classifiers are solved and
+  the key index rebuilt, so every rank then holds the same totals
+  (``ContinualMethod.share_observations``).
 - evaluation: test batches are dealt round-robin to the ranks and the correct counts
   summed, so the accuracy matrix counts the batches a single process would form.
 - files: only rank 0 writes (results, plots, checkpoints, logs); the others read a

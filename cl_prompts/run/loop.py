@@ -137,7 +137,8 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
     """Train (or feed statistics to) ``model`` on experience ``e``; returns samples seen.
 
     workers: under a data-parallel launch, this rank computes the gradient of its slice
-    of each batch and observes the whole batch (:mod:`cl_prompts.run.distributed`).
+    of each batch and adds its share of the samples to the statistics
+    (:mod:`cl_prompts.run.distributed`).
     """
     idx = stream.indices("train", e)
     # A generator of its own: the order of batches does not depend on the global RNG.
@@ -185,8 +186,9 @@ def _check_finite(value: float, e: int) -> None:
 
 
 def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, workers: Workers) -> float:
-    """One data-parallel step: observe the global batch, backpropagate this rank's slice, sum the
-    weighted gradients over ranks, step. Returns the global batch's loss."""
+    """One data-parallel step: observe this rank's share of the global batch (the method picks it),
+    backpropagate this rank's slice, sum the weighted gradients over ranks, step. Returns the
+    global batch's loss."""
     with torch.no_grad():
         model.observe(inputs, targets)
     counters = model.training_counters()

@@ -196,39 +196,43 @@ def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStre
         state["train_steps"] = state.get("train_steps", 0) + 1
         loggers.loss(state["train_steps"], value)
 
-    for e in range(state["next_experience"], n_exp):
-        n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
-        epochs = config.epochs if model.requires_training else 1
-        with tqdm(total=n_batches * epochs, desc=f"exp {e + 1}/{n_exp}", unit="batch",
-                  disable=not (config.progress and workers.is_main), leave=False) as bar:
-            start = time.perf_counter()
-            model.begin_experience(e, stream.experiences[e])
-            state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss, workers)
-            model.end_experience(e)
-            state["train_seconds"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            if config.evaluates_after(e, n_exp):
-                acc, task_acc = evaluate(model, stream, e, config.eval_batch_size, workers)
-            else:
-                acc, task_acc = [None] * (e + 1), [None] * (e + 1)
-            state["eval_seconds"].append(time.perf_counter() - start)
-        if e == n_exp - 1 and dataset.calibration is not None:
-            start = time.perf_counter()
-            calibrate_on(model, dataset, config)
-            state["calibration"] = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
-        state["accuracy"].append(acc)
-        state["task_id"].append(task_acc)
-        loggers.experience(e, state.get("train_steps", 0), acc, task_acc)
-        state["next_experience"] = e + 1
-        state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
-        if config.progress and workers.is_main and acc[0] is not None:
-            tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
-        if workers.is_main:
-            ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
-        workers.barrier()  # a rank that fails later finds the checkpoint complete
-        if on_experience_end is not None:
-            with isolated_rng(config.device):  # a callback must not change the rest of the run
-                on_experience_end(e, state)
+    model.share_observations(workers)  # each rank adds its share of the samples to the statistics
+    try:
+        for e in range(state["next_experience"], n_exp):
+            n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
+            epochs = config.epochs if model.requires_training else 1
+            with tqdm(total=n_batches * epochs, desc=f"exp {e + 1}/{n_exp}", unit="batch",
+                      disable=not (config.progress and workers.is_main), leave=False) as bar:
+                start = time.perf_counter()
+                model.begin_experience(e, stream.experiences[e])
+                state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss, workers)
+                model.end_experience(e)
+                state["train_seconds"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                if config.evaluates_after(e, n_exp):
+                    acc, task_acc = evaluate(model, stream, e, config.eval_batch_size, workers)
+                else:
+                    acc, task_acc = [None] * (e + 1), [None] * (e + 1)
+                state["eval_seconds"].append(time.perf_counter() - start)
+            if e == n_exp - 1 and dataset.calibration is not None:
+                start = time.perf_counter()
+                calibrate_on(model, dataset, config)
+                state["calibration"] = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
+            state["accuracy"].append(acc)
+            state["task_id"].append(task_acc)
+            loggers.experience(e, state.get("train_steps", 0), acc, task_acc)
+            state["next_experience"] = e + 1
+            state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
+            if config.progress and workers.is_main and acc[0] is not None:
+                tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
+            if workers.is_main:
+                ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
+            workers.barrier()  # a rank that fails later finds the checkpoint complete
+            if on_experience_end is not None:
+                with isolated_rng(config.device):  # a callback must not change the rest of the run
+                    on_experience_end(e, state)
+    finally:
+        model.share_observations(None)
     return _finish(config, dataset, model.backbone, work, state, model.config.to_dict(), workers.is_main)
 
 

@@ -91,12 +91,14 @@ class GrowingPool(ContinualMethod):
         self.pool.freeze()
         self.head.set_trainable([])
         if not self._restoring:  # on load the readouts come from the saved tensors
-            queries, targets = self._collector.tensors()
-            self.route_stats.add(queries.to(self.class_task.device), targets.to(self.class_task.device))
-            with torch.no_grad():  # the experience's samples through its final prompts
-                for inputs, y in self._collector.input_batches(FREEZE_BATCH, self.class_task.device):
-                    tasks = torch.full_like(y, experience)
-                    self.prompted_stats.add(self._readout_features(inputs, tasks), y)
+            if len(self._collector) or self._ranks is None:  # a data-parallel rank's share may be empty
+                queries, targets = self._collector.tensors()
+                self.route_stats.add(queries.to(self.class_task.device), targets.to(self.class_task.device))
+                with torch.no_grad():  # the experience's samples through its final prompts
+                    for inputs, y in self._collector.input_batches(FREEZE_BATCH, self.class_task.device):
+                        tasks = torch.full_like(y, experience)
+                        self.prompted_stats.add(self._readout_features(inputs, tasks), y)
+            self._sum_statistics()
             self.route_readout = self.route_stats.solve(self.config.ridge).to(self.route_readout.dtype)
             self.prompted_readout = self.prompted_stats.solve(self.config.prompted_ridge).to(self.route_readout.dtype)
             self._rebuild_index()
@@ -123,7 +125,12 @@ class GrowingPool(ContinualMethod):
             self._recycle_pending = False
             self.recycled_from = self.nearest_task(inputs)
             self.pool.copy_prompts_from(self.recycled_from)
-        self._collector.add(inputs, self._query(inputs), targets)
+        inputs, targets = self._observed_rows(inputs, targets)
+        if len(targets):
+            self._collector.add(inputs, self._query(inputs), targets)
+
+    def statistics(self) -> list[Tensor]:
+        return self.route_stats.sums() + self.prompted_stats.sums()
 
     def training_class_mask(self) -> Tensor:
         return self.current_mask  # each task's head rows are trained on its own classes

@@ -37,7 +37,12 @@ class NCM(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch's frozen features to its classes' sums."""
         super().observe(inputs, targets)
-        add_to_class_sums(self, self.query(inputs), targets)
+        inputs, targets = self._observed_rows(inputs, targets)
+        if len(targets):
+            add_to_class_sums(self, self.query(inputs), targets)
+
+    def statistics(self) -> list[Tensor]:
+        return [self.class_sums, self.class_counts]
 
     def prototypes(self) -> Tensor:
         """(C, D) class means (zeros for classes never observed)."""

@@ -33,7 +33,12 @@ class RanPAC(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch's frozen queries to the statistics."""
         super().observe(inputs, targets)
-        self.stats.add(self.query(inputs), targets)
+        inputs, targets = self._observed_rows(inputs, targets)
+        if len(targets):
+            self.stats.add(self.query(inputs), targets)
+
+    def statistics(self) -> list[Tensor]:
+        return self.stats.sums()
 
     @torch.no_grad()
     def solve(self) -> None:

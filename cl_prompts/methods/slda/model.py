@@ -42,9 +42,15 @@ class SLDA(StatisticsMethod):
     def observe(self, inputs: Any, targets: Tensor) -> None:
         """Add a batch to the class sums and the second moment."""
         super().observe(inputs, targets)
+        inputs, targets = self._observed_rows(inputs, targets)
+        if not len(targets):
+            return
         x = unit_rows(self.query(inputs), self.config.normalize)  # (B, D)
         add_to_class_sums(self, x, targets)
         self.second_moment.addmm_(x.T, x)
+
+    def statistics(self) -> list[Tensor]:
+        return [self.class_sums, self.class_counts, self.second_moment]
 
     @torch.no_grad()
     def solve(self) -> None:
