@@ -47,7 +47,8 @@ def tiny_csv(folder: Path) -> Path:
     return path
 
 
-def run_args(system: str, method: str, out: Path, folder: Path, data_root: str | None) -> list[str]:
+def run_args(system: str, method: str, out: Path, folder: Path, data_root: str | None,
+             backbone: str = "minilm") -> list[str]:
     common = ["--method", method, "--out", str(out), "--overwrite", "--no-progress", "--no-plots",
               "--eval-final-only"]
     if system == "tiny":
@@ -55,7 +56,7 @@ def run_args(system: str, method: str, out: Path, folder: Path, data_root: str |
                 "--epochs", "3", "--batch-size", "32", *common,
                 *(["--set", "projection_dim=256"] if method == "growing_pool" else [])]
     root = ["--data-root", data_root] if data_root else []
-    return ["run", "--benchmark", "clinc150", "--quick", *root, *common]
+    return ["run", "--benchmark", "clinc150", "--quick", "--backbone", backbone, *root, *common]
 
 
 def timed_run(procs: int, args: list[str]) -> dict[str, float]:
@@ -79,6 +80,7 @@ def main(argv=None) -> dict[str, Any]:
     p.add_argument("--method", default="growing_pool")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--data-root", help="folder with clinc150/ (default: $CL_PROMPTS_DATA or ../shared/data)")
+    p.add_argument("--backbone", default="minilm", help="the minilm system's backbone (a hub id or a local folder)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scaling.json"))
     args = p.parse_args(argv)
     doc: dict[str, Any] = {"command": "python benchmarks/bench_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -90,7 +92,7 @@ def main(argv=None) -> dict[str, Any]:
             for rep in range(args.repeats):
                 for n in args.procs:  # interleaved: a slow spell hits every process count alike
                     out = folder / f"{system}-{n}-{rep}"
-                    trials[n].append(timed_run(n, run_args(system, args.method, out, folder, args.data_root)))
+                    trials[n].append(timed_run(n, run_args(system, args.method, out, folder, args.data_root, args.backbone)))
                     print(f"[scaling] {system} {n} proc(s), repeat {rep}: "
                           f"{trials[n][-1]['train_samples_per_s']:.1f} train samples/s", flush=True)
             rows = {}

@@ -136,6 +136,22 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path):
     assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before
 
 
+def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path):
+    headline = _headline()
+    files = []
+    for name, options, val in (("now", {"ridge": 100.0, "candidates": 3}, 97.1),
+                               ("then", {"ridge": 300.0, "candidates": 2}, 96.9)):  # the later file wins by order
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"chosen": {"growing_pool": {
+            "options": options, "mean_val_accuracy": val, "val_accuracy": {"clinc150": val}}}}))
+        files.append(str(path))
+    table = headline.validation_table(files, ["growing_pool", "l2p"], "clinc150")
+    assert '"candidates": 3' in table and "| 97.10 | 97.10 |" in table  # the defaults' own tuning
+    assert "| l2p | not tuned" in table
+    files[0] = files[1]  # no tuning chose the defaults: the last one read is listed
+    assert "| 96.90 | 96.90 |" in headline.validation_table(files, ["growing_pool"], "clinc150")
+
+
 def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
     """SIGKILL a real ``cl-prompts run`` after its first checkpoint, resume it from the CLI."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
