@@ -20,7 +20,6 @@ medians are reported.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -30,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.data import synthetic_text_dataset, write_text_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("tiny", "minilm")
@@ -38,13 +37,7 @@ SYSTEMS = ("tiny", "minilm")
 
 def tiny_csv(folder: Path) -> Path:
     ds = synthetic_text_dataset(num_classes=12, num_experiences=4, train_per_class=64, test_per_class=16)
-    path = folder / "tiny.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for t, y in zip(ds.train.texts + ds.test.texts, ds.train.labels + ds.test.labels, strict=True):
-            w.writerow([t, ds.class_names[y]])
-    return path
+    return write_text_csv(folder / "tiny.csv", [ds.train, ds.test], ds.class_names, overwrite=True)
 
 
 def run_args(system: str, method: str, out: Path, folder: Path, data_root: str | None,

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cl_prompts.cli import main, parse_set
-from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.data import synthetic_text_dataset, write_text_csv
 from cl_prompts.results import read_results
 from cl_prompts.run.checkpoints import has_checkpoint
 from cl_prompts.run.runner import RunConfig, run
@@ -22,14 +22,7 @@ from cl_prompts.run.runner import RunConfig, run
 def csv_path(tmp_path_factory):
     ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8,
                                 test_per_class=3)
-    path = tmp_path_factory.mktemp("data") / "toy.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for t, y in zip(ds.train.texts + ds.test.texts, ds.train.labels + ds.test.labels,
-                        strict=True):
-            w.writerow([t, ds.class_names[y]])
-    return path
+    return write_text_csv(tmp_path_factory.mktemp("data") / "toy.csv", [ds.train, ds.test], ds.class_names)
 
 
 def _args(csv_path, out, *extra):
@@ -184,10 +177,7 @@ def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
 def test_own_columns_test_file_and_validation_split(tmp_path, capsys):
     ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=3)
     for split, name in ((ds.train, "train.csv"), (ds.test, "test.csv")):
-        with open(tmp_path / name, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["utterance", "intent"])
-            w.writerows((t, ds.class_names[y]) for t, y in zip(split.texts, split.labels, strict=True))
+        write_text_csv(tmp_path / name, [split], ds.class_names, text_column="utterance", label_column="intent")
     base = ["run", "--benchmark", f"file:{tmp_path / 'train.csv'}", "--backbone", "tiny-bert",
             "--method", "ncm", "--experiences", "2", "--no-progress", "--no-plots",
             "--text-column", "utterance", "--label-column", "intent"]

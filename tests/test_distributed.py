@@ -1,6 +1,5 @@
 """Data-parallel runs: ``torchrun`` with gloo on CPU against one process with the same global batch."""
 
-import csv
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from cl_prompts.cli import main
-from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.data import synthetic_text_dataset, write_text_csv
 from cl_prompts.results import read_results
 from cl_prompts.run import checkpoints as ckpt
 from cl_prompts.run.distributed import Workers, launched_world_size
@@ -28,13 +27,7 @@ OTHERS = ("dualprompt", "coda_prompt", "prompt_tuning", "linear_probe", "finetun
 @pytest.fixture(scope="module")
 def csv_path(tmp_path_factory):
     ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=9, test_per_class=5)
-    path = tmp_path_factory.mktemp("data") / "toy.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for t, y in zip(ds.train.texts + ds.test.texts, ds.train.labels + ds.test.labels, strict=True):
-            w.writerow([t, ds.class_names[y]])
-    return path
+    return write_text_csv(tmp_path_factory.mktemp("data") / "toy.csv", [ds.train, ds.test], ds.class_names)
 
 
 def _args(csv_path, out, method):

@@ -13,7 +13,7 @@ from cl_prompts.data.clinc150 import (
 )
 from cl_prompts.data.synthetic import synthetic_text_dataset
 from cl_prompts.data.tensors import TextInputs, TokenizedTextDataset
-from cl_prompts.data.text_file import load_text_file, read_rows
+from cl_prompts.data.text_file import load_text_file, read_rows, write_text_csv
 from cl_prompts.data.types import (
     TextDataset,
     TextSplit,
@@ -39,4 +39,5 @@ __all__ = [
     "split_classes",
     "synthetic_text_dataset",
     "validate_experiences",
+    "write_text_csv",
 ]

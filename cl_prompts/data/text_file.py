@@ -228,6 +228,23 @@ def load_text_file(
     )
 
 
+def write_text_csv(path: str | os.PathLike, splits: list[TextSplit], class_names: list[str], *,
+                   text_column: str = "text", label_column: str = "label", overwrite: bool = False) -> Path:
+    """Write the rows of ``splits`` (in order) as a CSV that :func:`load_text_file` reads back.
+
+    Each row is a text and its class's name. An existing file is kept unless ``overwrite``.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} exists: pass overwrite=True to replace it")
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([text_column, label_column])
+        for split in splits:
+            w.writerows((t, class_names[y]) for t, y in zip(split.texts, split.labels, strict=True))
+    return p
+
+
 def dataset_name(path: str | os.PathLike) -> str:
     """The file's stem, or its folder's name for generic stems (``hwu64/train.csv`` -> ``hwu64``)."""
     p = Path(path)

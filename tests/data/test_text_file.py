@@ -140,3 +140,20 @@ def test_calibration_fraction_holds_out_in_scope_rows_from_training(tmp_path):
     assert not set(ds.train.texts) & set(ds.calibration.texts)
     with pytest.raises(ValueError, match=r"calibration_fraction must be in \[0, 1\), got 1.0"):
         load_text_file(p, calibration_fraction=1.0)
+
+
+def test_written_csv_reads_back_and_is_not_overwritten(tmp_path):
+    from cl_prompts.data import read_rows, synthetic_text_dataset, write_text_csv
+
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=3, test_per_class=2)
+    path = write_text_csv(tmp_path / "toy.csv", [ds.train, ds.test], ds.class_names,
+                          text_column="utterance", label_column="intent")
+    texts, labels = read_rows(path, text_column="utterance", label_column="intent")
+    assert texts == ds.train.texts + ds.test.texts
+    assert labels == [ds.class_names[y] for y in ds.train.labels + ds.test.labels]
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="toy.csv exists"):
+        write_text_csv(path, [ds.test], ds.class_names)
+    assert path.read_bytes() == before  # what was there is kept
+    write_text_csv(path, [ds.test], ds.class_names, overwrite=True)
+    assert read_rows(path)[0] == ds.test.texts

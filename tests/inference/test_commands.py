@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cl_prompts.cli import main
-from cl_prompts.data import synthetic_text_dataset
+from cl_prompts.data import synthetic_text_dataset, write_text_csv
 from cl_prompts.inference import CALIBRATION_FILE
 
 
@@ -16,10 +16,7 @@ def run_dir(tmp_path_factory):
     ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=8, test_per_class=3,
                                 calibration_per_class=4)
     for name, split in (("train.csv", ds.train), ("val.csv", ds.calibration)):
-        with open(root / name, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["utterance", "intent"])
-            w.writerows([t, ds.class_names[y]] for t, y in zip(split.texts, split.labels, strict=True))
+        write_text_csv(root / name, [split], ds.class_names, text_column="utterance", label_column="intent")
     out = root / "run"
     assert main(["run", "--benchmark", f"file:{root / 'train.csv'}", "--backbone", "tiny-bert",
                  "--text-column", "utterance", "--label-column", "intent", "--method", "ranpac",

@@ -26,7 +26,7 @@ class GrowingPoolConfig(KeyedPromptConfig):
       through its own final prompts. For each candidate task, the score of its classes is
       the routing logit plus ``fusion_weight`` times the prompted logit; the best wins.
 
-    Defaults, all chosen by benchmarks/tune.py on validation data (CLINC150's val split
+    Defaults: each chosen by benchmarks/tune.py on validation data (CLINC150's val split
     and HWU64's held-out 10%), never on test: ``ridge`` 100, ``candidates`` 3 and
     ``fusion_weight`` 1 (benchmarks/results/tune-growing_pool-fusion: mean val 94.71,
     97.10 / 92.31, against 94.46 for the earlier 300 / 2 / 0.5 and 94.31 for ``ranpac``
