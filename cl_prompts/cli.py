@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -197,12 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from cl_prompts.run.runner import run
 
+            main_process = os.environ.get("RANK", "0") == "0"  # under a launcher, rank 0 alone reports
             for config in configs_from_args(args):
                 results = run(config)
-                if not config.progress:  # the summary (with the paths) was not printed
+                if not config.progress and main_process:  # the summary (with the paths) was not printed
                     print(f"results: {config.run_dir(results['benchmark']) / 'results.json'}")
                 folders.append(str(config.run_dir(results["benchmark"])))
-            if args.seeds:
+            if args.seeds and main_process:
                 from cl_prompts.results import compare_dirs
 
                 print(compare_dirs(folders), end="")

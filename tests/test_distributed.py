@@ -87,6 +87,24 @@ def test_two_processes_match_one_with_the_same_global_batch(csv_path, tmp_path, 
             assert torch.allclose(t1[name], t2[name], rtol=1e-10, atol=1e-10), name
 
 
+def test_accelerate_launch_runs_data_parallel(csv_path, tmp_path):
+    pytest.importorskip("accelerate")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(_args(csv_path, one, "ranpac")) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # --multi_gpu is accelerate's torch.distributed launcher; without GPUs the runner takes gloo
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "cl_prompts.cli", *_args(csv_path, two, "ranpac")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("results:") == 1  # rank 0 alone reports
+    r1, r2 = read_results(one), read_results(two)
+    assert r2["world_sizes"] == [2]
+    for row1, row2 in zip(r1["accuracy_matrix"], r2["accuracy_matrix"], strict=True):
+        assert row1 == pytest.approx(row2, abs=1e-9)
+
+
 def test_a_folder_rank_0_refuses_stops_every_rank(csv_path, tmp_path):
     out = tmp_path / "run"
     assert main(_args(csv_path, out, "ranpac")) == 0
