@@ -25,32 +25,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cl_prompts.checks import is_int
-from cl_prompts.data.tensors import take_rows
 from cl_prompts.methods.config import MethodConfig
 from cl_prompts.methods.routing import Routing
 from cl_prompts.methods.saving import load_method, save_method
+from cl_prompts.methods.shared_statistics import SharedStatistics
 
 if TYPE_CHECKING:  # methods depend on the backbone's type only
     from cl_prompts.backbones import PromptedBackbone
-
-
-class RankShare(Protocol):
-    """This process's place in a data-parallel run (:class:`cl_prompts.run.distributed.Workers`)."""
-
-    rank: int
-    world_size: int
-
-    @property
-    def is_main(self) -> bool: ...
-
-    def sum_(self, values: Tensor) -> Tensor: ...
 
 
 def batch_size_of(inputs: Any) -> int:
@@ -59,7 +47,7 @@ def batch_size_of(inputs: Any) -> int:
     return int(inputs["input_ids"].shape[0])
 
 
-class ContinualMethod(nn.Module):
+class ContinualMethod(SharedStatistics, nn.Module):
     """Base class of every registered method (see docs/design.md, "Methods").
 
     Args:
@@ -103,8 +91,6 @@ class ContinualMethod(nn.Module):
         # the C class names, and the out-of-scope calibration (a dict, see Calibration.to_dict).
         self.class_names: list[str] | None = None
         self.calibration: dict[str, Any] | None = None
-        self._ranks: RankShare | None = None  # set by a data-parallel run: see share_observations
-        self._statistics_summed = False
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -139,10 +125,7 @@ class ContinualMethod(nn.Module):
         self.current_mask[idx] = True
         self.seen_mask[idx] = True
         self._grow(experience, cls)
-        if self._ranks is not None and not self._ranks.is_main:
-            for t in self.statistics():  # rank 0 keeps the totals so far, the others count increments
-                t.zero_()
-        self._statistics_summed = False
+        self._open_statistics()
 
     def end_experience(self, experience: int) -> None:
         """Freeze what was trained during ``experience``."""
@@ -153,47 +136,8 @@ class ContinualMethod(nn.Module):
         self.finished[experience] = True
         self._aux_terms = []  # no graph outlives the experience (a deepcopy would refuse it)
         self._freeze(experience)
-        if self._ranks is not None and self.statistics() and not self._statistics_summed and not self._restoring:
-            raise RuntimeError(f"{type(self).__name__}._freeze must call self._sum_statistics() before solving: "
-                               "in a data-parallel run each rank holds only its share of the statistics")
-
-    # ---------------------------------------------------------------- data-parallel statistics
-    def statistics(self) -> list[Tensor]:
-        """The buffers that observing samples adds to (sums and counts), [] if none.
-
-        In a data-parallel run (:meth:`share_observations`) each rank adds only its share
-        of the samples; ``_sum_statistics`` makes them totals on every rank.
-        """
-        return []
-
-    def share_observations(self, ranks: RankShare | None) -> None:
-        """Observe only this process's share of each batch (None: every sample, the default).
-
-        A sample belongs to the rank its content hashes to, so a sample seen in several
-        batches or epochs is always kept by the same rank, and the union of the ranks'
-        shares is the set a single process keeps. Rank 0 keeps the statistics of earlier
-        experiences, the others only this experience's increments, until
-        ``end_experience`` sums them over the ranks: the solved classifiers then equal a
-        single process's, up to the order of floating-point sums.
-        """
-        self._ranks = ranks if ranks is not None and ranks.world_size > 1 else None
-
-    def _observed_rows(self, inputs: Any, targets: Tensor) -> tuple[Any, Tensor]:
-        """The rows of a batch this process adds to its statistics: all, or its share (may be empty)."""
-        if self._ranks is None:
-            return inputs, targets
-        from cl_prompts.methods.common import row_keys
-
-        owner = [int.from_bytes(k[:8], "little") % self._ranks.world_size for k in row_keys(inputs)]
-        keep = torch.tensor([o == self._ranks.rank for o in owner], dtype=torch.bool)
-        return take_rows(inputs, keep.to(targets.device)), targets[keep.to(targets.device)]
-
-    def _sum_statistics(self) -> None:
-        """Totals of ``statistics()`` on every rank (a collective: every rank calls it); a no-op alone."""
-        self._statistics_summed = True
-        if self._ranks is not None:
-            for t in self.statistics():
-                self._ranks.sum_(t)
+        if not self._restoring:
+            self._check_statistics_summed()
 
     def _check_open(self, targets: Tensor) -> None:
         if self.current_experience < 0 or self.finished[-1]:
