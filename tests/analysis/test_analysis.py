@@ -52,7 +52,8 @@ def test_the_record_holds_every_test_sample_with_its_experience(trained):
     assert len(record.labels) == len(data.test) and sorted(record.labels) == sorted(data.test.labels)
     owner = {c: e for e, cs in enumerate(data.experiences) for c in cs}
     assert [owner[int(c)] for c in record.labels] == record.experience.tolist()
-    assert record.prompt_ids.shape == record.key_scores.shape == (len(data.test), 2)  # 2 candidate tasks
+    m = min(model.config.candidates, 4)  # candidate tasks per input (4 experiences), one prompt each
+    assert record.prompt_ids.shape == record.key_scores.shape == (len(data.test), m)
     assert record.queries.shape == (len(data.test), 64)  # the routing readout's random features
     assert ((record.routed >= 0) & (record.routed < 4)).all()
     first = collect_routing(model, data, upto=0)
