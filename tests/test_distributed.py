@@ -87,6 +87,7 @@ def test_two_processes_match_one_with_the_same_global_batch(csv_path, tmp_path, 
             assert torch.allclose(t1[name], t2[name], rtol=1e-10, atol=1e-10), name
 
 
+@pytest.mark.slow  # 20 s; the default suite's torchrun tests cover the same runner path
 def test_accelerate_launch_runs_data_parallel(csv_path, tmp_path):
     pytest.importorskip("accelerate")
     one, two = tmp_path / "one", tmp_path / "two"
