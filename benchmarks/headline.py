@@ -132,13 +132,14 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
         for m, c in json.loads(Path(f).read_text()).get("chosen", {}).items():
             entries.setdefault(m, []).append(c)
     # Several tunings of one method: the one whose choice is the method's current default.
-    chosen = {m: next((c for c in cs if matches_defaults(m, c["options"])), cs[-1]) for m, cs in entries.items()}
+    chosen = {m: c for m, cs in entries.items() for c in cs[::-1] if matches_defaults(m, c["options"])}
     rows = ["", "Settings chosen on validation data (benchmarks/tune.py; mean over "
             "the tuning benchmarks, and this benchmark's own validation accuracy):", "",
             "| method | chosen options | mean val acc (%) | val acc here (%) |", "|---|---|---|---|"]
     for m in methods:
         if m not in chosen:
-            rows.append(f"| {m} | not tuned: defaults as documented | - | - |")
+            why = "no tuning chose its current defaults" if m in entries else "not tuned: defaults as documented"
+            rows.append(f"| {m} | {why} | - | - |")
             continue
         c = chosen[m]
         here = c["val_accuracy"].get(benchmark)

@@ -31,35 +31,54 @@ from cl_prompts.results import RESULTS_FILE, read_results  # noqa: E402
 from cl_prompts.run import checkpoints as ckpt  # noqa: E402
 from cl_prompts.run.runner import RunConfig, TokenizedStream, load_dataset, run  # noqa: E402
 
-# The grid of each method: option -> values. Trials are the product, in this order.
-GRIDS: dict[str, dict[str, list[Any]]] = {
-    "ranpac": {"layers": [1, 2, 4], "ridge": [10.0, 100.0, 300.0, 1000.0]},
+# The grid of each method: option -> values, trials are the product in this order; a list
+# of such grids is their union (a later, narrower grid around an earlier choice).
+Grid = dict[str, list[Any]]
+GRIDS: dict[str, Grid | list[Grid]] = {
+    "ranpac": [{"layers": [1, 2, 4], "ridge": [10.0, 100.0, 300.0, 1000.0], "projection_dim": [5000]},
+               # RanPAC's own width (10,000) with the deepest feature choices
+               {"layers": [4, 6], "ridge": [100.0], "projection_dim": [10000]}],
     "slda": {"layers": [1, 2, 4], "shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
     "ncm": {"layers": [1, 2, 4], "metric": ["cosine", "euclidean"]},
     # layers 4 came from an earlier grid ({"layers": [1, 4], "candidates", "fusion_weight"}:
     # benchmarks/results/tune-growing_pool); this one re-chose the routing and fusion with it.
-    "growing_pool": {"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0]},
+    "growing_pool": [{"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0],
+                      "projection_dim": [5000]},
+                     {"ridge": [100.0], "projection_dim": [10000], "candidates": [1, 2, 3],
+                      "fusion_weight": [0.5, 1.0, 2.0]}],
 }
 # Options added to a grid after trials were recorded without them, with the value those
 # trials ran with: a recorded trial that lacks one counts as having that value.
-ADDED_OPTIONS: dict[str, Any] = {"layers": 1}
+ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000}
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
 # model (the final row of the accuracy matrix, which is all final accuracy needs).
 PREDICTION_ONLY: dict[str, tuple[str, ...]] = {"growing_pool": ("candidates", "fusion_weight")}
 
 
-def trials(method: str, grid: dict[str, dict[str, list[Any]]] = GRIDS) -> list[dict[str, Any]]:
-    """The option dicts tried for ``method`` (the product of its grid)."""
+def grid_options(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> set[str]:
+    """Every option some grid of ``method`` varies."""
+    grids = grid.get(method, [])
+    return {k for g in ([grids] if isinstance(grids, dict) else grids) for k in g}
+
+
+def trials(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> list[dict[str, Any]]:
+    """The option dicts tried for ``method``: the product of its grid (of each, for a list), in order."""
     if method not in grid:
         raise ValueError(f"no grid for method {method!r}; grids: {sorted(grid)}")
-    keys = list(grid[method])
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid[method].values())]
+    grids = grid[method] if isinstance(grid[method], list) else [grid[method]]
+    out: list[dict[str, Any]] = []
+    for g in grids:
+        for values in itertools.product(*g.values()):
+            trial = dict(zip(g, values, strict=True))
+            if trial not in out:
+                out.append(trial)
+    return out
 
 
 def full_options(options: dict[str, Any], method: str | None) -> dict[str, Any]:
     """A recorded trial's options with the later-added ones of its method's grid filled in."""
-    added = {k: v for k, v in ADDED_OPTIONS.items() if k in GRIDS.get(method, {})}
+    added = {k: v for k, v in ADDED_OPTIONS.items() if k in grid_options(method)}
     return {**added, **options}
 
 

@@ -50,10 +50,19 @@ def test_trials_are_the_grid_product_and_the_best_mean_wins(tune):
 def test_trials_recorded_before_an_option_was_added_count_with_its_old_value(tune):
     old = {"method": "ranpac", "options": {"ridge": 100.0}, "benchmark": "p", "val_accuracy": 95.0}
     new = {**old, "options": {"layers": 4, "ridge": 100.0}, "val_accuracy": 94.0}
-    assert tune.full_options(old["options"], "ranpac") == {"layers": 1, "ridge": 100.0}
+    assert tune.full_options(old["options"], "ranpac") == {"layers": 1, "ridge": 100.0, "projection_dim": 5000}
     assert tune.full_options({"a": 1}, "not-a-grid") == {"a": 1}
-    assert tune.choose([old, new], ["p"])["options"] == {"layers": 1, "ridge": 100.0}
-    assert tune.choose([old, {**new, "val_accuracy": 96.0}], ["p"])["options"] == {"layers": 4, "ridge": 100.0}
+    assert tune.choose([old, new], ["p"])["options"] == {"layers": 1, "ridge": 100.0, "projection_dim": 5000}
+    assert tune.choose([old, {**new, "val_accuracy": 96.0}], ["p"])["options"] == {
+        "layers": 4, "ridge": 100.0, "projection_dim": 5000}
+
+
+def test_a_list_of_grids_is_their_union_without_repeats(tune):
+    grid = {"m": [{"a": [1, 2], "b": ["x"]}, {"a": [2, 3], "b": ["x"]}]}
+    assert tune.trials("m", grid) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}, {"a": 3, "b": "x"}]
+    assert tune.grid_options("m", grid) == {"a", "b"} and tune.grid_options("nope", grid) == set()
+    # a recorded trial of the earlier grid is the same trial as its spelled-out form
+    assert tune.full_options({"layers": 4, "ridge": 100.0}, "ranpac") in tune.trials("ranpac")
 
 
 def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
