@@ -12,6 +12,9 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+# growing_pool's 10,000 random features cost two 10,000-wide solves per experience (about
+# 25 s on one CPU thread); the executed notebooks run it with fewer, as a user in a hurry would
+SMALL = {"projection_dim": 2000}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -76,7 +79,7 @@ def test_quickstart_runs_and_finds_the_domains(tmp_path):
     probe = ('{"acc": np.nan_to_num(acc, nan=-1).tolist(), "final": summary["final_average_accuracy"], '
              '"task_acc": task_acc.tolist(), "picked": domains[picked_task], '
              '"predicted": data.class_names[predicted], "current": method.current_experience}')
-    got = _run(NOTEBOOKS / "01_quickstart.ipynb", {"QUICK": True}, probe, tmp_path)
+    got = _run(NOTEBOOKS / "01_quickstart.ipynb", {"QUICK": True, "METHOD_OPTIONS": SMALL}, probe, tmp_path)
     lower = [got["acc"][i][j] for i in range(3) for j in range(i + 1)]
     # chance is 1/15 among one domain's intents and 1/45 over three domains; MiniLM + one
     # epoch on 10 sentences per intent reaches ~75-87% on every domain (seed 0)
@@ -88,7 +91,8 @@ def test_quickstart_runs_and_finds_the_domains(tmp_path):
 
 def test_forgetting_notebook_shows_fine_tuning_forget_and_the_prompt_method_keep(tmp_path):
     probe = '{name: summarize(acc) for name, acc in accuracy.items()}'
-    got = _run(NOTEBOOKS / "02_avalanche_forgetting.ipynb", {"QUICK": True, "EXPERIENCES": 3}, probe, tmp_path)
+    got = _run(NOTEBOOKS / "02_avalanche_forgetting.ipynb", {"QUICK": True, "EXPERIENCES": 3, "PROMPT_OPTIONS": SMALL},
+               probe, tmp_path)
     tuned, prompted = got["finetune"], got["growing_pool"]
     assert prompted["final_average_accuracy"] > tuned["final_average_accuracy"] + 20, got
     assert tuned["average_forgetting"] > prompted["average_forgetting"] + 20, got
@@ -96,7 +100,7 @@ def test_forgetting_notebook_shows_fine_tuning_forget_and_the_prompt_method_keep
 
 def test_recycling_notebook_compares_the_three_starts(tmp_path):
     probe = '{"few": few_shot_accuracy, "avg": average_accuracy, "best": best}'
-    got = _run(NOTEBOOKS / "04_multitask_recycling.ipynb", {"QUICK": True, "SEEDS": [0], "EXPERIENCES": 2}, probe, tmp_path)
+    got = _run(NOTEBOOKS / "04_multitask_recycling.ipynb", {"QUICK": True, "SEEDS": [0], "EXPERIENCES": 2, "METHOD_OPTIONS": SMALL}, probe, tmp_path)
     assert set(got["few"]) == {"random", "previous task", "nearest task"} and got["best"] in got["few"]
     for values in (*got["few"].values(), *got["avg"].values()):
         assert len(values) == 1 and 0.0 <= values[0] <= 100.0
@@ -113,7 +117,7 @@ def test_inside_the_prompts_runs_every_analysis(tmp_path):
     probe = ('{"final": results["final_average_accuracy"], "tid": tid["accuracy"], '
              '"usage": usage["share"].sum(axis=1).tolist(), "tables": len(tables), '
              '"keys": list(kmap["keys"].shape), "domains": domains}')
-    got = _run(NOTEBOOKS / "03_inside_the_prompts.ipynb", {"QUICK": True, "EXPERIENCES": 3}, probe, tmp_path)
+    got = _run(NOTEBOOKS / "03_inside_the_prompts.ipynb", {"QUICK": True, "EXPERIENCES": 3, "METHOD_OPTIONS": SMALL}, probe, tmp_path)
     assert got["domains"] == ["banking", "credit_cards", "kitchen_and_dining"]
     assert got["final"] > 60.0 and got["tid"] > 0.85, got
     assert got["usage"] == pytest.approx([3.0, 3.0, 3.0])  # 3 candidate domains per sentence (of 3)
@@ -124,7 +128,7 @@ def test_inside_the_prompts_runs_every_analysis(tmp_path):
 def test_your_own_intents_predicts_and_flags_out_of_scope(tmp_path):
     probe = ('{"final": results["final_average_accuracy"], "labels": [p.labels[0] for p in predictions], '
              '"oos": [p.out_of_scope for p in predictions], "experience": [p.experience for p in predictions]}')
-    got = _run(NOTEBOOKS / "05_your_own_intents.ipynb", {"PER_INTENT": 10}, probe, tmp_path)
+    got = _run(NOTEBOOKS / "05_your_own_intents.ipynb", {"PER_INTENT": 10, "METHOD_OPTIONS": SMALL}, probe, tmp_path)
     assert got["final"] > 60.0, got
     assert got["labels"][0] == "alarm_set" and got["labels"][2] == "weather_query", got
     assert all(isinstance(flag, bool) for flag in got["oos"]) and got["oos"][0] is False, got

@@ -27,15 +27,16 @@ class GrowingPoolConfig(KeyedPromptConfig):
       the routing logit plus ``fusion_weight`` times the prompted logit; the best wins.
 
     Defaults: each chosen by benchmarks/tune.py on validation data (CLINC150's val split
-    and HWU64's held-out 10%), never on test: ``ridge`` 100, ``candidates`` 3 and
-    ``fusion_weight`` 1 (benchmarks/results/tune-growing_pool-fusion: mean val 94.71,
-    97.10 / 92.31, against 94.46 for the earlier 300 / 2 / 0.5 and 94.31 for ``ranpac``
-    with its own chosen settings, the same 4 layers); ``layers`` 4 (an earlier grid,
-    benchmarks/results/tune-growing_pool: the last layer alone reached 94.08 at best).
+    and HWU64's held-out 10%), never on test: ``projection_dim`` 10,000, ``ridge`` 100,
+    ``candidates`` 3 and ``fusion_weight`` 0.5 (benchmarks/results/tune-growing_pool-fusion:
+    mean val 95.03, 97.20 / 92.86, against 94.71 for the best setting with 5,000 random
+    features and 94.55 for ``ranpac`` with its own defaults, seed 0; 10,000 random
+    features are also ``ranpac``'s choice, docs/methods.md); ``layers`` 4 (an earlier
+    grid, benchmarks/results/tune-growing_pool: the last layer alone reached 94.08 at best).
     That earlier grid ran with one prompt of ``8 * layers`` tokens per task (an 8-token
     prompt as wide as the 4-layer feature, read as 32 token embeddings), hence the default
-    of one 32-token prompt. The rest (lr 1e-2, ``prompted_ridge`` 100, 5,000 random
-    features) come from an exploration on the same validation splits (docs/methods.md).
+    of one 32-token prompt. The rest (lr 1e-2, ``prompted_ridge`` 100) come from an
+    exploration on the same validation splits (docs/methods.md).
     The routing and the prompted readouts read the last ``layers`` layers; the head that
     trains the prompts reads ``feature`` of the last.
     """
@@ -46,11 +47,11 @@ class GrowingPoolConfig(KeyedPromptConfig):
     ridge: float = o.option(100.0, "ridge of the routing classifier (frozen query), in the units of "
                                    "the Gram matrix (sums over samples)", o.positive)
     prompted_ridge: float = o.option(100.0, "ridge of the prompted classifier", o.positive)
-    projection_dim: int = o.projection_dim(5000)
+    projection_dim: int = o.projection_dim(10000)
     candidates: int = o.option(3, "tasks tried per input (each costs one prompted forward pass at test)",
                                o.positive_int)
     layers: int = o.feature_layers(4)
-    fusion_weight: float = o.option(1.0, "weight of the prompted logits against the routing logits",
+    fusion_weight: float = o.option(0.5, "weight of the prompted logits against the routing logits",
                                     o.non_negative)
     init_from_previous: bool = o.option(True, "a new task's prompts start from the previous task's values",
                                         o.boolean)
