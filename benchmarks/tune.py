@@ -41,7 +41,8 @@ GRIDS: dict[str, Grid | list[Grid]] = {
     "slda": {"layers": [1, 2, 4], "shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
     "ncm": {"layers": [1, 2, 4], "metric": ["cosine", "euclidean"]},
     # layers 4 came from an earlier grid ({"layers": [1, 4], "candidates", "fusion_weight"}:
-    # benchmarks/results/tune-growing_pool); this one re-chose the routing and fusion with it.
+    # benchmarks/results/tune-growing_pool); these re-chose the routing and fusion with it, the
+    # second with ranpac's choice of 10,000 random features.
     "growing_pool": [{"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0],
                       "projection_dim": [5000]},
                      {"ridge": [100.0], "projection_dim": [10000], "candidates": [1, 2, 3],
@@ -56,19 +57,22 @@ ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000}
 PREDICTION_ONLY: dict[str, tuple[str, ...]] = {"growing_pool": ("candidates", "fusion_weight")}
 
 
+def _grids(method: str, grid: dict[str, Grid | list[Grid]]) -> list[Grid]:
+    grids = grid.get(method, [])
+    return [grids] if isinstance(grids, dict) else grids
+
+
 def grid_options(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> set[str]:
     """Every option some grid of ``method`` varies."""
-    grids = grid.get(method, [])
-    return {k for g in ([grids] if isinstance(grids, dict) else grids) for k in g}
+    return {k for g in _grids(method, grid) for k in g}
 
 
 def trials(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> list[dict[str, Any]]:
     """The option dicts tried for ``method``: the product of its grid (of each, for a list), in order."""
     if method not in grid:
         raise ValueError(f"no grid for method {method!r}; grids: {sorted(grid)}")
-    grids = grid[method] if isinstance(grid[method], list) else [grid[method]]
     out: list[dict[str, Any]] = []
-    for g in grids:
+    for g in _grids(method, grid):
         for values in itertools.product(*g.values()):
             trial = dict(zip(g, values, strict=True))
             if trial not in out:

@@ -61,7 +61,7 @@ def test_a_list_of_grids_is_their_union_without_repeats(tune):
     grid = {"m": [{"a": [1, 2], "b": ["x"]}, {"a": [2, 3], "b": ["x"]}]}
     assert tune.trials("m", grid) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}, {"a": 3, "b": "x"}]
     assert tune.grid_options("m", grid) == {"a", "b"} and tune.grid_options("nope", grid) == set()
-    # a recorded trial of the earlier grid is the same trial as its spelled-out form
+    # a trial recorded without an added option equals the trial that spells out its recorded value
     assert tune.full_options({"layers": 4, "ridge": 100.0}, "ranpac") in tune.trials("ranpac")
 
 
