@@ -143,7 +143,9 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
             continue
         c = chosen[m]
         here = c["val_accuracy"].get(benchmark)
-        rows.append(f"| {m} | `{json.dumps(c['options'])}` | {c['mean_val_accuracy']:.2f} | "
+        seeds = c.get("seeds", [0])
+        over = f" (seeds {' '.join(map(str, seeds))})" if len(seeds) > 1 else ""
+        rows.append(f"| {m} | `{json.dumps(c['options'])}` | {c['mean_val_accuracy']:.2f}{over} | "
                     f"{'-' if here is None else f'{here:.2f}'} |")
     return "\n".join(rows) + "\n"
 

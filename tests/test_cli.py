@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,6 @@ def test_unknown_subcommand_exits_with_usage():
 
 def _headline():
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "headline.py"
     spec = importlib.util.spec_from_file_location("headline", path)
@@ -140,6 +140,10 @@ def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path):
         files.append(str(path))
     table = headline.validation_table(files, ["growing_pool", "l2p"], "clinc150")
     assert '"candidates": 3' in table and "| 97.10 | 97.10 |" in table  # the defaults' own tuning
+    doc = json.loads(Path(files[0]).read_text())
+    doc["chosen"]["growing_pool"]["seeds"] = [0, 1, 2]
+    Path(files[0]).write_text(json.dumps(doc))
+    assert "| 97.10 (seeds 0 1 2) | 97.10 |" in headline.validation_table(files, ["growing_pool"], "clinc150")
     assert "| l2p | not tuned" in table
     files[0] = files[1]  # no tuning chose the defaults: said so, no figure of other settings
     table = headline.validation_table(files, ["growing_pool"], "clinc150")

@@ -47,6 +47,23 @@ def test_trials_are_the_grid_product_and_the_best_mean_wins(tune):
         tune.trials("nope")
 
 
+def test_with_several_seeds_the_best_mean_over_seeds_wins(tune):
+    def rec(a, bench, seed, acc):
+        return {"options": {"a": a}, "benchmark": bench, "seed": seed, "val_accuracy": acc}
+
+    # a=1 wins seed 0 by a hair; a=2 wins the mean over seeds 0 and 1
+    records = [rec(1, "p", 0, 91.0), rec(1, "q", 0, 80.0), rec(1, "p", 1, 88.0), rec(1, "q", 1, 79.0),
+               rec(2, "p", 0, 90.5), rec(2, "q", 0, 80.0), rec(2, "p", 1, 90.0), rec(2, "q", 1, 80.0),
+               rec(3, "p", 0, 99.0), rec(3, "q", 0, 99.0)]  # seed 1 missing: not a candidate
+    assert tune.choose(records, ["p", "q"], [0])["options"] == {"a": 3}
+    chosen = tune.choose(records, ["p", "q"], [0, 1])
+    assert chosen["options"] == {"a": 2} and chosen["seeds"] == [0, 1]
+    assert chosen["mean_val_accuracy"] == pytest.approx((90.5 + 80 + 90 + 80) / 4)
+    assert chosen["val_accuracy"] == {"p": pytest.approx(90.25), "q": pytest.approx(80.0)}
+    with pytest.raises(ValueError, match="every benchmark and seed"):
+        tune.choose(records, ["p", "q"], [2])
+
+
 def test_trials_recorded_before_an_option_was_added_count_with_its_old_value(tune):
     old = {"method": "ranpac", "options": {"ridge": 100.0}, "benchmark": "p", "val_accuracy": 95.0}
     new = {**old, "options": {"layers": 4, "ridge": 100.0}, "val_accuracy": 94.0}
@@ -82,3 +99,21 @@ def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
     assert docs[0]["chosen"] == docs[1]["chosen"]
     assert [t["val_accuracy"] for t in docs[0]["trials"]] == [t["val_accuracy"] for t in docs[1]["trials"]]
     assert len(docs[0]["trials"]) == len(tune.trials("ncm")) + len(tune.trials("slda"))
+
+
+def test_several_seeds_train_one_run_per_seed_and_reuse_recorded_ones(tune, tmp_path):
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=4)
+    suites = {"toy": {"benchmark": f"file:{_write(tmp_path / 'train.csv', ds.train, ds.class_names)}",
+                      "experiences": 2}}
+    backbone = tiny_text_backbone(max_length=16)
+    out = tmp_path / "out"
+    args = ["--methods", "slda", "--backbone", "tiny-bert", "--out", str(out)]
+    one = tune.main(args, backbone=backbone, suites=suites)
+    two = tune.main([*args, "--seeds", "0", "1"], backbone=backbone, suites=suites)
+    n = len(tune.trials("slda"))
+    assert [t["seed"] for t in two["trials"]] == [0] * n + [1] * n
+    assert two["trials"][:n] == one["trials"]  # seed 0's trials were reused, not rerun
+    assert sorted(p.name for p in (out / "runs").iterdir() if p.name.endswith("seed1")) == sorted(
+        p.name + "-seed1" for p in (out / "runs").iterdir() if not p.name.endswith("seed1"))
+    assert two["chosen"]["slda"]["seeds"] == [0, 1]
+    assert two["chosen"]["slda"] == {**tune.choose(two["trials"], ["toy"], [0, 1]), "benchmarks": ["toy"]}
