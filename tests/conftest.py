@@ -1,4 +1,8 @@
-"""Suite-wide settings."""
+"""Suite-wide settings and fixtures."""
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,3 +24,23 @@ def tiny_run():
         return run(cfg, backbone=tiny_text_backbone(), dataset=dataset)
 
     return train
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script(name)``: a fresh module of ``benchmarks/<name>.py`` (scripts are not a package)."""
+
+    def load(name: str):
+        path = BENCHMARKS / f"{name}.py"
+        assert path.is_file(), f"no benchmark script {path}"
+        if str(BENCHMARKS) not in sys.path:  # the scripts import their neighbours (suites.py, ...)
+            sys.path.insert(0, str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(f"{name}_script", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

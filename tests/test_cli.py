@@ -102,18 +102,8 @@ def test_unknown_subcommand_exits_with_usage():
     assert exc.value.code == 2
 
 
-def _headline():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "headline.py"
-    spec = importlib.util.spec_from_file_location("headline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_headline_script_on_a_tiny_subset(csv_path, tmp_path):
-    headline = _headline()
+def test_headline_script_on_a_tiny_subset(csv_path, tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
     argv = ["--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert", "--methods", "ncm",
             "linear_probe", "--seeds", "0", "1", "--quick", "--out", str(tmp_path),
             "--no-progress", "--no-plots"]
@@ -129,8 +119,8 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path):
     assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before
 
 
-def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path):
-    headline = _headline()
+def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
     files = []
     for name, options, val in (("now", {"ridge": 100.0, "candidates": 3}, 97.1),
                                ("then", {"ridge": 300.0, "candidates": 2}, 96.9)):  # the later file wins by order

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_determinism.py"
 
 
-def test_bench_determinism_writes_both_settings(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_determinism", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_bench_determinism_writes_both_settings(tmp_path, benchmark_script):
+    module = benchmark_script("bench_determinism")
     out = tmp_path / "d.json"
     doc = module.main(["--backbone", "tiny-bert", "--threads", "1", "--steps", "1", "--out", str(out)])
     assert json.loads(out.read_text()) == doc

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_large_pool.py"
 
-
-def load():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("bench_large_pool", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_large_pool_rows_and_limit_table(tmp_path, monkeypatch):
+def test_bench_large_pool_rows_and_limit_table(tmp_path, monkeypatch, benchmark_script):
     faiss = pytest.importorskip("faiss")
     faiss.omp_set_num_threads(1)
-    module = load()
+    module = benchmark_script("bench_large_pool")
     monkeypatch.setattr(module, "TABLE_KINDS", {32: {"flat": ("flat", {}), "IVF4,PQ4x4 lean": ("IVF4,PQ4x4", {"keep_keys": False})}})
     real_data = module.data
     monkeypatch.setattr(module, "data", lambda kind, n, width, seed: real_data(kind, n, 32, seed))

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scaling.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("bench_scaling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow  # four torchrun launches (~30 s); the distributed runner itself is tested in the default suite
-def test_bench_scaling_runs_each_process_count_and_reports_speedup(tmp_path):
+def test_bench_scaling_runs_each_process_count_and_reports_speedup(tmp_path, benchmark_script):
     out = tmp_path / "scaling.json"
-    doc = load().main(["--systems", "tiny", "--procs", "1", "2", "--repeats", "1", "--out", str(out)])
+    doc = benchmark_script("bench_scaling").main(["--systems", "tiny", "--procs", "1", "2", "--repeats", "1", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
     rows = doc["systems"]["tiny"]
     assert set(rows) == {1, 2}

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_train_writes_rows_and_ratios(tmp_path):
+def test_bench_train_writes_rows_and_ratios(tmp_path, benchmark_script):
     out = tmp_path / "speed.json"
-    doc = load().main(["--tiny", "--images", "8", "--batch-size", "4", "--epochs", "2", "--threads", "1",
-                       "--precisions", "bf16", "--out", str(out)])
+    doc = benchmark_script("bench_train").main([
+        "--tiny", "--images", "8", "--batch-size", "4", "--epochs", "2", "--threads", "1",
+        "--precisions", "bf16", "--out", str(out)])
     assert json.loads(out.read_text()) == doc
     rows = {(r["system"], r["precision"]): r for r in doc["rows"]}
     # no peer: its head only fits width 768
@@ -36,14 +26,15 @@ def test_bench_train_writes_rows_and_ratios(tmp_path):
     assert doc["setting"]["vit"] == "tiny" and doc["command"].startswith("python benchmarks/bench_train.py --tiny")
 
 
-def test_a_failing_system_is_reported_with_its_error(tmp_path):
+def test_a_failing_system_is_reported_with_its_error(tmp_path, benchmark_script):
     with pytest.raises(RuntimeError, match=r"ours \(fp32\) failed:[\s\S]*index"):
-        load().main(["--tiny", "--images", "4", "--batch-size", "4", "--epochs", "1", "--threads", "1",
-                     "--precisions", "fp32", "--index", "NoSuchIndex", "--out", str(tmp_path / "x.json")])
+        benchmark_script("bench_train").main([
+            "--tiny", "--images", "4", "--batch-size", "4", "--epochs", "1", "--threads", "1",
+            "--precisions", "fp32", "--index", "NoSuchIndex", "--out", str(tmp_path / "x.json")])
 
 
-def test_repeats_are_summarised_by_their_median():
-    module = load()
+def test_repeats_are_summarised_by_their_median(benchmark_script):
+    module = benchmark_script("bench_train")
     tries = [{"system": "ours", "precision": "fp32", "peak_memory_mb": m, "first_epoch_samples_per_s": v,
               "later_epochs_samples_per_s": None, "train_samples_per_s": v, "eval_samples_per_s": 2 * v}
              for v, m in ((3.0, 10.0), (1.0, 30.0), (2.0, 20.0))]

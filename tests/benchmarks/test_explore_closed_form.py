@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from cl_prompts.methods.closed_form import RidgeStatistics
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "explore_closed_form.py"
-
 
 @pytest.fixture(scope="module")
-def explore():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("explore_closed_form_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def explore(benchmark_script):
+    return benchmark_script("explore_closed_form")
 
 
 def _data(n=60, d=12, c=4):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,10 @@ import pytest
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.run.runner import RunConfig, run
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "out_of_scope.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("out_of_scope_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_script):
+    return benchmark_script("out_of_scope")
 
 
 def _fake_clinc(root: Path) -> Path:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tune.py"
-
 
 @pytest.fixture(scope="module")
-def tune():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("tune_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tune(benchmark_script):
+    return benchmark_script("tune")
 
 
 def _write(path, split, names):
