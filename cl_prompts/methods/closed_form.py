@@ -35,14 +35,16 @@ def solve_spd(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
 
     Cholesky in float64; ``ridge`` > 0 makes the system positive definite. On CPU it runs
     on one thread: LAPACK's blocked factorisation gives other bits with other thread counts,
-    and a 5,000-wide solve costs about 2 s either way (docs/reproducibility.md).
+    and a 5,000-wide solve costs about 2 s either way (docs/reproducibility.md). The result
+    is contiguous: a solve of a transposed ``rhs`` comes back column-major, and a matmul
+    reads the two layouts with different kernels (other last bits than the loaded copy).
     """
     eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
     with one_thread(matrix.device):
         factor, info = torch.linalg.cholesky_ex(matrix + ridge * eye)
         if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
-            return torch.linalg.solve(matrix + ridge * eye, rhs)
-        return torch.cholesky_solve(rhs, factor)
+            return torch.linalg.solve(matrix + ridge * eye, rhs).contiguous()
+        return torch.cholesky_solve(rhs, factor).contiguous()
 
 
 @contextlib.contextmanager
