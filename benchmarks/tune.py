@@ -48,11 +48,15 @@ GRIDS: dict[str, Grid | list[Grid]] = {
     "growing_pool": [{"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0],
                       "projection_dim": [5000]},
                      {"ridge": [100.0], "projection_dim": [10000], "candidates": [1, 2, 3],
+                      "fusion_weight": [0.5, 1.0, 2.0]},
+                     # one epoch is about 40 optimiser steps per task: whether faster prompt
+                     # learning sharpens the prompted readout
+                     {"ridge": [100.0], "projection_dim": [10000], "lr": [3e-2, 1e-1], "candidates": [1, 2, 3],
                       "fusion_weight": [0.5, 1.0, 2.0]}],
 }
 # Options added to a grid after trials were recorded without them, with the value those
 # trials ran with: a recorded trial that lacks one counts as having that value.
-ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000}
+ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000, "lr": 1e-2}
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
 # model (the final row of the accuracy matrix, which is all final accuracy needs).
