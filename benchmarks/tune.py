@@ -152,6 +152,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0],
                    help="run seeds; the choice is the best mean over all of them (default: 0)")
+    p.add_argument("--grid", type=json.loads, default={},
+                   help='JSON {method: grid or list of grids} replacing those methods\' grids of GRIDS, '
+                        'e.g. \'{"ranpac": {"ridge": [100], "projection_dim": [10000]}}\'')
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benchmarks/results/tune")
     return p.parse_args(argv)
@@ -161,6 +164,9 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
     """Run the grids; returns (and writes) the tune.json document. ``suites`` overrides the benchmarks (tests)."""
     thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
+    if not isinstance(args.grid, dict) or not all(isinstance(g, (dict, list)) for g in args.grid.values()):
+        raise ValueError(f"--grid must be a JSON object of method -> grid (or list of grids), got {args.grid!r}")
+    grids = {**GRIDS, **args.grid}
     suites = suites or {b: suite_options(b, args.data_root) for b in args.benchmarks}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,10 +181,11 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
         stream = None
         for seed in args.seeds:
             base = RunConfig(**options, backbone=args.backbone, eval_split="val", seed=seed, device=args.device)
-            dataset = dataset or load_dataset(base)  # validation split: the test data are not read
+            if dataset is None:
+                dataset = load_dataset(base)  # validation split: the test data are not read
             for method in args.methods:
                 post = PREDICTION_ONLY.get(method, ())
-                pending = [opts for opts in trials(method)
+                pending = [opts for opts in trials(method, grids)
                            if not any(t["method"] == method and t["benchmark"] == name and t["seed"] == seed
                                       and full_options(t["options"], method) == full_options(opts, method)
                                       for t in doc["trials"])]

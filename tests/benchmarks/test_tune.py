@@ -108,3 +108,16 @@ def test_several_seeds_train_one_run_per_seed_and_reuse_recorded_ones(tune, tmp_
         p.name + "-seed1" for p in (out / "runs").iterdir() if not p.name.endswith("seed1"))
     assert two["chosen"]["slda"]["seeds"] == [0, 1]
     assert two["chosen"]["slda"] == {**tune.choose(two["trials"], ["toy"], [0, 1]), "benchmarks": ["toy"]}
+
+
+def test_grid_option_replaces_a_methods_grid(tune, tmp_path):
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=10, test_per_class=4)
+    suites = {"toy": {"benchmark": f"file:{_write(tmp_path / 'train.csv', ds.train, ds.class_names)}",
+                      "experiences": 2}}
+    args = ["--methods", "slda", "--backbone", "tiny-bert", "--out", str(tmp_path / "out"),
+            "--grid", '{"slda": {"layers": [1], "shrinkage": [0.001, 0.1]}}']
+    doc = tune.main(args, backbone=tiny_text_backbone(max_length=16), suites=suites)
+    assert [t["options"] for t in doc["trials"]] == [{"layers": 1, "shrinkage": 0.001}, {"layers": 1, "shrinkage": 0.1}]
+    assert doc["chosen"]["slda"]["options"] in [t["options"] for t in doc["trials"]]
+    with pytest.raises(ValueError, match="--grid"):
+        tune.main([*args[:-1], '["not", "a", "grid"]'], backbone=tiny_text_backbone(max_length=16), suites=suites)
