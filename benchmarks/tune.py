@@ -56,7 +56,7 @@ GRIDS: dict[str, Grid | list[Grid]] = {
 }
 # Options added to a grid after trials were recorded without them, with the value those
 # trials ran with: a recorded trial that lacks one counts as having that value.
-ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000, "lr": 1e-2}
+ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0}
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
 # model (the final row of the accuracy matrix, which is all final accuracy needs).

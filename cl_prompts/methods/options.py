@@ -55,6 +55,7 @@ def run_checks(config: Any) -> None:
 positive = check_positive
 positive_int = partial(check_positive, integer=True)
 non_negative = partial(check_positive, allow_zero=True)
+non_negative_int = partial(check_positive, integer=True, allow_zero=True)
 boolean = check_bool
 
 

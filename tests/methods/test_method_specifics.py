@@ -61,6 +61,25 @@ def test_growing_pool_fusion_weight_zero_is_the_routing_classifier(backbone, str
     assert torch.equal(model(x).argmax(1), route.argmax(1))
 
 
+def test_growing_pool_cross_task_passes_add_samples_through_earlier_tasks_prompts(backbone, stream, h):
+    plain = h.build("growing_pool", backbone)
+    h.run_stream(plain, stream, steps=3)
+    crossed = h.build("growing_pool", backbone, cross_task_passes=2)
+    seen = []
+    original = crossed._readout_features
+    crossed._readout_features = lambda inputs, tasks: seen.append(tasks.clone()) or original(inputs, tasks)
+    h.run_stream(crossed, stream, steps=3)
+    # experience e's samples pass through its own prompts, then through min(2, e) earlier tasks'
+    per_class = stream[0][2].eq(0).sum().item()
+    counts = crossed.prompted_stats.class_counts / per_class
+    assert counts.tolist() == [1, 1, 2, 2, 3, 3]
+    assert plain.prompted_stats.class_counts.tolist() == [per_class] * 6
+    assert seen[-3].eq(2).all() and all(int(t.max()) < 2 for t in seen[-2:])  # last freeze: own, then earlier
+    # the routing readout (and so the keys) does not change: only the prompted readout sees the extra passes
+    torch.testing.assert_close(crossed.route_readout, plain.route_readout)
+    assert not torch.allclose(crossed.prompted_readout, plain.prompted_readout)
+
+
 def test_growing_pool_logits_under_equal_the_logits_of_each_setting(backbone, stream, h):
     """The prompted passes are shared between variants: each equals a forward pass with its options."""
     x, _ = _all(stream)

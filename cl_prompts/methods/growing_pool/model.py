@@ -98,11 +98,27 @@ class GrowingPool(ContinualMethod):
                     for inputs, y in self._collector.input_batches(FREEZE_BATCH, self.class_task.device):
                         tasks = torch.full_like(y, experience)
                         self.prompted_stats.add(self._readout_features(inputs, tasks), y)
+                        for other in self._confusable_tasks(inputs):  # (B,) earlier tasks, per rank
+                            self.prompted_stats.add(self._readout_features(inputs, other), y)
             self._sum_statistics()
             self.route_readout = self.route_stats.solve(self.config.ridge).to(self.route_readout.dtype)
             self.prompted_readout = self.prompted_stats.solve(self.config.prompted_ridge).to(self.route_readout.dtype)
             self._rebuild_index()
         self._collector.clear()
+
+    def _confusable_tasks(self, inputs: Any) -> list[Tensor]:
+        """The earlier tasks the routing ranks first for ``inputs``: ``cross_task_passes`` tensors
+        (B,). The key index still holds the earlier classes only (it is rebuilt after this)."""
+        n = min(self.config.cross_task_passes, self.pool.num_tasks - 1)
+        if n <= 0 or self.key_index.ntotal == 0:
+            return []
+        kept = self.config
+        self.config = dataclasses.replace(kept, candidates=n)
+        try:
+            _, cands = self.candidate_tasks(inputs)  # (B, n), earlier tasks only
+        finally:
+            self.config = kept
+        return [cands[:, r] for r in range(cands.shape[1])]
 
     def _rebuild_index(self) -> None:
         self.key_index.reset()
