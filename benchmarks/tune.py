@@ -45,13 +45,17 @@ GRIDS: dict[str, Grid | list[Grid]] = {
     # layers 4 came from an earlier grid ({"layers": [1, 4], "candidates", "fusion_weight"}:
     # benchmarks/results/tune-growing_pool); these re-chose the routing and fusion with it, the
     # second with ranpac's choice of 10,000 random features.
+    # cross_task_passes 0 pins what those grids ran with (its default is 2 since the last grid).
     "growing_pool": [{"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0],
-                      "projection_dim": [5000]},
+                      "projection_dim": [5000], "cross_task_passes": [0]},
                      {"ridge": [100.0], "projection_dim": [10000], "candidates": [1, 2, 3],
-                      "fusion_weight": [0.5, 1.0, 2.0]},
+                      "fusion_weight": [0.5, 1.0, 2.0], "cross_task_passes": [0]},
                      # one epoch is about 40 optimiser steps per task: whether faster prompt
                      # learning sharpens the prompted readout
                      {"ridge": [100.0], "projection_dim": [10000], "lr": [3e-2, 1e-1], "candidates": [1, 2, 3],
+                      "fusion_weight": [0.5, 1.0, 2.0], "cross_task_passes": [0]},
+                     # the prompted readout also fitted on samples through earlier tasks' prompts
+                     {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "candidates": [1, 2, 3],
                       "fusion_weight": [0.5, 1.0, 2.0]}],
 }
 # Options added to a grid after trials were recorded without them, with the value those

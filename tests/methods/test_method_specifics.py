@@ -62,7 +62,7 @@ def test_growing_pool_fusion_weight_zero_is_the_routing_classifier(backbone, str
 
 
 def test_growing_pool_cross_task_passes_add_samples_through_earlier_tasks_prompts(backbone, stream, h):
-    plain = h.build("growing_pool", backbone)
+    plain = h.build("growing_pool", backbone, cross_task_passes=0)
     h.run_stream(plain, stream, steps=3)
     crossed = h.build("growing_pool", backbone, cross_task_passes=2)
     seen = []
