@@ -120,7 +120,7 @@ def test_inside_the_prompts_runs_every_analysis(tmp_path):
     got = _run(NOTEBOOKS / "03_inside_the_prompts.ipynb", {"QUICK": True, "EXPERIENCES": 3, "METHOD_OPTIONS": SMALL}, probe, tmp_path)
     assert got["domains"] == ["banking", "credit_cards", "kitchen_and_dining"]
     assert got["final"] > 60.0 and got["tid"] > 0.85, got
-    assert got["usage"] == pytest.approx([3.0, 3.0, 3.0])  # 3 candidate domains per sentence (of 3)
+    assert got["usage"] == pytest.approx([2.0, 2.0, 2.0])  # 2 candidate domains per sentence (of 3)
     assert got["tables"] == 3 and got["keys"] == [45, 2]  # one prompt per domain, one key per intent
     assert (tmp_path / "runs" / "03_inside_the_prompts" / "results.json").is_file()
 
