@@ -86,7 +86,8 @@ class RankShardedKeyIndex:
         ids = _check_ids(ids)
         if keys.dim() != 2 or keys.shape[1] != self.dim or keys.shape[0] != ids.numel():
             raise ValueError(f"keys must have shape ({ids.numel()}, {self.dim}), got {tuple(keys.shape)}")
-        all_keys, all_ids = self._gather_rows(keys.detach().float(), ids)
+        all_keys, _ = self._gather_rows(keys.detach().float())
+        all_ids, _ = self._gather_rows(ids)
         mine = self.owner(all_ids) == self.rank
         self.local.add(all_keys[mine].to(keys.device), all_ids[mine].to(keys.device))
 
@@ -124,19 +125,13 @@ class RankShardedKeyIndex:
         best_s, best = torch.topk(scores, k, dim=1)  # -inf slots sort last
         return best_s.to(device), ids.gather(1, best).to(device)
 
-    def _gather_rows(self, rows: torch.Tensor, ids: torch.Tensor | None = None):
-        """Every rank's (n_r, D) rows (and (n_r,) ids), concatenated in rank order; with the
-        counts n_r when no ids are given."""
+    def _gather_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """Every rank's rows (n_r, ...) concatenated in rank order, and the counts n_r."""
         comm = self._comm_device
         counts = [int(c.item()) for c in self._gather(torch.tensor([rows.shape[0]], device=comm))]
-        padded = torch.zeros(max(counts), rows.shape[1], device=comm)
+        padded = torch.zeros((max(counts), *rows.shape[1:]), dtype=rows.dtype, device=comm)
         padded[: rows.shape[0]] = rows.to(comm)
-        out = torch.cat([r[:n] for r, n in zip(self._gather(padded), counts, strict=True)])
-        if ids is None:
-            return out, counts
-        padded_ids = torch.full((max(counts),), -1, dtype=torch.long, device=comm)
-        padded_ids[: ids.numel()] = ids.to(comm)
-        return out, torch.cat([i[:n] for i, n in zip(self._gather(padded_ids), counts, strict=True)])
+        return torch.cat([r[:n] for r, n in zip(self._gather(padded), counts, strict=True)]), counts
 
     def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
         out = [torch.empty_like(t) for _ in range(self.world_size)]

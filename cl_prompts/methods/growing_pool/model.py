@@ -112,13 +112,8 @@ class GrowingPool(ContinualMethod):
         n = min(self.config.cross_task_passes, self.pool.num_tasks - 1)
         if n <= 0 or self.key_index.ntotal == 0:
             return []
-        kept = self.config
-        self.config = dataclasses.replace(kept, candidates=n)
-        try:
-            _, cands = self.candidate_tasks(inputs)  # (B, n), earlier tasks only
-        finally:
-            self.config = kept
-        return [cands[:, r] for r in range(cands.shape[1])]
+        _, cands = self.candidate_tasks(inputs, n)  # (B, n), earlier tasks only
+        return list(cands.unbind(1))
 
     def _rebuild_index(self) -> None:
         self.key_index.reset()
@@ -188,11 +183,12 @@ class GrowingPool(ContinualMethod):
         return self.backbone.query_features(inputs, layers=self.config.layers)
 
     @torch.no_grad()
-    def candidate_tasks(self, inputs: Any) -> tuple[Tensor, Tensor]:
-        """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first."""
+    def candidate_tasks(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor]:
+        """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first
+        (``m``: the config's ``candidates`` by default)."""
         h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
         route = h @ self.route_readout  # (B, C)
-        m = min(self.config.candidates, max(self.pool.num_tasks, 1))
+        m = min(self.config.candidates if m is None else m, max(self.pool.num_tasks, 1))
         k = min(self.key_index.ntotal, self.num_classes)
         if k == 0:  # nothing solved yet (first experience open): its task is the only one
             return route, torch.full((h.shape[0], 1), max(self.pool.current_task, 0), device=h.device)
@@ -236,9 +232,9 @@ class GrowingPool(ContinualMethod):
             return self.head(self._features(inputs, self.candidate_tasks(inputs)[1][:, 0]))
         return self._fuse(*self._candidate_scores(inputs), self.config.fusion_weight)
 
-    def _candidate_scores(self, inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
+    def _candidate_scores(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Routing logits (B, C), candidate tasks (B, m) and each candidate's prompted logits (B, m, C)."""
-        route, cands = self.candidate_tasks(inputs)
+        route, cands = self.candidate_tasks(inputs, m)
         prompted = torch.stack([self.prompted_stats.expand(self._readout_features(inputs, cands[:, r])).float()
                                 @ self.prompted_readout for r in range(cands.shape[1])], 1)
         return route, cands, prompted
@@ -259,12 +255,7 @@ class GrowingPool(ContinualMethod):
         if self.key_index.ntotal == 0 or any(set(v) - {"candidates", "fusion_weight"} for v in variants):
             return super().logits_under(inputs, variants)
         configs = [dataclasses.replace(self.config, **v) for v in variants]  # validates each
-        kept = self.config
-        self.config = dataclasses.replace(kept, candidates=max(c.candidates for c in configs))
-        try:
-            route, cands, prompted = self._candidate_scores(inputs)
-        finally:
-            self.config = kept
+        route, cands, prompted = self._candidate_scores(inputs, max(c.candidates for c in configs))
         seen = self.seen_mask
         return [self._fuse(route, cands[:, : min(c.candidates, cands.shape[1])], prompted, c.fusion_weight)
                 .masked_fill(~seen, float("-inf")) for c in configs]
