@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from cl_prompts.checks import check_bool, check_choice, check_positive, is_int
-from cl_prompts.pool.config import PROMPT_INITS
+from cl_prompts.pool.config import KEY_INITS, PROMPT_INITS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FEATURES = ("pooled", "prompt")
@@ -56,6 +56,7 @@ positive = check_positive
 positive_int = partial(check_positive, integer=True)
 non_negative = partial(check_positive, allow_zero=True)
 non_negative_int = partial(check_positive, integer=True, allow_zero=True)
+_optional_positive = partial(check_positive, allow_none=True)
 boolean = check_bool
 
 
@@ -106,6 +107,15 @@ def prompt_init(default: str = "uniform") -> Any:
 
 def prompt_init_scale(default: float = 1.0) -> Any:
     return option(default, "s of prompt_init", positive)
+
+
+def key_init(default: str = "as_prompts") -> Any:
+    return option(default, "initialisation of new keys: 'as_prompts' (prompt_init) or 'jax_uniform' "
+                           "U[0, 0.01) (the official JAX code's)", one_of(KEY_INITS))
+
+
+def head_lr(default: float | None = None) -> Any:
+    return option(default, "learning rate of the classifier head (None: lr)", _optional_positive)
 
 
 def index(default: str = "flat") -> Any:

@@ -8,6 +8,8 @@ from typing import Any
 from cl_prompts.checks import check_choice, check_positive
 
 PROMPT_INITS = ("uniform", "normal")
+# "jax_uniform": U[0, 0.01), the key initialisation of the official JAX L2P / DualPrompt code
+KEY_INITS = ("as_prompts", "jax_uniform")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
 # Fields that fix tensor shapes: a saved pool refuses to load under other values.
 STRUCTURAL_FIELDS = ("embed_dim", "prompt_length")
@@ -34,6 +36,8 @@ class PoolConfig:
         prompt_init: ``"uniform"`` (U(-s, s), as L2P) or ``"normal"`` (N(0, s)) for new prompts
             and keys, ``s = init_scale``.
         init_scale: s above (> 0).
+        key_init: ``"as_prompts"`` (keys drawn like the prompts) or ``"jax_uniform"``
+            (U[0, 0.01), the official JAX L2P / DualPrompt code's key initialisation).
     """
 
     embed_dim: int
@@ -47,6 +51,7 @@ class PoolConfig:
     frequency_penalty: float = 0.0
     prompt_init: str = "uniform"
     init_scale: float = 1.0
+    key_init: str = "as_prompts"
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "prompt_length", "top_k"):
@@ -60,6 +65,7 @@ class PoolConfig:
             raise TypeError(f"index must be a non-empty string, got {self.index!r}")
         check_choice("flat_backend", self.flat_backend, _FLAT_BACKENDS)
         check_choice("prompt_init", self.prompt_init, PROMPT_INITS)
+        check_choice("key_init", self.key_init, KEY_INITS)
         check_positive("frequency_penalty", self.frequency_penalty, allow_zero=True)
         check_positive("init_scale", self.init_scale)
 

@@ -126,7 +126,7 @@ class PoolStorage(nn.Module):
         self.freeze()
         anchor = self._anchor()
         new_p = self._init(shape_p, generator) if prompts is None else prompts.detach().clone()
-        new_k = self._init(shape_k, generator) if keys is None else keys.detach().clone()
+        new_k = self._init_keys(shape_k, generator) if keys is None else keys.detach().clone()
         start = self.size
         self.prompts = nn.Parameter(new_p.to(anchor.device, anchor.dtype))
         self.keys = nn.Parameter(new_k.to(anchor.device, anchor.dtype))
@@ -141,6 +141,11 @@ class PoolStorage(nn.Module):
         if self.config.prompt_init == "uniform":
             return (torch.rand(shape, generator=generator) * 2 - 1) * s
         return torch.randn(shape, generator=generator) * s
+
+    def _init_keys(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+        if self.config.key_init == "jax_uniform":
+            return torch.rand(shape, generator=generator) * 0.01
+        return self._init(shape, generator)
 
     def freeze(self) -> None:
         """Freeze the current task (end of its training). No-op when nothing is trainable."""

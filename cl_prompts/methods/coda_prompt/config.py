@@ -30,6 +30,7 @@ class CodaPromptConfig(MethodConfig):
     prompt_length: int = o.prompt_length(8, "tokens per component (even: half key prefix, half value prefix)")
     ortho_mu: float = o.option(0.0, "weight of the orthogonality penalty", o.non_negative)
     mask_absent: bool = o.mask_absent()
+    head_lr: float | None = o.head_lr()
 
     def __post_init__(self) -> None:
         super().__post_init__()

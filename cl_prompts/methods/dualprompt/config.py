@@ -20,7 +20,10 @@ class DualPromptConfig(KeyedPromptConfig):
     to the query (coefficient 1.0); at test the best-matching key picks the E-prompt.
     Classes outside the current task are masked while training; prompts and keys
     initialised U(-1, 1); Adam lr 0.005 (batch 128). Layer indices are 0-based and must
-    be below the backbone's depth (MiniLM-L6 has 6 layers).
+    be below the backbone's depth (MiniLM-L6 has 6 layers). Options of the official code:
+    keys drawn U[0, 0.01) (``key_init="jax_uniform"``, JAX), each new E-prompt started as a
+    copy of the previous one (``copy_previous_prompt``); ``head_lr`` gives the classifier
+    its own rate.
     """
 
     lr: float = o.lr(0.005)
@@ -31,6 +34,11 @@ class DualPromptConfig(KeyedPromptConfig):
     e_length: int = o.prompt_length(20, "E-prompt prefix length (per key and per value)")
     pull_coef: float = o.pull_coef(1.0)
     mask_absent: bool = o.mask_absent()
+    head_lr: float | None = o.head_lr()
+    key_init: str = o.key_init()
+    copy_previous_prompt: bool = o.option(
+        False, "start each new E-prompt as a copy of the previous task's (the official code's "
+               "shared_prompt_pool; the key stays freshly initialised)", o.boolean)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import check_layers, init_prompts, pool_contents
+from cl_prompts.methods.common import check_layers, head_lr_groups, init_prompts, pool_contents
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
@@ -48,12 +48,16 @@ class DualPrompt(ContinualMethod):
                 index=c.index,
                 prompt_init=c.prompt_init,
                 init_scale=c.prompt_init_scale,
+                key_init=c.key_init,
             )
         )
         self.head = GrowingHead(d, num_classes)
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        self.pool.add_task(1)  # freezes the previous task's E-prompt and key
+        previous = None
+        if self.config.copy_previous_prompt and self.pool.size > 0:  # the official shared_prompt_pool
+            previous = self.pool.lookup(torch.tensor([self.pool.size - 1]))[0]  # (1, Lp, D)
+        self.pool.add_task(1, prompts=previous)  # freezes the previous task's E-prompt and key
         if self.g_prompt is not None:
             self.g_prompt.requires_grad_(True)
         self.head.grow(classes, train_only_new=self.config.mask_absent)
@@ -67,6 +71,9 @@ class DualPrompt(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         g = [self.g_prompt] if self.g_prompt is not None and self.g_prompt.requires_grad else []
         return g + self.pool.trainable_parameters() + self.head.trainable_parameters()
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        return head_lr_groups(self.trainable_parameters(), self.head.trainable_parameters(), self.config.head_lr)
 
     def _prefixes(self, e_prompts: Tensor) -> dict[int, Tensor]:
         """e_prompts (B, 1 * Lp, D) -> {layer: (B, 2, L, D)} for G- and E-layers."""

@@ -17,7 +17,8 @@ class L2PConfig(KeyedPromptConfig):
     the input tokens, the classifier on the mean of the prompt positions' outputs,
     key-matching ("surrogate") loss with coefficient lambda = 0.1, logits of classes
     outside the current task masked while training, prompts and keys initialised
-    U(-1, 1), Adam lr 0.03 (batch 128).
+    U(-1, 1), Adam lr 0.03 (batch 128). The official JAX code draws the keys U[0, 0.01)
+    instead (``key_init="jax_uniform"``); ``head_lr`` gives the classifier its own rate.
     """
 
     lr: float = o.lr(0.03)
@@ -33,6 +34,8 @@ class L2PConfig(KeyedPromptConfig):
              "times its share of the earlier tasks' selections (0 = off)", o.non_negative)
     feature: str = o.feature("prompt")
     mask_absent: bool = o.mask_absent()
+    head_lr: float | None = o.head_lr()
+    key_init: str = o.key_init()
 
     def __post_init__(self) -> None:
         super().__post_init__()

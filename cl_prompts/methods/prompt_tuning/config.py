@@ -24,3 +24,4 @@ class PromptTuningConfig(MethodConfig):
     prompt_init_scale: float = o.prompt_init_scale()
     feature: str = o.feature("pooled")
     mask_absent: bool = o.mask_absent()
+    head_lr: float | None = o.head_lr()
