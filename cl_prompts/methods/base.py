@@ -237,7 +237,15 @@ class ContinualMethod(SharedStatistics, nn.Module):
         raise NotImplementedError
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        return [{"params": self.trainable_parameters()}]
+        """One group at ``config.lr``; a method whose config has a ``head_lr`` that is set puts
+        ``self.head``'s trainable tensors in a group of their own at that rate."""
+        params = self.trainable_parameters()
+        head_lr = getattr(self.config, "head_lr", None)
+        if head_lr is None:
+            return [{"params": params}]
+        head = self.head.trainable_parameters()
+        ids = {id(p) for p in head}
+        return [{"params": [p for p in params if id(p) not in ids]}, {"params": head, "lr": head_lr}]
 
     # ---------------------------------------------------------------- optimisation
     def make_optimizer(self) -> torch.optim.Optimizer | None:

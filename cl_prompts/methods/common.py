@@ -36,15 +36,6 @@ def init_prompts(shape: Sequence[int], init: str, scale: float, device=None) -> 
     return t.normal_(0.0, scale)
 
 
-def head_lr_groups(params: list, head_params: list, head_lr: float | None) -> list[dict[str, Any]]:
-    """Optimizer groups: ``params`` at the optimizer's lr, except ``head_params`` at ``head_lr``
-    when it is set (the classifier of a prompt method often wants a different rate)."""
-    if head_lr is None:
-        return [{"params": params}]
-    head = {id(p) for p in head_params}
-    return [{"params": [p for p in params if id(p) not in head]}, {"params": list(head_params), "lr": head_lr}]
-
-
 def check_layers(name: str, layers: Sequence[int], num_layers: int) -> None:
     bad = [layer for layer in layers if layer >= num_layers]
     if bad:

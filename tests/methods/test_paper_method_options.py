@@ -58,7 +58,7 @@ def test_dualprompt_copy_previous_prompt_starts_from_the_last_e_prompt(backbone,
     assert not torch.equal(plain.pool.prompts.detach()[0], plain.pool.frozen_prompts[0])
 
 
-@pytest.mark.parametrize("name", HEAD_LR_METHODS)
+@pytest.mark.parametrize("name", [*HEAD_LR_METHODS, "finetune"])
 def test_head_lr_puts_the_head_in_its_own_optimizer_group(backbone, stream, h, name):
     model = h.build(name, backbone, head_lr=0.125)
     model.begin_experience(0, stream[0][0])
@@ -70,6 +70,9 @@ def test_head_lr_puts_the_head_in_its_own_optimizer_group(backbone, stream, h, n
     assert others and all(lr == model.config.lr for lr in others)
     assert set(lrs) == {id(p) for p in model.trainable_parameters()}
 
+
+@pytest.mark.parametrize("name", HEAD_LR_METHODS)
+def test_without_head_lr_one_group_holds_everything(backbone, stream, h, name):
     single = h.build(name, backbone)
     single.begin_experience(0, stream[0][0])
     assert len(single.make_optimizer().param_groups) == 1

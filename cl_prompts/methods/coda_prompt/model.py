@@ -10,13 +10,7 @@ from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.coda_prompt.config import CodaPromptConfig
-from cl_prompts.methods.common import (
-    SegmentedParameter,
-    check_layers,
-    gram_schmidt,
-    head_lr_groups,
-    pool_contents,
-)
+from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt, pool_contents
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing
@@ -80,9 +74,6 @@ class CodaPrompt(ContinualMethod):
         for pool, attn in zip(self.pools, self.attention, strict=True):
             params += pool.trainable_parameters() + attn.trainable_parameters()
         return params + self.head.trainable_parameters()
-
-    def _param_groups(self) -> list[dict[str, Any]]:
-        return head_lr_groups(self.trainable_parameters(), self.head.trainable_parameters(), self.config.head_lr)
 
     def _components(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
         pool = self.pools[i]

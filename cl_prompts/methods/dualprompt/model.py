@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import check_layers, head_lr_groups, init_prompts, pool_contents
+from cl_prompts.methods.common import check_layers, init_prompts, pool_contents
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
@@ -71,9 +71,6 @@ class DualPrompt(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         g = [self.g_prompt] if self.g_prompt is not None and self.g_prompt.requires_grad else []
         return g + self.pool.trainable_parameters() + self.head.trainable_parameters()
-
-    def _param_groups(self) -> list[dict[str, Any]]:
-        return head_lr_groups(self.trainable_parameters(), self.head.trainable_parameters(), self.config.head_lr)
 
     def _prefixes(self, e_prompts: Tensor) -> dict[int, Tensor]:
         """e_prompts (B, 1 * Lp, D) -> {layer: (B, 2, L, D)} for G- and E-layers."""

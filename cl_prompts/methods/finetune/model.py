@@ -47,9 +47,5 @@ class Finetune(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self._encoder_parameters() if p.requires_grad] + self.head.trainable_parameters()
 
-    def _param_groups(self) -> list[dict[str, Any]]:
-        enc = [p for p in self._encoder_parameters() if p.requires_grad]
-        return [{"params": enc}, {"params": self.head.trainable_parameters(), "lr": self.config.head_lr}]
-
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.backbone(inputs).pooled)

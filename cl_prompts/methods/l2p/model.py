@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import head_lr_groups, pick_feature, pool_contents
+from cl_prompts.methods.common import pick_feature, pool_contents
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
 from cl_prompts.methods.registry import register
@@ -54,9 +54,6 @@ class L2P(ContinualMethod):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.pool.trainable_parameters() + self.head.trainable_parameters()
-
-    def _param_groups(self) -> list[dict[str, Any]]:
-        return head_lr_groups(self.trainable_parameters(), self.head.trainable_parameters(), self.config.head_lr)
 
     def _forward(self, inputs: Any, batchwise: bool = False):
         query = self.backbone.query_features(inputs)  # (B, D) frozen

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import head_lr_groups, init_prompts, pick_feature
+from cl_prompts.methods.common import init_prompts, pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.prompt_tuning.config import PromptTuningConfig
 from cl_prompts.methods.registry import register
@@ -39,9 +39,6 @@ class PromptTuning(ContinualMethod):
     def trainable_parameters(self) -> list[nn.Parameter]:
         own = [self.prompt] if self.prompt.requires_grad else []
         return own + self.head.trainable_parameters()
-
-    def _param_groups(self) -> list[dict[str, Any]]:
-        return head_lr_groups(self.trainable_parameters(), self.head.trainable_parameters(), self.config.head_lr)
 
     def input_prompts(self) -> tuple[Tensor, Tensor]:
         """The one prompt (1, P, D), shared by every experience (-1)."""
