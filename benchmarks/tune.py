@@ -57,10 +57,29 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                      # the prompted readout also fitted on samples through earlier tasks' prompts
                      {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "candidates": [1, 2, 3],
                       "fusion_weight": [0.5, 1.0, 2.0]}],
+    # The paper methods and the references: each grid's first trial is the paper's (or the
+    # documented) configuration; the rest are the choices a text user would try first: the
+    # official code's key initialisation and E-prompt copy, a separate head learning rate
+    # (one epoch is about 40 steps per task, little for a head at a prompt's rate), the
+    # classifier feature, shorter prompts for short inputs, the lr.
+    "dualprompt": [{"key_init": ["as_prompts", "jax_uniform"]},
+                   {"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [None, 1e-2, 3e-2]}],
+    "l2p": {"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
+    "coda_prompt": {"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
+    "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
+    "linear_probe": {"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
+    "joint": {"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
+    "finetune": {"head_lr": [1e-3, 1e-2]},
 }
-# Options added to a grid after trials were recorded without them, with the value those
-# trials ran with: a recorded trial that lacks one counts as having that value.
-ADDED_OPTIONS: dict[str, Any] = {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0}
+# Options added to a method's grid after trials were recorded without them, with the value
+# those trials ran with: a recorded trial that lacks one counts as having that value.
+ADDED_OPTIONS: dict[str, dict[str, Any]] = {
+    "ranpac": {"layers": 1, "projection_dim": 5000},
+    "slda": {"layers": 1},
+    "ncm": {"layers": 1},
+    "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0},
+    "dualprompt": {"copy_previous_prompt": False, "head_lr": None},
+}
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
 # model (the final row of the accuracy matrix, which is all final accuracy needs).
@@ -92,7 +111,7 @@ def trials(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> list[dict
 
 def full_options(options: dict[str, Any], method: str | None) -> dict[str, Any]:
     """A recorded trial's options with the later-added ones of its method's grid filled in."""
-    added = {k: v for k, v in ADDED_OPTIONS.items() if k in grid_options(method)}
+    added = {k: v for k, v in ADDED_OPTIONS.get(method, {}).items() if k in grid_options(method)}
     return {**added, **options}
 
 
