@@ -189,3 +189,33 @@ def test_default_run_folders_tell_different_runs_apart():
     full = RunConfig(epochs=3, experiences=5, class_order_seed=7, quick=True, eval_split="val", precision="bf16")
     assert full.run_dir("x").name == "x-growing_pool-seed0-ep3-exp5-order7-quick-val-bf16"
     assert RunConfig(out="mine").run_dir("x").as_posix() == "mine"
+
+
+def test_every_step_clips_and_the_cosine_schedule_ends_each_experience_at_zero(tmp_path, monkeypatch):
+    import cl_prompts.run.loop as loop
+
+    clipped, schedules = [], []
+    real_clip, real_schedule = torch.nn.utils.clip_grad_norm_, loop.make_lr_schedule
+
+    def spy_clip(params, max_norm, *a, **kw):
+        params = list(params)
+        before = real_clip(params, max_norm, *a, **kw)
+        after = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]).norm()
+        clipped.append((max_norm, float(before), float(after)))
+        return before
+
+    def spy_schedule(optimizer, config, steps):
+        schedules.append((real_schedule(optimizer, config, steps), steps))
+        return schedules[-1][0]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
+    monkeypatch.setattr(loop, "make_lr_schedule", spy_schedule)
+    # 4 experiences of 12 training samples, batch 8, 2 epochs: 4 steps each
+    _run(tmp_path / "r", method_options={"grad_clip": 1e-3, "lr_schedule": "cosine"})
+    assert len(clipped) == 16 and all(m == 1e-3 for m, _, _ in clipped)
+    assert all(after <= 1e-3 * (1 + 1e-4) for _, _, after in clipped)
+    assert all(before > 1e-3 for _, before, _ in clipped)  # the threshold did act
+    assert [steps for _, steps in schedules] == [4] * 4
+    assert all(s.last_epoch == 4 and s.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12) for s, _ in schedules)
+    saved = read_results(tmp_path / "r")["config"]["method_options"]
+    assert saved == {"grad_clip": 1e-3, "lr_schedule": "cosine"}

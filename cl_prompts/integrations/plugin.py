@@ -10,11 +10,14 @@ callback                   what the plugin does
 before_training            refuses combinations that would fail late or change the
                            algorithm silently (see :meth:`PromptPoolPlugin.check`)
 before_training_exp        ``begin_experience`` (grow) and point the optimizer at
-                           exactly ``trainable_parameters()``
+                           exactly ``trainable_parameters()``; the method's lr
+                           schedule for the experience (its optimizer only)
 before_forward             ``observe`` the samples of the open experience (statistics)
 after_forward              class masking of ``mb_output`` for the strategy's criterion
 before_backward            unmasked ``mb_output`` back (for LwF, metrics), auxiliary
                            loss terms added; statistics-only methods: a zero loss
+before_update              gradient clipping at ``grad_clip`` (its optimizer only)
+after_update               one step of the lr schedule
 after_training_epoch       statistics-only methods stop after one pass
 after_training_exp         ``end_experience`` (freeze)
 before/after_eval          global RNGs isolated: evaluating does not change training
@@ -24,14 +27,17 @@ after_eval_forward         ``-inf`` logits of classes never seen made finite (lo
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from typing import Any
 
 import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EWCPlugin, LwFPlugin
+from torch.optim.lr_scheduler import LRScheduler
 
 from cl_prompts.data.tensors import take_rows
+from cl_prompts.methods.optimization import clip_gradients, make_lr_schedule
 from cl_prompts.random_state import RngState
 
 OPTIMIZER_MODES = ("strategy", "method")
@@ -102,7 +108,9 @@ class PromptPoolPlugin(SupervisedPlugin):
         method: the ContinualMethod.
         optimizer: ``"strategy"`` keeps the strategy's optimizer (its class and current
             hyper-parameters) and swaps its parameters, resetting its state; ``"method"``
-            replaces it with ``method.make_optimizer()`` (the method's configured one).
+            replaces it with ``method.make_optimizer()`` (the method's configured one) and
+            applies the method's ``grad_clip`` and ``lr_schedule`` (a
+            :class:`~cl_prompts.integrations.PromptStrategy` always does).
     """
 
     def __init__(self, method: torch.nn.Module, optimizer: str = "strategy"):
@@ -118,6 +126,13 @@ class PromptPoolPlugin(SupervisedPlugin):
             raise ValueError(f"optimizer must be one of {list(OPTIMIZER_MODES)}, got {optimizer!r}")
         self.method = method
         self.optimizer_mode = optimizer
+        config = getattr(method, "config", None)
+        if optimizer == "strategy" and (getattr(config, "grad_clip", None) is not None
+                                        or getattr(config, "lr_schedule", "constant") != "constant"):
+            warnings.warn("PromptPoolPlugin(optimizer='strategy') keeps the strategy's optimizer: the "
+                          "method's grad_clip and lr_schedule are not applied; pass optimizer='method' "
+                          "to train with them", stacklevel=2)
+        self._schedule: LRScheduler | None = None
         self._raw_output: torch.Tensor | None = None
         self._rng: list[RngState] = []
 
@@ -181,6 +196,23 @@ class PromptPoolPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         if start_experience(self.method, strategy.experience):
             self.refresh_optimizer(strategy)
+        self._schedule = None
+        if self.steps_optimizer(strategy) and not self.statistics_only:
+            steps = len(strategy.dataloader) * strategy.train_epochs
+            self._schedule = make_lr_schedule(strategy.optimizer, getattr(self.method, "config", None), steps)
+
+    def steps_optimizer(self, strategy: Any) -> bool:
+        """Whether the strategy's optimizer is the method's, so its clipping and schedule apply."""
+        return self.optimizer_mode == "method" or getattr(strategy, "uses_method_optimizer", False)
+
+    def before_update(self, strategy: Any, **kwargs: Any) -> None:
+        if self.steps_optimizer(strategy) and not self.statistics_only:
+            clip_gradients(self.method.trainable_parameters(), getattr(self.method, "config", None), strategy.optimizer,
+                           getattr(strategy, "grad_scaler", None))
+
+    def after_update(self, strategy: Any, **kwargs: Any) -> None:
+        if self._schedule is not None:
+            self._schedule.step()
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
         if self.statistics_only:

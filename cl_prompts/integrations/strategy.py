@@ -23,7 +23,8 @@ class PromptStrategy(SupervisedTemplate):
     ``SupervisedTemplate`` (cross-entropy criterion) with a :class:`PromptPoolPlugin` for
     the method, so it trains exactly what ``Naive`` + the plugin trains: growth happens in
     ``model_adaptation`` (``method.begin_experience``), the optimizer is the method's own
-    (``make_optimizer``: exactly ``method.trainable_parameters()``, rebuilt after growth),
+    (``make_optimizer``: exactly ``method.trainable_parameters()``, rebuilt after growth,
+    with the method's ``grad_clip`` and ``lr_schedule``),
     statistics-only methods (e.g. ncm) get one pass. Evaluation calls ``method(x)``: no
     task label. Arguments are keyword-only, as in Avalanche.
 
@@ -76,6 +77,8 @@ class PromptStrategy(SupervisedTemplate):
         elif precision != "fp32":
             raise ValueError(f"precision={precision!r} is set on model.backbone; this model has none")
         self.grad_scaler = grad_scaler(precision, self.device)
+
+    uses_method_optimizer = True  # its PromptPoolPlugin applies the method's clipping and schedule
 
     def backward(self) -> None:
         self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from cl_prompts.checks import check_bool, check_choice, check_positive, is_int
+from cl_prompts.methods.optimization import LR_SCHEDULES
 from cl_prompts.pool.config import KEY_INITS, PROMPT_INITS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -94,6 +95,17 @@ def weight_decay(default: float = 0.0) -> Any:
 
 def optimizer(default: str = "adam") -> Any:
     return option(default, "'adam', 'adamw' or 'sgd' (momentum 0.9)", one_of(OPTIMIZERS))
+
+
+def grad_clip(default: float | None = None) -> Any:
+    return option(default, "clip the total gradient norm of the trained tensors to this before each "
+                           "step (None: no clipping; the official L2P/DualPrompt code clips at 1.0)",
+                  _optional_positive)
+
+
+def lr_schedule(default: str = "constant") -> Any:
+    return option(default, "learning rate within each experience: 'constant' or 'cosine' (decays to 0 "
+                           "over the experience's steps)", one_of(LR_SCHEDULES))
 
 
 def prompt_length(default: int, help: str = "tokens per prompt") -> Any:

@@ -81,6 +81,9 @@ def describe_options(name: str) -> str:
     for f in fields:
         lines.append(f"  {f.name} = {getattr(defaults, f.name)!r}")
         lines += textwrap.wrap(option_help(f), width=88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    for preset, values in config_class.PRESETS.items():
+        lines.append(f"  preset = {preset!r}")
+        lines += textwrap.wrap(f"sets {values}", width=88, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(lines) + "\n\n" + inspect.cleandoc(config_class.__doc__ or "") + "\n"
 
 

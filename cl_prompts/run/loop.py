@@ -17,6 +17,7 @@ from cl_prompts.backbones.precision import grad_scaler
 
 # re-exported: the runner and benchmark scripts import them from here
 from cl_prompts.data.tensors import take_rows, trim_padding
+from cl_prompts.methods.optimization import make_lr_schedule, optimizer_step
 from cl_prompts.random_state import isolated_rng, seed_everything
 from cl_prompts.run.config import RunConfig
 from cl_prompts.run.distributed import Workers
@@ -146,14 +147,21 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
     model.train()
     optimizer = model.make_optimizer() if model.requires_training else None
     scaler = grad_scaler(model.backbone.config.precision, model.backbone.device)  # fp16 only
+    epochs = config.epochs if model.requires_training else 1
+    schedule = make_lr_schedule(optimizer, model.config, epochs * math.ceil(len(idx) / config.batch_size))
+    params = model.trainable_parameters() if optimizer is not None else []
+
+    def step() -> None:  # after the backward pass: clip, step, schedule
+        optimizer_step(optimizer, scaler, params, model.config, schedule)
+
     seen = 0
-    for _ in range(config.epochs if model.requires_training else 1):
+    for _ in range(epochs):
         order = idx[torch.randperm(len(idx), generator=gen)]
         for start in range(0, len(order), config.batch_size):
             inputs, targets = stream.batch("train", order[start : start + config.batch_size])
             if model.requires_training:
                 if workers.active:
-                    value = _parallel_step(model, inputs, targets, optimizer, scaler, workers)
+                    value = _parallel_step(model, inputs, targets, optimizer, scaler, workers, step)
                     _check_finite(value, e)
                 else:
                     loss = model.training_loss(inputs, targets)
@@ -162,8 +170,7 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
                     if optimizer is not None:
                         optimizer.zero_grad(set_to_none=True)
                         scaler.scale(loss).backward()
-                        scaler.step(optimizer)
-                        scaler.update()
+                        step()
                 bar.set_postfix(loss=f"{value:.3f}", refresh=False)
                 if on_loss is not None:
                     on_loss(value)
@@ -185,10 +192,11 @@ def _check_finite(value: float, e: int) -> None:
                                  f"{value}; lower the learning rate (--lr)")
 
 
-def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, workers: Workers) -> float:
+def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, workers: Workers,
+                   step: Callable[[], None]) -> float:
     """One data-parallel step: observe this rank's share of the global batch (the method picks it),
-    backpropagate this rank's slice, sum the weighted gradients over ranks, step. Returns the
-    global batch's loss."""
+    backpropagate this rank's slice, sum the weighted gradients over ranks, ``step()`` (clipping
+    sees the summed gradient, as in one process). Returns the global batch's loss."""
     with torch.no_grad():
         model.observe(inputs, targets)
     counters = model.training_counters()
@@ -210,8 +218,7 @@ def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, work
             c.copy_(b + d.view_as(c))
     if optimizer is not None:
         workers.reduce_gradients(params, n / len(targets))
-        scaler.step(optimizer)
-        scaler.update()
+        step()
     return float(workers.sum_(total)) / len(targets)  # the step's one host sync
 
 

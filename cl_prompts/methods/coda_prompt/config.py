@@ -20,9 +20,15 @@ class CodaPromptConfig(MethodConfig):
     prefix of 4; new components (prompts, keys, attention vectors) initialised by
     Gram-Schmidt orthogonal to all earlier ones; old components frozen; the optional
     orthogonality penalty ``mu * sum ||X X^T - I||^2`` is 0 in the released configs;
-    classes outside the current task masked while training; Adam lr 1e-3 (batch 128,
-    cosine schedule; the runner owns schedules).
+    classes outside the current task masked while training; Adam lr 1e-3 (batch 128), cosine
+    schedule. ``preset="paper"`` is this configuration (its epochs and batch size are the
+    runner's).
     """
+
+    PRESETS = {"paper": {
+        "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0, "grad_clip": None, "lr_schedule": "cosine",
+        "layers": (0, 1, 2, 3, 4), "components_per_task": 10, "prompt_length": 8, "ortho_mu": 0.0,
+        "mask_absent": True, "head_lr": None}}
 
     layers: tuple[int, ...] = o.option((0, 1, 2, 3, 4), "layer indices (0-based) that get prefixes; "
                                        "below the backbone's depth", o.layer_indices())

@@ -23,8 +23,16 @@ class DualPromptConfig(KeyedPromptConfig):
     be below the backbone's depth (MiniLM-L6 has 6 layers). Options of the official code:
     keys drawn U[0, 0.01) (``key_init="jax_uniform"``, JAX), each new E-prompt started as a
     copy of the previous one (``copy_previous_prompt``); ``head_lr`` gives the classifier
-    its own rate.
+    its own rate. ``preset="paper"``: the paper's configuration above with the official
+    code's optimisation (constant lr, gradient norm clipped at 1.0); its epochs and batch
+    size are the runner's.
     """
+
+    PRESETS = {"paper": {
+        "lr": 0.005, "optimizer": "adam", "weight_decay": 0.0, "grad_clip": 1.0, "lr_schedule": "constant",
+        "g_layers": (0, 1), "e_layers": (2, 3, 4), "g_length": 5, "e_length": 20, "pull_coef": 1.0,
+        "mask_absent": True, "head_lr": None, "prompt_init": "uniform", "prompt_init_scale": 1.0,
+        "key_init": "as_prompts", "copy_previous_prompt": False}}
 
     lr: float = o.lr(0.005)
     g_layers: tuple[int, ...] = o.option((0, 1), "layers of the shared G-prompt (may be empty)",

@@ -19,7 +19,15 @@ class L2PConfig(KeyedPromptConfig):
     outside the current task masked while training, prompts and keys initialised
     U(-1, 1), Adam lr 0.03 (batch 128). The official JAX code draws the keys U[0, 0.01)
     instead (``key_init="jax_uniform"``); ``head_lr`` gives the classifier its own rate.
+    ``preset="paper"``: the above with the official code's optimisation (constant lr,
+    gradient norm clipped at 1.0); its epochs and batch size are the runner's.
     """
+
+    PRESETS = {"paper": {
+        "lr": 0.03, "optimizer": "adam", "weight_decay": 0.0, "grad_clip": 1.0, "lr_schedule": "constant",
+        "pool_size": 10, "prompt_length": 5, "top_k": 5, "pull_coef": 0.1, "batchwise_selection": False,
+        "frequency_penalty": 0.0, "feature": "prompt", "mask_absent": True, "head_lr": None,
+        "prompt_init": "uniform", "prompt_init_scale": 1.0, "key_init": "as_prompts"}}
 
     lr: float = o.lr(0.03)
     pool_size: int = o.option(10, "M, prompts in the shared pool", o.positive_int)
