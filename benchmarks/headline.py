@@ -4,6 +4,7 @@
     python benchmarks/headline.py --benchmark hwu64 --out benchmarks/results/headline-hwu64
     python benchmarks/headline.py --device cuda        # same on a GPU
     python benchmarks/headline.py --quick --methods ncm growing_pool --seeds 0
+    python benchmarks/headline.py --methods l2p dualprompt coda_prompt --preset paper   # the papers' settings
 
 Benchmarks: ``clinc150`` and ``hwu64`` (benchmarks/suites.py) or ``file:PATH``. The
 validation accuracy that chose each method's settings is read from the tuning results
@@ -52,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tune", nargs="*", default=sorted(str(p) for p in Path("benchmarks/results").glob("tune*/tune.json")),
                    help="tune.json files of benchmarks/tune.py (default: benchmarks/results/tune*/tune.json)")
     p.add_argument("--backbone", default="minilm")
+    p.add_argument("--preset", help="run each method from this preset of its config (e.g. paper: "
+                                    "the paper's published configuration) instead of its defaults; "
+                                    "runs go to <method>-<preset>-seed<S>, methods without it are refused")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
     p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
     return p.parse_args(argv)
@@ -67,6 +71,13 @@ def main(argv=None) -> Path:
     unknown = sorted(set(methods) - set(list_methods()))
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown}; valid: {list_methods()}")
+    if args.preset:
+        from cl_prompts.methods import get_method_class
+
+        missing = [m for m in methods if args.preset not in get_method_class(m).config_class.PRESETS]
+        if missing:
+            raise SystemExit(f"method(s) {missing} have no preset {args.preset!r}")
+    options = {"preset": args.preset} if args.preset else {}
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     bench = suite_options(args.benchmark, args.data_root) if args.benchmark in SUITES else {"benchmark": args.benchmark}
@@ -77,7 +88,8 @@ def main(argv=None) -> Path:
     results = []
     for method in methods:
         for seed in args.seeds:
-            run_dir = out / "runs" / f"{method}-seed{seed}{'-quick' if args.quick else ''}"
+            name = f"{method}-{args.preset}" if args.preset else method
+            run_dir = out / "runs" / f"{name}-seed{seed}{'-quick' if args.quick else ''}"
             if (run_dir / RESULTS_FILE).is_file():
                 print(f"[headline] reuse {run_dir}")
                 results.append(read_results(run_dir))
@@ -89,7 +101,7 @@ def main(argv=None) -> Path:
             cfg = RunConfig(**{**vars(base), "method": method, "seed": seed, "out": str(run_dir),
                                "resume": resume, "overwrite": not resume and run_dir.exists(),
                                "progress": args.progress, "plots": args.plots,
-                               "method_options": {}})
+                               "method_options": dict(options)})
             results.append(run(cfg, backbone=backbone, dataset=dataset))
     # The table covers every run in the folder, so invocations with different method and
     # seed sets (e.g. 3 seeds for the fast methods, 1 for the slow ones) build one table.

@@ -119,6 +119,19 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path, benchmark_script):
     assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before
 
 
+def test_headline_runs_a_preset_into_its_own_folders_and_refuses_methods_without_it(
+        csv_path, tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
+    argv = ["--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert", "--seeds", "0", "--quick",
+            "--out", str(tmp_path), "--no-progress", "--no-plots", "--preset", "paper"]
+    with pytest.raises(SystemExit, match=r"\['ncm'\] have no preset 'paper'"):
+        headline.main([*argv, "--methods", "l2p", "ncm"])
+    headline.main([*argv, "--methods", "l2p"])
+    saved = read_results(tmp_path / "runs" / "l2p-paper-seed0-quick")
+    assert saved["config"]["method_options"] == {"preset": "paper"}
+    assert not (tmp_path / "runs" / "l2p-seed0-quick").exists()
+
+
 def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, benchmark_script):
     headline = benchmark_script("headline")
     files = []
