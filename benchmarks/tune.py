@@ -63,11 +63,18 @@ GRIDS: dict[str, Grid | list[Grid]] = {
     # (one epoch is about 40 steps per task, little for a head at a prompt's rate), the
     # classifier feature, shorter prompts for short inputs, the lr.
     "dualprompt": [{"key_init": ["as_prompts", "jax_uniform"]},
-                   {"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [None, 1e-2, 3e-2]}],
+                   {"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [None, 1e-2, 3e-2]},
+                   # one option at a time around that choice: the grid's edge, the prompts' lr,
+                   # the official code's clipping, a schedule
+                   *({"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [3e-2], **g}
+                     for g in ({"head_lr": [1e-1]}, {"lr": [2e-2]}, {"grad_clip": [1.0]},
+                               {"lr_schedule": ["cosine"]}))],
     "l2p": {"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
     "coda_prompt": {"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
     "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
-    "linear_probe": {"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
+    "linear_probe": [{"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
+                     {"lr": [3e-3], "head": ["linear", "cosine"]},  # below the grid's best edge
+                     {"lr": [1e-2], "head": ["cosine"], "lr_schedule": ["cosine"]}],
     "joint": {"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
     "finetune": {"head_lr": [1e-3, 1e-2]},
 }
@@ -78,7 +85,9 @@ ADDED_OPTIONS: dict[str, dict[str, Any]] = {
     "slda": {"layers": 1},
     "ncm": {"layers": 1},
     "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0},
-    "dualprompt": {"copy_previous_prompt": False, "head_lr": None},
+    "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "lr": 5e-3, "grad_clip": None,
+                   "lr_schedule": "constant"},
+    "linear_probe": {"lr_schedule": "constant"},
 }
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
@@ -221,7 +230,9 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                     # seed 0 keeps the run folders' names from before there were several seeds
                     parts = [name, method, *(f"{k}{v}" for k, v in trained.items())] + ([f"seed{seed}"] if seed else [])
                     run_dir = out / "runs" / "-".join(parts)
-                    train_trial(base, method, trained, run_dir, backbone, dataset)
+                    # the implicit values spelled out: a later change of a default does not change the trial
+                    explicit = {k: v for k, v in full_options(trained, method).items() if k not in post}
+                    train_trial(base, method, explicit, run_dir, backbone, dataset)
                     model = load_model(ckpt.latest_model_dir(run_dir), backbone)
                     if stream is None:
                         stream = TokenizedStream(dataset, backbone, args.device)
