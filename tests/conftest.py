@@ -44,3 +44,30 @@ def benchmark_script():
         return module
 
     return load
+
+
+@pytest.fixture()
+def optimizer_spies(monkeypatch):
+    """Records every gradient clip as (threshold, norm before, norm after) and every lr schedule
+    built by the runner or PromptPoolPlugin as (schedule, steps); returns the two lists."""
+    import cl_prompts.integrations.plugin as plugin
+    import cl_prompts.run.loop as loop
+
+    clipped, schedules = [], []
+    real_clip, real_schedule = torch.nn.utils.clip_grad_norm_, loop.make_lr_schedule
+
+    def spy_clip(params, max_norm, *a, **kw):
+        params = list(params)
+        before = real_clip(params, max_norm, *a, **kw)
+        after = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]).norm()
+        clipped.append((max_norm, float(before), float(after)))
+        return before
+
+    def spy_schedule(optimizer, config, steps):
+        schedules.append((real_schedule(optimizer, config, steps), steps))
+        return schedules[-1][0]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
+    monkeypatch.setattr(loop, "make_lr_schedule", spy_schedule)
+    monkeypatch.setattr(plugin, "make_lr_schedule", spy_schedule)
+    return clipped, schedules

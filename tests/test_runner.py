@@ -191,25 +191,8 @@ def test_default_run_folders_tell_different_runs_apart():
     assert RunConfig(out="mine").run_dir("x").as_posix() == "mine"
 
 
-def test_every_step_clips_and_the_cosine_schedule_ends_each_experience_at_zero(tmp_path, monkeypatch):
-    import cl_prompts.run.loop as loop
-
-    clipped, schedules = [], []
-    real_clip, real_schedule = torch.nn.utils.clip_grad_norm_, loop.make_lr_schedule
-
-    def spy_clip(params, max_norm, *a, **kw):
-        params = list(params)
-        before = real_clip(params, max_norm, *a, **kw)
-        after = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]).norm()
-        clipped.append((max_norm, float(before), float(after)))
-        return before
-
-    def spy_schedule(optimizer, config, steps):
-        schedules.append((real_schedule(optimizer, config, steps), steps))
-        return schedules[-1][0]
-
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
-    monkeypatch.setattr(loop, "make_lr_schedule", spy_schedule)
+def test_every_step_clips_and_the_cosine_schedule_ends_each_experience_at_zero(tmp_path, optimizer_spies):
+    clipped, schedules = optimizer_spies
     # 4 experiences of 12 training samples, batch 8, 2 epochs: 4 steps each
     _run(tmp_path / "r", method_options={"grad_clip": 1e-3, "lr_schedule": "cosine"})
     assert len(clipped) == 16 and all(m == 1e-3 for m, _, _ in clipped)

@@ -5,7 +5,6 @@ import pytest
 import torch
 from avalanche.training import Naive
 
-import cl_prompts.integrations.plugin as plugin_module
 from cl_prompts.integrations.avalanche import PromptPoolPlugin, make_strategy, text_benchmark
 from cl_prompts.methods import build_model
 
@@ -17,28 +16,6 @@ def bench(text_backbone, toy_data):
     return text_benchmark(toy_data, text_backbone)
 
 
-@pytest.fixture()
-def spies(monkeypatch):
-    """Records each clip (threshold, norm before, norm after) and each schedule built."""
-    clipped, schedules = [], []
-    real_clip, real_schedule = torch.nn.utils.clip_grad_norm_, plugin_module.make_lr_schedule
-
-    def spy_clip(params, max_norm, *a, **kw):
-        params = list(params)
-        before = real_clip(params, max_norm, *a, **kw)
-        after = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]).norm()
-        clipped.append((max_norm, float(before), float(after)))
-        return before
-
-    def spy_schedule(optimizer, config, steps):
-        schedules.append((real_schedule(optimizer, config, steps), steps))
-        return schedules[-1][0]
-
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
-    monkeypatch.setattr(plugin_module, "make_lr_schedule", spy_schedule)
-    return clipped, schedules
-
-
 def _check(clipped, schedules, experiences: int) -> None:
     # 16 training samples per experience, minibatch 8, one epoch: 2 steps each
     assert len(clipped) == 2 * experiences
@@ -47,16 +24,16 @@ def _check(clipped, schedules, experiences: int) -> None:
     assert all(s.last_epoch == 2 and s.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12) for s, _ in schedules)
 
 
-def test_prompt_strategy_clips_and_schedules_with_the_methods_settings(bench, text_backbone, tiny_settings, spies):
+def test_prompt_strategy_clips_and_schedules_with_the_methods_settings(bench, text_backbone, tiny_settings, optimizer_spies):
     torch.manual_seed(0)
     method = build_model("l2p", text_backbone, num_classes=6, **{**tiny_settings["l2p"], **OPTIONS})
     strategy = make_strategy(method, train_mb_size=8, evaluator=None)
     for exp in bench.train_stream[:2]:
         strategy.train(exp)
-    _check(*spies, experiences=2)
+    _check(*optimizer_spies, experiences=2)
 
 
-def test_plugin_with_the_methods_optimizer_clips_and_schedules_in_naive(bench, text_backbone, tiny_settings, spies):
+def test_plugin_with_the_methods_optimizer_clips_and_schedules_in_naive(bench, text_backbone, tiny_settings, optimizer_spies):
     torch.manual_seed(0)
     method = build_model("l2p", text_backbone, num_classes=6, **{**tiny_settings["l2p"], **OPTIONS})
     strategy = Naive(model=method, optimizer=torch.optim.SGD(method.parameters(), lr=0.1),
@@ -64,11 +41,11 @@ def test_plugin_with_the_methods_optimizer_clips_and_schedules_in_naive(bench, t
                      plugins=[PromptPoolPlugin(method, optimizer="method")])
     for exp in bench.train_stream[:2]:
         strategy.train(exp)
-    _check(*spies, experiences=2)
+    _check(*optimizer_spies, experiences=2)
 
 
 def test_plugin_keeping_the_strategys_optimizer_warns_that_clipping_is_not_applied(
-        bench, text_backbone, tiny_settings, spies):
+        bench, text_backbone, tiny_settings, optimizer_spies):
     torch.manual_seed(0)
     method = build_model("l2p", text_backbone, num_classes=6, **{**tiny_settings["l2p"], **OPTIONS})
     with pytest.warns(UserWarning, match="grad_clip and lr_schedule are not applied"):
@@ -76,5 +53,5 @@ def test_plugin_keeping_the_strategys_optimizer_warns_that_clipping_is_not_appli
     strategy = Naive(model=method, optimizer=torch.optim.SGD(method.parameters(), lr=0.1),
                      criterion=torch.nn.CrossEntropyLoss(), train_mb_size=8, plugins=[plugin])
     strategy.train(bench.train_stream[0])
-    clipped, schedules = spies
+    clipped, schedules = optimizer_spies
     assert clipped == [] and schedules == []
