@@ -73,7 +73,7 @@ def test_head_lr_puts_the_head_in_its_own_optimizer_group(backbone, stream, h, n
 
 @pytest.mark.parametrize("name", HEAD_LR_METHODS)
 def test_without_head_lr_one_group_holds_everything(backbone, stream, h, name):
-    single = h.build(name, backbone)
+    single = h.build(name, backbone, head_lr=None)
     single.begin_experience(0, stream[0][0])
     assert len(single.make_optimizer().param_groups) == 1
 
