@@ -68,7 +68,8 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                    *({"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [3e-2], **g}
                      for g in ({"grad_clip": [1.0]}, {"lr_schedule": ["cosine"]}))],
     "l2p": {"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
-    "coda_prompt": {"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
+    "coda_prompt": [{"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
+                    {"lr": [1e-3], "head_lr": [1e-2], "lr_schedule": ["cosine"]}],  # its paper's schedule
     "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
     "linear_probe": [{"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
                      {"lr": [3e-3], "head": ["linear", "cosine"]},  # below the grid's best edge
@@ -84,6 +85,7 @@ ADDED_OPTIONS: dict[str, dict[str, Any]] = {
     "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0},
     "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "grad_clip": None, "lr_schedule": "constant"},
     "linear_probe": {"lr_schedule": "constant"},
+    "coda_prompt": {"lr_schedule": "constant"},
 }
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
