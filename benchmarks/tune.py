@@ -67,14 +67,16 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                    # one option at a time around that choice: the official code's clipping, a schedule
                    *({"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [3e-2], **g}
                      for g in ({"grad_clip": [1.0]}, {"lr_schedule": ["cosine"]}))],
-    "l2p": {"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
+    "l2p": [{"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
+            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2]}],  # the head below lr 0.03
     "coda_prompt": [{"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
                     {"lr": [1e-3], "head_lr": [1e-2], "lr_schedule": ["cosine"]}],  # its paper's schedule
     "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
     "linear_probe": [{"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
                      {"lr": [3e-3], "head": ["linear", "cosine"]},  # below the grid's best edge
                      {"lr": [1e-2], "head": ["cosine"], "lr_schedule": ["cosine"]}],
-    "joint": {"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
+    "joint": [{"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
+              {"lr": [3e-3], "head": ["cosine"]}],  # below the grid's best edge
 }  # finetune (the forgetting reference, a full backbone per run) is not tuned yet
 # Options added to a method's grid after trials were recorded without them, with the value
 # those trials ran with: a recorded trial that lacks one counts as having that value.
@@ -86,6 +88,7 @@ ADDED_OPTIONS: dict[str, dict[str, Any]] = {
     "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "grad_clip": None, "lr_schedule": "constant"},
     "linear_probe": {"lr_schedule": "constant"},
     "coda_prompt": {"lr_schedule": "constant"},
+    "l2p": {"head_lr": None},
 }
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
