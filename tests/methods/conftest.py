@@ -26,7 +26,9 @@ TINY_OVERRIDES: dict[str, dict] = {
     "coda_prompt": {"lr": 0.05, "layers": (0, 1), "components_per_task": 3, "prompt_length": 4},
     "growing_pool": {"lr": 0.05, "prompt_length": 2, "projection_dim": 64, "ridge": 1.0, "prompted_ridge": 1.0},
     "prompt_tuning": {"lr": 0.05, "prompt_length": 3},
-    "linear_probe": {"lr": 0.05},
+    # the linear head (weight and bias blocks); the random tiny backbone's features point
+    # almost the same way, which a cosine head separates only slowly
+    "linear_probe": {"lr": 0.05, "head": "linear"},
     "joint": {"lr": 0.05},
     "finetune": {"lr": 1e-3, "head_lr": 0.05},
     "ncm": {},

@@ -19,9 +19,9 @@ def test_jax_uniform_keys_start_in_zero_to_a_hundredth_and_prompts_do_not(backbo
     assert keys.min() >= 0 and keys.max() < 0.01, (keys.min(), keys.max())
     assert keys.std() > 1e-3  # drawn, not constant
     assert prompts.abs().max() > 0.5  # the prompts keep U(-1, 1)
-    default = h.build(name, backbone)
-    default.begin_experience(0, stream[0][0])
-    assert default.pool.keys.detach().min() < -0.5
+    like_prompts = h.build(name, backbone, key_init="as_prompts")
+    like_prompts.begin_experience(0, stream[0][0])
+    assert like_prompts.pool.keys.detach().min() < -0.5
 
 
 def test_pool_key_init_is_checked_and_old_configs_read_back():
@@ -52,7 +52,7 @@ def test_dualprompt_copy_previous_prompt_starts_from_the_last_e_prompt(backbone,
     assert not torch.equal(model.pool.prompts.detach()[0], trained)  # the copy trains
     assert torch.equal(model.pool.frozen_prompts[0], trained)  # the original stays frozen
 
-    plain = h.build("dualprompt", backbone)
+    plain = h.build("dualprompt", backbone, copy_previous_prompt=False)
     h.run_experience(plain, 0, *stream[0], steps=3)
     plain.begin_experience(1, stream[1][0])
     assert not torch.equal(plain.pool.prompts.detach()[0], plain.pool.frozen_prompts[0])

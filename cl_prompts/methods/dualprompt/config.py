@@ -20,12 +20,16 @@ class DualPromptConfig(KeyedPromptConfig):
     to the query (coefficient 1.0); at test the best-matching key picks the E-prompt.
     Classes outside the current task are masked while training; prompts and keys
     initialised U(-1, 1); Adam lr 0.005 (batch 128). Layer indices are 0-based and must
-    be below the backbone's depth (MiniLM-L6 has 6 layers). Options of the official code:
-    keys drawn U[0, 0.01) (``key_init="jax_uniform"``, JAX), each new E-prompt started as a
-    copy of the previous one (``copy_previous_prompt``); ``head_lr`` gives the classifier
-    its own rate. ``preset="paper"``: the paper's configuration above with the official
-    code's optimisation (constant lr, gradient norm clipped at 1.0); its epochs and batch
-    size are the runner's.
+    be below the backbone's depth (MiniLM-L6 has 6 layers). ``preset="paper"``: that
+    configuration with the official code's optimisation (constant lr, gradient norm
+    clipped at 1.0); its epochs and batch size are the runner's.
+
+    Defaults chosen on validation data (benchmarks/tune.py, seed 0, one epoch; mean val
+    accuracy over CLINC150 and HWU64): the official code's keys U[0, 0.01)
+    (``key_init="jax_uniform"``) and copy of the previous E-prompt into the new one
+    (``copy_previous_prompt``), and the head at ``head_lr=0.03``: 82.26 (85.60 / 78.92)
+    against 76.16 (79.37 / 72.94) for the paper's settings; gradient clipping at 1.0 gave
+    77.77, a cosine schedule 81.12.
     """
 
     PRESETS = {"paper": {
@@ -42,10 +46,10 @@ class DualPromptConfig(KeyedPromptConfig):
     e_length: int = o.prompt_length(20, "E-prompt prefix length (per key and per value)")
     pull_coef: float = o.pull_coef(1.0)
     mask_absent: bool = o.mask_absent()
-    head_lr: float | None = o.head_lr()
-    key_init: str = o.key_init()
+    head_lr: float | None = o.head_lr(0.03)
+    key_init: str = o.key_init("jax_uniform")
     copy_previous_prompt: bool = o.option(
-        False, "start each new E-prompt as a copy of the previous task's (the official code's "
+        True, "start each new E-prompt as a copy of the previous task's (the official code's "
                "shared_prompt_pool; the key stays freshly initialised)", o.boolean)
 
     def __post_init__(self) -> None:
