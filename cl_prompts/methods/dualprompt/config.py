@@ -28,7 +28,7 @@ class DualPromptConfig(KeyedPromptConfig):
     accuracy over CLINC150 and HWU64): the official code's keys U[0, 0.01)
     (``key_init="jax_uniform"``) and copy of the previous E-prompt into the new one
     (``copy_previous_prompt``), and the head at ``head_lr=0.03``: 82.26 (85.60 / 78.92)
-    against 76.16 (79.37 / 72.94) for the paper's settings; gradient clipping at 1.0 gave
+    against 76.15 (79.37 / 72.94) for the paper's settings; gradient clipping at 1.0 gave
     77.77, a cosine schedule 81.12.
     """
 
