@@ -23,6 +23,11 @@ class CodaPromptConfig(MethodConfig):
     classes outside the current task masked while training; Adam lr 1e-3 (batch 128), cosine
     schedule. ``preset="paper"`` is this configuration (its epochs and batch size are the
     runner's).
+
+    Defaults chosen on validation data (benchmarks/tune.py, seed 0, one epoch; mean val
+    accuracy over CLINC150 and HWU64): the paper's, with the head at ``head_lr=0.01``:
+    81.92 (85.70 / 78.13) against 70.00 (70.13 / 69.88) with the head at lr 1e-3 and no
+    schedule; without the schedule 81.90 (83.67 / 80.13), a tie; lr 1e-2 for everything 79.25.
     """
 
     PRESETS = {"paper": {
@@ -30,13 +35,14 @@ class CodaPromptConfig(MethodConfig):
         "layers": (0, 1, 2, 3, 4), "components_per_task": 10, "prompt_length": 8, "ortho_mu": 0.0,
         "mask_absent": True, "head_lr": None}}
 
+    lr_schedule: str = o.lr_schedule("cosine")
     layers: tuple[int, ...] = o.option((0, 1, 2, 3, 4), "layer indices (0-based) that get prefixes; "
                                        "below the backbone's depth", o.layer_indices())
     components_per_task: int = o.option(10, "new components per layer per experience", o.positive_int)
     prompt_length: int = o.prompt_length(8, "tokens per component (even: half key prefix, half value prefix)")
     ortho_mu: float = o.option(0.0, "weight of the orthogonality penalty", o.non_negative)
     mask_absent: bool = o.mask_absent()
-    head_lr: float | None = o.head_lr()
+    head_lr: float | None = o.head_lr(0.01)
 
     def __post_init__(self) -> None:
         super().__post_init__()
