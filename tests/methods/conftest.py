@@ -21,7 +21,7 @@ SEQ_LEN = 10
 
 # Settings that fit the 2-layer, width-32 test backbone and make a few steps enough.
 TINY_OVERRIDES: dict[str, dict] = {
-    "l2p": {"lr": 0.05, "pool_size": 6, "prompt_length": 2, "top_k": 2, "feature": "pooled"},
+    "l2p": {"lr": 0.05, "head_lr": None, "pool_size": 6, "prompt_length": 2, "top_k": 2, "feature": "pooled"},
     "dualprompt": {"lr": 0.05, "g_layers": (0,), "e_layers": (1,), "g_length": 2, "e_length": 3},
     "coda_prompt": {"lr": 0.05, "layers": (0, 1), "components_per_task": 3, "prompt_length": 4},
     "growing_pool": {"lr": 0.05, "prompt_length": 2, "projection_dim": 64, "ridge": 1.0, "prompted_ridge": 1.0},
