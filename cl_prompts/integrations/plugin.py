@@ -221,6 +221,15 @@ class PromptPoolPlugin(SupervisedPlugin):
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         if self.method.is_open:
             self.method.end_experience(self.method.current_experience)
+        opt = getattr(strategy, "optimizer", None)
+        if self.optimizer_mode == "method" and opt is not None and len(opt.param_groups) > 1:
+            # Avalanche's update_optimizer (the next experience's make_optimizer, before this
+            # plugin swaps in the method's optimizer again) puts new tensors in their parent
+            # module's group and fails when the parent spans several groups (the head's own
+            # head_lr group): hand it a one-group placeholder over the same tensors meanwhile
+            # (never stepped: before_training_exp replaces it).
+            params = [p for g in opt.param_groups for p in g["params"]]
+            strategy.optimizer = torch.optim.SGD([{"params": params}], lr=opt.param_groups[0]["lr"])
 
     def refresh_optimizer(self, strategy: Any) -> None:
         """Point the strategy's optimizer at exactly ``method.trainable_parameters()``."""

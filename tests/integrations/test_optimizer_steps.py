@@ -3,6 +3,7 @@ PromptPoolPlugin in a plain Naive strategy."""
 
 import pytest
 import torch
+from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 
 from cl_prompts.integrations.avalanche import PromptPoolPlugin, make_strategy, text_benchmark
@@ -55,3 +56,23 @@ def test_plugin_keeping_the_strategys_optimizer_warns_that_clipping_is_not_appli
     strategy.train(bench.train_stream[0])
     clipped, schedules = optimizer_spies
     assert clipped == [] and schedules == []
+
+
+def test_a_head_lr_group_survives_avalanches_optimizer_update_between_experiences(bench, text_backbone, tiny_settings):
+    """Avalanche's update_optimizer cannot place new tensors when their parent module spans
+    several groups; the plugin must still train every experience with the head's own lr."""
+    torch.manual_seed(0)
+    method = build_model("l2p", text_backbone, num_classes=6, **{**tiny_settings["l2p"], "head_lr": 0.02})
+    seen = []
+
+    class LrProbe(SupervisedPlugin):
+        def before_update(self, strategy, **kw):
+            seen.append((method.current_experience, sorted(g["lr"] for g in strategy.optimizer.param_groups)))
+
+    strategy = Naive(model=method, optimizer=torch.optim.SGD(method.parameters(), lr=0.1),
+                     criterion=torch.nn.CrossEntropyLoss(), train_mb_size=8, evaluator=None,
+                     plugins=[PromptPoolPlugin(method, optimizer="method"), LrProbe()])
+    for exp in bench.train_stream:
+        strategy.train(exp)
+    assert sorted({e for e, _ in seen}) == [0, 1, 2]
+    assert all(lrs == [0.02, 0.05] for _, lrs in seen)  # the head's group and the prompts' group
