@@ -133,6 +133,7 @@ class PromptPoolPlugin(SupervisedPlugin):
                           "method's grad_clip and lr_schedule are not applied; pass optimizer='method' "
                           "to train with them", stacklevel=2)
         self._schedule: LRScheduler | None = None
+        self._clipped: list[torch.nn.Parameter] = []
         self._raw_output: torch.Tensor | None = None
         self._rng: list[RngState] = []
 
@@ -196,19 +197,22 @@ class PromptPoolPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         if start_experience(self.method, strategy.experience):
             self.refresh_optimizer(strategy)
-        self._schedule = None
+        # what each update of this experience clips and schedules, set once (not per step)
+        self._schedule, self._clipped = None, []
         if self.steps_optimizer(strategy) and not self.statistics_only:
+            config = getattr(self.method, "config", None)
             steps = len(strategy.dataloader) * strategy.train_epochs
-            self._schedule = make_lr_schedule(strategy.optimizer, getattr(self.method, "config", None), steps)
+            self._schedule = make_lr_schedule(strategy.optimizer, config, steps)
+            if getattr(config, "grad_clip", None) is not None:
+                self._clipped = list(self.method.trainable_parameters())
 
     def steps_optimizer(self, strategy: Any) -> bool:
         """Whether the strategy's optimizer is the method's, so its clipping and schedule apply."""
         return self.optimizer_mode == "method" or getattr(strategy, "uses_method_optimizer", False)
 
     def before_update(self, strategy: Any, **kwargs: Any) -> None:
-        if self.steps_optimizer(strategy) and not self.statistics_only:
-            clip_gradients(self.method.trainable_parameters(), getattr(self.method, "config", None), strategy.optimizer,
-                           getattr(strategy, "grad_scaler", None))
+        if self._clipped:
+            clip_gradients(self._clipped, self.method.config, strategy.optimizer, getattr(strategy, "grad_scaler", None))
 
     def after_update(self, strategy: Any, **kwargs: Any) -> None:
         if self._schedule is not None:
