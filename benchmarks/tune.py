@@ -77,7 +77,10 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                      {"lr": [1e-2], "head": ["cosine"], "lr_schedule": ["cosine"]}],
     "joint": [{"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
               {"lr": [3e-3], "head": ["cosine"]}],  # below the grid's best edge
-}  # finetune (the forgetting reference, a full backbone per run) is not tuned yet
+    # the forgetting reference: its documented rates and slower ones (a smaller step per task
+    # moves the shared encoder and head less); no logit masking, which would make it another method
+    "finetune": {"lr": [2e-5, 5e-6], "head_lr": [1e-3, 1e-4]},
+}
 # Options added to a method's grid after trials were recorded without them, with the value
 # those trials ran with: a recorded trial that lacks one counts as having that value.
 ADDED_OPTIONS: dict[str, dict[str, Any]] = {
@@ -245,11 +248,13 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                                               "val_accuracy": val, "seconds": seconds})
                         print(f"[tune] {name} {method} seed {seed} {opts}: val {val:.2f}", flush=True)
                     path.write_text(json.dumps(doc, indent=1))
+    command = "python benchmarks/tune.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for method in args.methods:
         records = [t for t in doc["trials"] if t["method"] == method]
-        doc["chosen"][method] = {**choose(records, list(suites), args.seeds), "benchmarks": list(suites)}
+        doc["chosen"][method] = {**choose(records, list(suites), args.seeds), "benchmarks": list(suites),
+                                 "command": command}
         print(f"[tune] {method}: chosen {doc['chosen'][method]}")
-    doc["command"] = "python benchmarks/tune.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    doc["command"] = command  # the latest; each choice keeps the command that made it
     path.write_text(json.dumps(doc, indent=1))
     return doc
 
