@@ -68,7 +68,10 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                    *({"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [3e-2], **g}
                      for g in ({"grad_clip": [1.0]}, {"lr_schedule": ["cosine"]}))],
     "l2p": [{"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
-            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2]}],  # the head below lr 0.03
+            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2]},  # the head below lr 0.03
+            # the official code's clipping at 1.0: the paper's configuration in full, then the choice above
+            {"key_init": ["as_prompts"], "feature": ["prompt"], "grad_clip": [1.0]},
+            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2], "grad_clip": [1.0]}],
     "coda_prompt": [{"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
                     {"lr": [1e-3], "head_lr": [1e-2], "lr_schedule": ["cosine"]}],  # its paper's schedule
     "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
@@ -91,7 +94,7 @@ ADDED_OPTIONS: dict[str, dict[str, Any]] = {
     "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "grad_clip": None, "lr_schedule": "constant"},
     "linear_probe": {"lr_schedule": "constant"},
     "coda_prompt": {"lr_schedule": "constant"},
-    "l2p": {"head_lr": None},
+    "l2p": {"head_lr": None, "grad_clip": None},
 }
 # Options that only change predictions, not what is trained or accumulated: one run is
 # trained per setting of the other options, and each of these is evaluated on its final
