@@ -36,7 +36,7 @@ def test_clipping_scales_the_total_norm_down_to_grad_clip_and_keeps_directions()
     clip_gradients(small, L2PConfig(grad_clip=1.0), opt)
     assert torch.equal(small[0].grad, torch.tensor([0.3, 0.4]))
     unclipped = _params_with_grads([30.0, 40.0])
-    clip_gradients(unclipped, L2PConfig(), opt)  # grad_clip None
+    clip_gradients(unclipped, L2PConfig(grad_clip=None), opt)
     assert _total_norm(unclipped) == pytest.approx(50.0)
 
 
@@ -114,4 +114,4 @@ def test_preset_and_clipping_from_the_command_line_and_listed_in_the_options():
     config = make_config(L2PConfig, "l2p", options)
     assert (config.grad_clip, config.lr_schedule, config.lr) == (None, "cosine", 0.03)
     text = describe_options("l2p")
-    assert "preset = 'paper'" in text and "grad_clip = None" in text and "lr_schedule = 'constant'" in text
+    assert "preset = 'paper'" in text and "grad_clip = 1.0" in text and "lr_schedule = 'constant'" in text
