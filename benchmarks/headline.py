@@ -12,7 +12,10 @@ validation accuracy that chose each method's settings is read from the tuning re
 
 Each run goes to ``<out>/runs/<method>-seed<S>/`` (results.json, plots, checkpoint). A run
 whose results.json exists is reused; one with only a checkpoint is resumed; so the
-script can be stopped and started again. At the end ``<out>/headline.md`` holds the
+script can be stopped and started again. A finished run is reused only when it was made
+with today's method config (every field, defaults included) and cl_prompts version;
+otherwise the script stops and names the difference (``--reuse-stale`` reuses it anyway,
+``--rerun-stale`` runs it again). At the end ``<out>/headline.md`` holds the
 markdown table (mean ± std over seeds) and ``<out>/headline.json`` the numbers.
 """
 
@@ -56,6 +59,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--preset", help="run each method from this preset of its config (e.g. paper: "
                                     "the paper's published configuration) instead of its defaults; "
                                     "runs go to <method>-<preset>-seed<S>, methods without it are refused")
+    stale = p.add_mutually_exclusive_group()
+    stale.add_argument("--reuse-stale", action="store_true",
+                       help="reuse finished runs made with another method config or cl_prompts version")
+    stale.add_argument("--rerun-stale", action="store_true",
+                       help="run again (overwriting) the finished runs made with another method config or version")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
     p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
     return p.parse_args(argv)
@@ -91,10 +99,16 @@ def main(argv=None) -> Path:
             name = f"{method}-{args.preset}" if args.preset else method
             run_dir = out / "runs" / f"{name}-seed{seed}{'-quick' if args.quick else ''}"
             if (run_dir / RESULTS_FILE).is_file():
-                print(f"[headline] reuse {run_dir}")
-                results.append(read_results(run_dir))
-                continue
-            resume = has_checkpoint(run_dir)
+                earlier = read_results(run_dir)
+                why = stale_reasons(earlier, method, options)
+                if not why or args.reuse_stale:
+                    print(f"[headline] reuse {run_dir}" + (f" (stale: {'; '.join(why)})" if why else ""))
+                    results.append(earlier)
+                    continue
+                if not args.rerun_stale:
+                    raise SystemExit(f"{run_dir} was made with other code or settings: {'; '.join(why)}. "
+                                     f"Pass --rerun-stale to run it again or --reuse-stale to keep it")
+            resume = has_checkpoint(run_dir) and not (run_dir / RESULTS_FILE).is_file()
             print(f"[headline] {'resume' if resume else 'run'} {method} seed {seed} -> {run_dir}")
             # Every run starts with an empty query cache so its train time is comparable.
             backbone.clear_query_cache()
@@ -111,6 +125,10 @@ def main(argv=None) -> Path:
             continue
         earlier = read_results(path.parent)
         key = json.dumps(strip_timings(earlier), sort_keys=True, default=str)
+        why = stale_reasons(earlier, earlier["method"], earlier["config"].get("method_options") or {})
+        if key not in ran and why and not args.reuse_stale:
+            print(f"[headline] left out of the table, made with other code or settings: {path.parent} ({'; '.join(why)})")
+            continue
         if key not in ran and earlier["benchmark"] == results[0]["benchmark"]:
             results.append(earlier)
             ran.add(key)
@@ -160,6 +178,25 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
         rows.append(f"| {m} | `{json.dumps(c['options'])}` | {c['mean_val_accuracy']:.2f}{over} | "
                     f"{'-' if here is None else f'{here:.2f}'} |")
     return "\n".join(rows) + "\n"
+
+
+def stale_reasons(results: dict, method: str, options: dict) -> list[str]:
+    """How a finished run differs from what ``method`` with ``options`` would run today:
+    its method config (every field) and the cl_prompts version; [] when it matches."""
+    from cl_prompts.methods import get_method_class
+    from cl_prompts.methods.config import make_config
+    from cl_prompts.results.record import versions
+
+    today = json.loads(json.dumps(make_config(get_method_class(method).config_class, method, options).to_dict()))
+    saved = results.get("method_config")
+    if saved is None:
+        return ["its results.json records no method_config"]
+    why = [f"{k}={saved.get(k, '(absent)')!r}, today {v!r}" for k, v in today.items() if saved.get(k, "(absent)") != v]
+    why += [f"option {k!r} no longer exists" for k in sorted(set(saved) - set(today))]
+    ran, now = results.get("versions", {}).get("cl_prompts"), versions()["cl_prompts"]
+    if ran != now:
+        why.append(f"cl_prompts {ran}, today {now}")
+    return why
 
 
 def matches_defaults(method: str, options: dict) -> bool:

@@ -117,6 +117,20 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path, benchmark_script):
     before = (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes()
     headline.main(argv)
     assert (tmp_path / "runs" / "ncm-seed0-quick" / "results.json").read_bytes() == before
+    # a run made with another method config is not reused silently: the difference is named
+    path = tmp_path / "runs" / "ncm-seed0-quick" / "results.json"
+    stale = json.loads(before)
+    stale["method_config"]["metric"] = "euclidean" if stale["method_config"]["metric"] == "cosine" else "cosine"
+    stale["versions"]["cl_prompts"] = "0.0.1"
+    path.write_text(json.dumps(stale))
+    ncm_only = [*argv[:5], "ncm", *argv[7:]]
+    with pytest.raises(SystemExit, match=r"metric=.*today.*cl_prompts 0\.0\.1, today"):
+        headline.main(ncm_only)
+    assert json.loads(path.read_text()) == stale  # nothing replaced
+    headline.main([*ncm_only, "--reuse-stale"])
+    assert json.loads(path.read_text()) == stale
+    headline.main([*ncm_only, "--rerun-stale"])
+    assert read_results(path.parent)["method_config"] == json.loads(before)["method_config"]
 
 
 def test_headline_runs_a_preset_into_its_own_folders_and_refuses_methods_without_it(

@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ _DISTRIBUTIONS = {
 
 
 def versions() -> dict[str, str | None]:
-    """Installed versions (python, torch, transformers, avalanche, faiss, numpy, cl_prompts).
+    """Installed versions (python, torch, transformers, avalanche, faiss, numpy, cl_prompts) and
+    ``cl_prompts_commit`` (:func:`source_commit`).
 
     Read from package metadata, so nothing heavy is imported; ``None`` when not installed.
     """
@@ -70,7 +72,24 @@ def versions() -> dict[str, str | None]:
                 break
             except importlib.metadata.PackageNotFoundError:
                 continue
+    out["cl_prompts_commit"] = source_commit()
     return out
+
+
+def source_commit() -> str | None:
+    """The git commit of the cl_prompts checkout that runs, ``+dirty`` with uncommitted
+    changes to tracked files; None for an installed package (no checkout) or without git."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
 
 
 def peak_memory_mb(device: str = "cpu") -> tuple[float, str]:

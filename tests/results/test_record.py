@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,22 @@ def test_versions_lists_the_stack_without_importing_it():
     for key in ("python", "torch", "transformers", "avalanche", "faiss"):
         assert key in v
     assert v["torch"] and v["avalanche"]
+
+
+def test_versions_name_the_commit_of_the_checkout_that_runs():
+    import subprocess
+
+    import cl_prompts
+    from cl_prompts.results.record import source_commit
+
+    root = Path(cl_prompts.__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        assert source_commit() is None
+        return
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    commit = versions()["cl_prompts_commit"]
+    assert commit in (head, head + "+dirty")
 
 
 def test_peak_memory_cpu_is_process_rss():
