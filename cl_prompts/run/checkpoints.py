@@ -15,6 +15,11 @@ Atomicity: a new checkpoint is written into a fresh temporary folder, renamed to
 final unique name, and only then is ``LATEST`` replaced (``os.replace``, atomic on
 POSIX). A crash at any point leaves the previous checkpoint valid. Older folders are
 removed afterwards. No pickle anywhere: weights in safetensors, the rest in JSON.
+
+The manifest finds corruption, not tampering: whoever edits a file can recompute its hash
+(docs/security.md). So a checkpoint is also read as untrusted: no symlink anywhere in it
+(nor as ``checkpoint/`` itself), bounded JSON of the expected types, a state whose
+position in the stream agrees with the saved model, and deletions that stay in the folder.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -35,12 +39,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cl_prompts.files import atomic_write_text
+from cl_prompts.safe_io import (
+    UnsafeFileError,
+    field,
+    finite,
+    open_regular,
+    read_json,
+    refuse_symlink,
+    remove_inside,
+    require,
+)
 
 CHECKPOINT_DIR = "checkpoint"
 LATEST = "LATEST"
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("state.json", "rng.safetensors")
+MAX_FILE_BYTES = 1 << 40  # what a manifest may list; the hash reads the file once
 
 
 # --------------------------------------------------------------------------- RNG states
@@ -60,8 +75,15 @@ def capture_rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, meta
 
 
-def restore_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
+def restore_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str = "checkpoint") -> None:
+    """Inverse of :func:`capture_rng_state`; a malformed state is a ``ValueError`` naming ``source``."""
+    try:
+        _restore_rng_state(tensors, meta)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
+        raise ValueError(f"{source}: the saved random states are malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _restore_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     torch.set_rng_state(tensors["torch_cpu"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
     if cuda and torch.cuda.is_available():
@@ -75,8 +97,8 @@ def restore_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
 
 # --------------------------------------------------------------------------- helpers
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+    h = hashlib.sha256()  # never through a symlink, never a FIFO or /dev/zero
+    with os.fdopen(open_regular(path, "checkpoint file", MAX_FILE_BYTES, follow_symlinks=False), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -97,7 +119,10 @@ def _fsync_tree(root: Path) -> None:
 
 
 def checkpoint_root(out_dir: str | os.PathLike) -> Path:
-    return Path(out_dir) / CHECKPOINT_DIR
+    """``<out_dir>/checkpoint``; refused when it is a symlink (clean-ups would delete its target's files)."""
+    root = Path(out_dir) / CHECKPOINT_DIR
+    refuse_symlink(root, "checkpoint folder")
+    return root
 
 
 def has_checkpoint(out_dir: str | os.PathLike) -> bool:
@@ -149,7 +174,10 @@ def save_checkpoint(
         atomic_write_text(root / LATEST, json.dumps(pointer) + "\n")
     except BaseException as exc:
         for unfinished in (tmp, root / name):  # LATEST still names the previous checkpoint
-            shutil.rmtree(unfinished, ignore_errors=True)
+            try:
+                remove_inside(unfinished, root)
+            except OSError:
+                pass
         if isinstance(exc, (OSError, SafetensorError)):  # a full disk: one clear error, not a traceback
             raise OSError(f"could not write the checkpoint of experience {experience} in {root} "
                           f"({exc}); the previous checkpoint is kept") from exc
@@ -157,7 +185,7 @@ def save_checkpoint(
     # Only now is the old checkpoint unneeded.
     for old in root.iterdir():
         if old.is_dir() and old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_inside(old, root)
     return final
 
 
@@ -176,14 +204,18 @@ def _latest_dir(out_dir: str | os.PathLike) -> tuple[Path, str]:
             )
         raise FileNotFoundError(f"no checkpoint to resume in {out_dir} (expected {latest})")
     try:
-        pointer = json.loads(latest.read_text("utf-8"))
-        name, digest = pointer["dir"], pointer["manifest_sha256"]
-        if not isinstance(name, str) or not isinstance(digest, str) or "/" in name or name.startswith("."):
-            raise TypeError("dir and manifest_sha256 must be plain strings")
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        pointer = read_json(latest, "checkpoint pointer", max_bytes=1 << 16, follow_symlinks=False)
+        name = field(pointer, "dir", str, f"checkpoint pointer {latest}")
+        digest = field(pointer, "manifest_sha256", str, f"checkpoint pointer {latest}")
+        if "/" in name or "\\" in name or name.startswith(".") or not name:
+            raise ValueError(f"dir must name a folder beside {latest}, got {name!r}")
+    except UnsafeFileError:
+        raise
+    except ValueError as exc:
         raise ValueError(f"checkpoint pointer {latest} is corrupted or from an older cl_prompts "
-                         f"(checkpoint format {FORMAT_VERSION} is needed): {exc!r}") from exc
+                         f"(checkpoint format {FORMAT_VERSION} is needed): {exc}") from None
     folder = root / name
+    refuse_symlink(folder, "checkpoint folder")
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder {folder} named by {latest} is missing")
     return folder, digest
@@ -191,18 +223,20 @@ def _latest_dir(out_dir: str | os.PathLike) -> tuple[Path, str]:
 
 def _read_manifest(folder: Path, digest: str) -> dict[str, dict[str, Any]]:
     path = folder / MANIFEST
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         raise FileNotFoundError(f"checkpoint manifest missing: {path}")
     if _sha256(path) != digest:
         raise ValueError(f"checkpoint manifest {path} does not match the hash in {LATEST}: it was "
                          "edited or corrupted")
     try:
-        manifest = json.loads(path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"checkpoint manifest {path} is corrupted: {exc}") from exc
+        manifest = read_json(path, "checkpoint manifest", expect=None, follow_symlinks=False)
+    except UnsafeFileError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"checkpoint manifest is corrupted: {exc}") from None
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
+        isinstance(v, dict) and type(v.get("size")) is int and isinstance(v.get("sha256"), str)
         for v in files.values()
     ):
         raise ValueError(f"checkpoint manifest {path} must map every file to its size and sha256")
@@ -215,6 +249,9 @@ def verify_checkpoint(folder: Path, manifest_sha256: str) -> dict[str, Any]:
     Every file must be listed, present, of the listed size and sha256; the required files
     (state, RNG states, the model folder) must be there.
     """
+    links = [p for p in folder.rglob("*") if p.is_symlink()]
+    if links:  # we never write one; a planted one could point at any file (or /dev/zero)
+        raise UnsafeFileError(f"checkpoint {folder} holds a symlink, {links[0]}; refusing to read it")
     files = _read_manifest(folder, manifest_sha256)
     on_disk = {p.relative_to(folder).as_posix() for p in _files(folder)}
     unlisted = sorted(on_disk - set(files))
@@ -225,16 +262,62 @@ def verify_checkpoint(folder: Path, manifest_sha256: str) -> dict[str, Any]:
         raise ValueError(f"checkpoint manifest of {folder} lacks {needed or ['model/']}")
     for rel, entry in sorted(files.items()):
         path = folder / rel
-        if not path.is_file():
+        if rel not in on_disk:
             raise FileNotFoundError(f"checkpoint file missing: {path}")
         if path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
             raise ValueError(f"checkpoint file {path} is truncated or corrupted (size or sha256 mismatch)")
-    doc = json.loads((folder / "state.json").read_text("utf-8"))
+    source = folder / "state.json"
+    doc = read_json(source, "checkpoint state", follow_symlinks=False)
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"checkpoint format_version must be {FORMAT_VERSION}, got {doc.get('format_version')}"
         )
+    field(doc, "identity", dict, str(source))
+    field(doc, "rng", dict, str(source))
+    state = field(doc, "state", dict, str(source))
+    experience = field(doc, "experience", int, str(source))
+    if "next_experience" in state:
+        done = field(state, "next_experience", int, f"{source}: state")
+        if done != experience + 1:
+            raise ValueError(f"{source}: state.next_experience is {done}, but the checkpoint was taken "
+                             f"after experience {experience}")
+    check_state(state, experience + 1, f"{source}: state")
     return doc
+
+
+# What the runner keeps in a checkpoint's state: a resume needs each of them.
+RUN_STATE_KEYS = ("next_experience", "accuracy", "task_id", "train_seconds", "eval_seconds", "train_samples")
+
+
+def check_state(state: dict[str, Any], done: int, what: str, required: tuple[str, ...] = ()) -> None:
+    """The run progress of a checkpoint after ``done`` experiences: one row per experience,
+    numbers where numbers go. Keys in ``required`` must be there; the others are checked when present."""
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ValueError(f"{what} lacks {missing}")
+    for key in ("accuracy", "task_id", "train_seconds", "eval_seconds"):
+        if key in state and len(field(state, key, list, what)) != done:
+            raise ValueError(f"{what}.{key} holds {len(state[key])} rows for {done} experiences")
+    for key in ("accuracy", "task_id"):
+        for i, row in enumerate(state.get(key, [])):
+            if not isinstance(row, list) or len(row) != i + 1:
+                raise ValueError(f"{what}.{key}[{i}] must be a list of {i + 1} values")
+            for v in row:
+                if v is not None:
+                    finite(v, f"{what}.{key}[{i}]", 0.0, 100.0)
+    for key in ("train_seconds", "eval_seconds"):
+        for v in state.get(key, []):
+            finite(v, f"{what}.{key}", 0.0)
+    for key in ("train_samples", "train_steps"):
+        if key in state:
+            require(state[key], int, f"{what}.{key}")
+    for key in ("resumed_at", "world_sizes"):
+        for v in require(state.get(key, []), list, f"{what}.{key}"):
+            require(v, int, f"{what}.{key}")
+    if "peak_memory_mb" in state:
+        finite(state["peak_memory_mb"], f"{what}.peak_memory_mb", 0.0)
+    if state.get("calibration") is not None:
+        require(state["calibration"], dict, f"{what}.calibration")
 
 
 def check_identity(saved: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -270,6 +353,7 @@ def load_checkpoint(
     identity: dict[str, Any],
     restore_rng: bool = True,
     loader: Callable[[Path, Any], torch.nn.Module] | None = None,
+    required_state: tuple[str, ...] = (),
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Load the latest checkpoint of ``out_dir``: returns ``(method, state)``.
 
@@ -277,18 +361,38 @@ def load_checkpoint(
     num_classes, run config) differs from the expected one, or whose files fail
     their sha256 check. RNG states are restored *after* the model is built, because
     building a model draws random initial values. ``loader(path, backbone)`` defaults
-    to ``cl_prompts.methods.load_model``.
+    to ``cl_prompts.methods.load_model``. ``required_state``: keys the state must hold
+    (the runner's: ``RUN_STATE_KEYS``).
     """
     if loader is None:
         from cl_prompts.methods import load_model as loader
 
     folder, digest = _latest_dir(out_dir)
     doc = verify_checkpoint(folder, digest)
+    check_state(doc["state"], doc["experience"] + 1, f"{folder / 'state.json'}: state", required_state)
     check_identity(doc["identity"], identity)
     method = loader(folder / "model", backbone)
+    _check_progress(method, doc["experience"] + 1, identity.get("experiences"), folder)
     if restore_rng:
-        restore_rng_state(load_file(str(folder / "rng.safetensors")), doc["rng"])
+        rng = folder / "rng.safetensors"
+        try:
+            tensors = load_file(str(rng))
+        except SafetensorError as exc:
+            raise ValueError(f"{rng} is not a valid safetensors file ({exc})") from None
+        restore_rng_state(tensors, doc["rng"], str(rng))
     return method, doc["state"]
+
+
+def _check_progress(method: Any, done: int, stream: list | None, folder: Path) -> None:
+    """A resume starts after the experiences the saved model finished, not where state.json says."""
+    experiences, finished = getattr(method, "experiences", None), getattr(method, "finished", None)
+    if experiences is None or finished is None:  # not a ContinualMethod: nothing to compare
+        return
+    if len(experiences) != done or not all(finished):
+        raise ValueError(f"{folder / 'state.json'}: the checkpoint resumes at experience {done}, but the saved model "
+                         f"finished {sum(finished)} of {len(experiences)} experiences")
+    if stream is not None and [list(e) for e in experiences] != [list(e) for e in stream[:done]]:
+        raise ValueError(f"{folder / 'model'}: the saved model's experiences differ from the run's first {done}")
 
 
 def latest_model_dir(out_dir: str | os.PathLike) -> Path:

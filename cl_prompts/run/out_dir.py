@@ -9,6 +9,10 @@
   :func:`commit_staged` moves it over the old results only once it has finished.
 - :func:`remove_stale_files` deletes what killed runs leave behind (temporary files,
   staging folders, a checkpoint that never completed).
+
+The folder may come from someone else (an extracted archive): the lock file is never
+followed through a symlink, and every deletion stays inside ``out`` (a symlink is
+unlinked, never followed; :func:`cl_prompts.safe_io.remove_inside`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import stat
 import socket
 import time
 import uuid
@@ -27,6 +31,7 @@ from pathlib import Path
 from cl_prompts import results as res
 from cl_prompts.results.loggers import LOG_DIRS
 from cl_prompts.run import checkpoints as ckpt
+from cl_prompts.safe_io import UnsafeFileError, read_json, refuse_symlink, remove_inside
 
 LOCK_FILE = ".cl-prompts.lock"
 STAGING_PREFIX = ".staging-"
@@ -40,8 +45,7 @@ class RunDirBusyError(OSError):
 
 def _holder(path: Path) -> dict:
     try:
-        info = json.loads(path.read_text("utf-8"))
-        return info if isinstance(info, dict) else {}
+        return read_json(path, "lock file", max_bytes=1 << 16, follow_symlinks=False)
     except (OSError, ValueError):
         return {}
 
@@ -69,10 +73,17 @@ def run_lock(out: str | os.PathLike) -> Iterator[Path]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_FILE
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        refuse_symlink(path, "lock file")  # a planted link would make us overwrite its target
+        try:  # O_NOFOLLOW: a link planted between the check and the open is refused too
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         except PermissionError as exc:
             raise PermissionError(f"out dir {out} is not writable ({exc.strerror})") from exc
+        except OSError as exc:
+            raise UnsafeFileError(f"lock file {path} cannot be opened safely ({exc.strerror}); "
+                                  "remove it if no run is using the folder") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UnsafeFileError(f"lock file {path} is not a regular file; refusing to use it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -118,7 +129,7 @@ def remove_stale_files(out: Path) -> list[Path]:
         else:
             stale.append(root)
     for p in stale:
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_inside(p, out)
     return stale
 
 
@@ -172,13 +183,13 @@ def commit_staged(staging: Path, out: Path) -> None:
             (out / f).unlink(missing_ok=True)  # e.g. the old plots after a --no-plots rerun
     for logs in LOG_DIRS:
         if (staging / logs).exists():  # the new run's logs replace the old run's
-            shutil.rmtree(out / logs, ignore_errors=True)
+            remove_inside(out / logs, out)
             os.rename(staging / logs, out / logs)
     new_ckpt, old_ckpt = ckpt.checkpoint_root(staging), ckpt.checkpoint_root(out)
     if old_ckpt.exists():
         replaced = out / f"{REPLACED_PREFIX}{uuid.uuid4().hex[:8]}"
         os.rename(old_ckpt, replaced)
-        shutil.rmtree(replaced)
+        remove_inside(replaced, out)
     if new_ckpt.exists():
         os.rename(new_ckpt, old_ckpt)
-    shutil.rmtree(staging)
+    remove_inside(staging, out)

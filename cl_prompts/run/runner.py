@@ -158,7 +158,7 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         "data": dataset.fingerprint(),
     }
     if config.resume:
-        model, state = ckpt.load_checkpoint(work, backbone, identity=identity)
+        model, state = ckpt.load_checkpoint(work, backbone, identity=identity, required_state=ckpt.RUN_STATE_KEYS)
         if state["next_experience"] == n_exp and (work / res.RESULTS_FILE).is_file():
             if config.progress:
                 print(f"{work} holds a finished run; its results are left as they are")
