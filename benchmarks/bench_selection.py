@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cl_prompts.index import FLAT_TORCH_MAX_KEYS, KeyIndex
+from cl_prompts.index import KeyIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench_selection"
@@ -122,8 +122,7 @@ def bench_one(keys: torch.Tensor, queries: torch.Tensor, repeats: int, quick_ann
     truth = bare().indices
     med, low = time_ms(bare, repeats)
     rows.append({"method": "torch matmul+topk (bare)", "ms": med, "min_ms": low, "recall": 1.0})
-    configs = [("flat (default)", "flat", {}, [None]), ("torch-exact", "torch", {}, [None])]
-    configs.append(("faiss flat", "flat", {"flat_backend": "faiss"}, [None]))
+    configs = [("flat (default: faiss IndexFlatIP)", "flat", {}, [None]), ("torch-exact", "torch", {}, [None])]
     if n >= 1000:
         configs.append(("HNSW32", "HNSW32", {}, [16, 32, 64, 128, 256] if not quick_ann else [32, 128]))
         nl = nlist_for(n)
@@ -182,7 +181,6 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "selection",
         "command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
         "batch": BATCH, "k": K, "noise": NOISE,
-        "flat_torch_max_keys": FLAT_TORCH_MAX_KEYS,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "faiss_threads": faiss.omp_get_max_threads(), "platform": platform.platform()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,

@@ -77,6 +77,8 @@ def test_resume_after_crash_gives_the_same_matrix(tmp_path, method):
     resumed = _run_hook(tmp_path / "cut", lambda e, s: seen.append(e), method=method, resume=True)
     assert seen == [2, 3]  # only the missing experiences were trained
     assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
+    if method == "growing_pool":  # one key per class, searched by faiss (installed here)
+        assert full["key_search"] == {"index": "flat", "backend": "faiss", "keys": 8}
     assert resumed["resumed_at"] == [2] and resumed["world_sizes"] == [1, 1]  # one entry per start
     assert strip_timings({**resumed, "resumed_at": [], "world_sizes": [], "config": None}) == strip_timings(
         {**full, "resumed_at": [], "world_sizes": [], "config": None}

@@ -1,7 +1,7 @@
 """Top-k key search for the prompt pool: exact (torch / faiss flat) or approximate (faiss),
 in one process or split over the ranks of a torch.distributed group."""
 
-from cl_prompts.index.key_index import FLAT_TORCH_MAX_KEYS, KeyIndex
+from cl_prompts.index.key_index import KeyIndex
 from cl_prompts.index.sharded import RankShardedKeyIndex
 
-__all__ = ["FLAT_TORCH_MAX_KEYS", "KeyIndex", "RankShardedKeyIndex"]
+__all__ = ["KeyIndex", "RankShardedKeyIndex"]

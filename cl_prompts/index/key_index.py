@@ -2,11 +2,10 @@
 
 Backends:
 - ``"torch"``: exact, a matmul + ``topk`` on the keys' device (GPU when the keys live there).
-- ``"flat"``: exact inner product. The default. It uses ``faiss.IndexFlatIP`` only where
-  that is faster than the torch matmul; measured on a 2-core CPU
-  (``benchmarks/bench_selection.py``) torch won at every pool size from 10 to 100k keys
-  (batch 256, widths 384/768), so ``flat_backend="auto"`` uses torch up to
-  ``FLAT_TORCH_MAX_KEYS`` keys and faiss beyond (where the (B, N) score matrix gets big).
+- ``"flat"``: exact inner product. The default. ``faiss.IndexFlatIP`` whenever faiss is
+  installed and the keys live on the CPU; the torch path is the fallback (faiss missing,
+  warned once; or keys in GPU memory, which faiss-cpu cannot search). Both give the same
+  ids up to float32 ties.
 - any other string: a faiss ``index_factory`` string (``"HNSW32"``, ``"IVF256,Flat"``...),
   approximate. Indexes that need training (IVF, PQ) train once enough keys were added;
   until then they search exactly and warn once, saying why.
@@ -35,9 +34,6 @@ from cl_prompts.index.faiss_utils import (
     validate_factory_string,
 )
 
-# Above this many keys "flat" (auto) hands the search to faiss; below, torch is faster
-# here (see the module docstring and docs/selection.md for the measurements).
-FLAT_TORCH_MAX_KEYS = 1_000_000
 # Query rows per torch chunk are chosen so that one (rows, N) score block stays this small.
 _TORCH_BLOCK_ELEMENTS = 1 << 25
 
@@ -54,8 +50,8 @@ class KeyIndex:
             factory string (approximate).
         nprobe: IVF lists visited per query (faiss default 1 when None).
         ef_search: HNSW search breadth (faiss default 16 when None).
-        flat_backend: for ``"flat"`` only: ``"auto"`` (torch below ``FLAT_TORCH_MAX_KEYS``),
-            ``"torch"`` or ``"faiss"`` (always ``IndexFlatIP``).
+        flat_backend: for ``"flat"`` only: ``"auto"`` (faiss when installed and the keys are on
+            the CPU, else torch), ``"torch"`` or ``"faiss"`` (always ``IndexFlatIP``).
         shards: faiss only: split the keys over this many indexes searched in parallel
             threads (``faiss.IndexShards``), e.g. one per core or per memory bank.
         keep_keys: keep a float32 copy of every key (4 * D bytes each) beside the faiss
@@ -93,6 +89,9 @@ class KeyIndex:
             flat_backend = "faiss"
         if spec not in _EXACT_SPECS:
             validate_factory_string(dim, spec)  # ValueError for unknown strings
+        if spec == "flat" and flat_backend == "auto" and not is_available("faiss"):
+            warnings.warn("faiss is not installed: index 'flat' searches exactly in torch instead "
+                          "(pip install 'cl_prompts[faiss]' for faiss)", UserWarning, stacklevel=2)
         self.dim = dim
         self.spec = spec
         self.nprobe = nprobe
@@ -132,10 +131,15 @@ class KeyIndex:
         if self.spec == "torch":
             return "torch"
         if self.spec == "flat":
-            if self.flat_backend == "auto":  # exact either way: torch when faiss is not installed
-                return "torch" if self.ntotal <= FLAT_TORCH_MAX_KEYS or not is_available("faiss") else "faiss"
+            if self.flat_backend == "auto":  # exact either way
+                on_cpu = self._keys.device.type == "cpu"
+                return "faiss" if on_cpu and is_available("faiss") else "torch"
             return self.flat_backend
         return "faiss" if self._faiss is not None else "torch"
+
+    def describe(self) -> dict[str, Any]:
+        """What searches the keys: ``{"index": spec, "backend": "faiss" | "torch", "keys": N}``."""
+        return {"index": self.spec, "backend": self.backend, "keys": self.ntotal}
 
     def __deepcopy__(self, memo: dict) -> KeyIndex:
         """faiss objects cannot be deep-copied: rebuild the copy from the stored keys."""

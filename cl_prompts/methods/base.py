@@ -319,6 +319,12 @@ class ContinualMethod(SharedStatistics, nn.Module):
         None: the method has no keys."""
         return None
 
+    def key_search(self) -> dict[str, Any] | None:
+        """What searches the keys the method selects with (``KeyIndex.describe``): its index
+        spec, backend (faiss or torch) and key count; None for a method without keys."""
+        index = getattr(self, "key_index", None) or getattr(getattr(self, "pool", None), "index", None)
+        return None if index is None else index.describe()
+
     def input_prompts(self) -> tuple[Tensor, Tensor] | None:
         """The soft prompts put in front of the input tokens, to inspect: (N, L, D) and the
         experience that trained each (N,) long (-1: shared). None: the method has none, or its

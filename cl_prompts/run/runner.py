@@ -233,7 +233,7 @@ def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStre
                     on_experience_end(e, state)
     finally:
         model.share_observations(None)
-    return _finish(config, dataset, model.backbone, work, state, model.config.to_dict(), workers.is_main)
+    return _finish(config, dataset, model, work, state, workers.is_main)
 
 
 def calibrate_on(model, dataset, config: RunConfig) -> None:
@@ -255,8 +255,7 @@ def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
         )
 
 
-def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
-            method_config: dict[str, Any], write: bool = True) -> dict[str, Any]:
+def _finish(config: RunConfig, dataset, model, out: Path, state: dict, write: bool = True) -> dict[str, Any]:
     n = len(state["accuracy"])
     matrix = res.pad_rows(state["accuracy"], n)
     extra: dict[str, Any] = {
@@ -269,7 +268,9 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
         "experience_eval_seconds": state["eval_seconds"],
         "resumed_at": state.get("resumed_at", []),
         # every field of the method's config, defaults included: `--config results.json` repeats the run
-        "method_config": method_config,
+        "method_config": model.config.to_dict(),
+        # what searched the method's keys (faiss or the torch fallback), None without keys
+        "key_search": model.key_search(),
         # out-of-scope threshold and temperature fitted on held-out in-scope data (None: no such data)
         "calibration": state.get("calibration"),
         # processes of each start (a resumed run may have run on another world size)
@@ -279,7 +280,7 @@ def _finish(config: RunConfig, dataset, backbone, out: Path, state: dict,
         tid = res.pad_rows(state["task_id"], n)
         extra["task_id_accuracy_matrix"] = tid
         extra["final_task_id_accuracy"] = float(np.mean([v for v in tid[-1] if v is not None]))
-    backbone_name = backbone.identity().get("name_or_path", config.backbone)
+    backbone_name = model.backbone.identity().get("name_or_path", config.backbone)
     results = res.build_results(
         benchmark=dataset.name,
         method=config.method, backbone=str(backbone_name), seed=config.seed,

@@ -45,7 +45,20 @@ def test_flat_equals_torch_exact(backend):
     s, i = idx.search(q, 7)
     rs, ri = _exact(keys, q, 7, ids)
     _assert_same_topk(s, i, rs, ri)
-    assert idx.backend == ("torch" if backend == "auto" else backend)
+    assert idx.backend == ("faiss" if backend == "auto" else backend)  # faiss is installed here
+    assert idx.describe() == {"index": "flat", "backend": idx.backend, "keys": keys.shape[0]}
+
+
+def test_flat_falls_back_to_torch_without_faiss_and_says_so(monkeypatch):
+    import cl_prompts.index.key_index as key_index
+
+    monkeypatch.setattr(key_index, "is_available", lambda name: False)
+    with pytest.warns(UserWarning, match="faiss is not installed: index 'flat' searches exactly in torch"):
+        idx = KeyIndex(32, "flat")
+    keys, q = _data()
+    idx.add(keys, torch.arange(keys.shape[0]))
+    assert idx.backend == "torch" and idx._faiss is None
+    _assert_same_topk(*idx.search(q, 3), *_exact(keys, q, 3, torch.arange(keys.shape[0])))
 
 
 def test_torch_spec_equals_exact_and_keeps_device():
