@@ -1,4 +1,4 @@
-"""All training data at once: the (non-continual) upper bound."""
+"""A linear probe with full replay of the earlier data: a non-continual reference."""
 
 from cl_prompts.methods.joint.config import JointConfig
 from cl_prompts.methods.joint.model import Joint
