@@ -42,6 +42,11 @@ index.search(keys[:2], 2, params=params)
 """
 
 
+# Keys a trial index may train on (IVF: one per list at least), and its time limit.
+MAX_TRIAL_KEYS = 1 << 16
+TRIAL_SECONDS = 120
+
+
 @functools.lru_cache(maxsize=64)
 def validate_factory_string(dim: int, spec: str) -> None:
     """Raise ValueError naming the string when faiss cannot parse it or a small index of it fails.
@@ -59,9 +64,16 @@ def validate_factory_string(dim: int, spec: str) -> None:
         raise ValueError(f"{hint}, got {spec!r}: the index maps ids itself; drop the IDMap prefix "
                          f"(e.g. {spec.split(',', 1)[-1]!r})")
     keys = max(64, min_training_keys(dim, spec))
+    if keys > MAX_TRIAL_KEYS:  # e.g. "IVF1000000,Flat": a million k-means lists, minutes to train
+        raise ValueError(f"{hint}, got {spec!r}: it needs {keys} keys to train; index strings "
+                         f"that train on at most {MAX_TRIAL_KEYS} keys are accepted")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", _TRIAL, str(dim), spec, str(keys)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run([sys.executable, "-c", _TRIAL, str(dim), spec, str(keys)], env=env,
+                              capture_output=True, text=True, timeout=TRIAL_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{hint}, got {spec!r}: a small index of it took more than {TRIAL_SECONDS} s "
+                         "to build") from None
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         if done.returncode < 0:

@@ -1,4 +1,10 @@
-"""Save and load a method: ``method.json`` (config, growth, names, calibration) and its trained tensors."""
+"""Save and load a method: ``method.json`` (config, growth, names, calibration) and its trained tensors.
+
+A saved folder may come from someone else (docs/security.md): ``method.json`` is read with
+a size and nesting bound and checked field by field, and the sizes it declares are checked
+against the tensors of ``method.safetensors`` (read from its header, before anything is
+allocated); every tensor must have the shape and dtype the method gives it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from cl_prompts.checks import is_int
 from cl_prompts.files import atomic_write, atomic_write_text
 from cl_prompts.methods.tensor_checks import check_loaded_tensors
+from cl_prompts.safe_io import check_regular, field, inside, read_json, require
 
 if TYPE_CHECKING:
     from cl_prompts.backbones import PromptedBackbone
@@ -18,6 +28,12 @@ if TYPE_CHECKING:
 CONFIG_FILE = "method.json"
 WEIGHTS_FILE = "method.safetensors"
 FORMAT_VERSION = 1
+MAX_CLASSES = 1_000_000
+MAX_EXPERIENCES = 10_000
+MAX_WEIGHTS_BYTES = 1 << 40
+# A declared int above this (a pool size, a projection width) must be backed by a saved
+# tensor with a dimension at least as large: a size alone in JSON allocates nothing.
+SMALL_SIZE = 4096
 
 
 def save_method(model: ContinualMethod, path: str | Path) -> None:
@@ -56,9 +72,12 @@ def load_method(cls: type[ContinualMethod], path: str | Path, backbone: Prompted
 
     ``cls`` is the class asked for (``ContinualMethod`` itself: whichever the folder holds).
     """
+    from cl_prompts.methods.config import make_config
     from cl_prompts.methods.registry import get_method_class
 
+    path = Path(path)
     meta = read_meta(path)
+    source = str(path / CONFIG_FILE)
     if cls.name and meta["method"] != cls.name:
         raise ValueError(f"{path} holds method {meta['method']!r}, not {cls.name!r}")
     if not cls.name:
@@ -66,36 +85,111 @@ def load_method(cls: type[ContinualMethod], path: str | Path, backbone: Prompted
     ident = backbone.identity()
     if ident != meta["backbone"]:
         raise ValueError(f"backbone mismatch: saved with {meta['backbone']}, got {ident}")
-    config = cls.config_class(**meta["config"])
-    model = cls(backbone, meta["num_classes"], config)
+    weights = path / WEIGHTS_FILE
+    check_declared_sizes(meta, tensor_shapes(weights), source)
+    try:
+        config = make_config(cls.config_class, meta["method"], meta["config"])
+        model = cls(backbone, meta["num_classes"], config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
     device = next(iter(backbone.parameters())).device
     model.to(device)
     # replay the growth so every tensor has its saved shape, then load the values
     model._restoring = True
-    for e, (classes, done) in enumerate(zip(meta["experiences"], meta["finished"], strict=True)):
-        model.begin_experience(e, classes)
-        if done:
-            model.end_experience(e)
-    model._restoring = False
-    model.load_extra_state(meta["extra_state"])
-    model.set_class_names(meta.get("class_names"))
-    model.calibration = meta.get("calibration")
-    tensors = load_file(str(Path(path) / WEIGHTS_FILE), device=str(device))
-    check_loaded_tensors(tensors, str(Path(path) / WEIGHTS_FILE), meta["num_classes"], len(meta["experiences"]))
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    missing = [k for k in missing if cls.saves_backbone or not k.startswith("backbone.")]
-    if missing or unexpected:
-        raise ValueError(f"{path}: tensors do not match the method (missing {missing}, unexpected {unexpected})")
+    try:
+        for e, (classes, done) in enumerate(zip(meta["experiences"], meta["finished"], strict=True)):
+            model.begin_experience(e, classes)
+            if done:
+                model.end_experience(e)
+        model._restoring = False
+        model.load_extra_state(meta["extra_state"])
+        model.set_class_names(meta["class_names"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{source}: the saved state does not fit method {meta['method']!r} "
+                         f"({type(exc).__name__}: {exc})") from None
+    model.calibration = meta["calibration"]
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except SafetensorError as exc:
+        raise ValueError(f"{weights} is not a valid safetensors file ({exc})") from None
+    check_tensors_fit(model, tensors, str(weights))
+    check_loaded_tensors(tensors, str(weights), meta["num_classes"], len(meta["experiences"]))
+    model.load_state_dict(tensors, strict=False)
     model._after_load()
     return model
 
 
+def check_tensors_fit(model: ContinualMethod, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Every saved tensor has the name, shape and dtype the method gives it (an integer table stored
+    as floats would skip the range checks; a wrong shape would fail inside torch)."""
+    expected = {k: v for k, v in model.state_dict().items() if model.saves_backbone or not k.startswith("backbone.")}
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{source}: tensors do not match the method (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    for name, want in expected.items():
+        have = tensors[name]
+        if tuple(have.shape) != tuple(want.shape):
+            raise ValueError(f"{source}: tensor {name!r} has shape {tuple(have.shape)}, the method needs "
+                             f"{tuple(want.shape)}")
+        if have.dtype != want.dtype:
+            raise ValueError(f"{source}: tensor {name!r} has dtype {have.dtype}, the method stores {want.dtype}")
+
+
+def tensor_shapes(file: Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of the tensors in a safetensors file, read from its header (nothing is loaded)."""
+    check_regular(file, "method weights", MAX_WEIGHTS_BYTES)
+    try:
+        with safe_open(str(file), framework="pt") as fh:
+            return {name: tuple(fh.get_slice(name).get_shape()) for name in fh.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{file} is not a valid safetensors file ({exc})") from None
+
+
+def check_declared_sizes(meta: dict[str, Any], shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """The sizes ``method.json`` declares agree with the saved tensors, before anything is allocated."""
+    classes = meta["num_classes"]
+    if shapes.get("seen_mask") != (classes,):
+        raise ValueError(f"{source}: num_classes is {classes}, but the saved seen_mask has shape "
+                         f"{shapes.get('seen_mask')}")
+    largest = max((d for shape in shapes.values() for d in shape), default=0)
+    for name, value in meta["config"].items():
+        if is_int(value) and value > max(SMALL_SIZE, largest):
+            raise ValueError(f"{source}: config {name}={value} declares a size that no saved tensor has "
+                             f"(largest dimension {largest}); refusing to allocate it")
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """The ``method.json`` of a saved method folder (checked for its format version)."""
+    """The ``method.json`` of a saved method folder, checked field by field (types, sizes, ranges)."""
     path = Path(path)
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise FileNotFoundError(f"path must be a saved method folder with {CONFIG_FILE} and {WEIGHTS_FILE}: {path}")
-    meta = json.loads((path / CONFIG_FILE).read_text())
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        inside(path / name, path, name)  # a link to a file elsewhere is not this folder's
+    meta = read_json(path / CONFIG_FILE, "method config")
+    what = str(path / CONFIG_FILE)
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
+    field(meta, "method", str, what)
+    classes = field(meta, "num_classes", int, what)
+    if not 1 <= classes <= MAX_CLASSES:
+        raise ValueError(f"{what}: num_classes must be in [1, {MAX_CLASSES}], got {classes}")
+    field(meta, "config", dict, what)
+    field(meta, "backbone", dict, what)
+    field(meta, "extra_state", dict, what)
+    experiences, finished = field(meta, "experiences", list, what), field(meta, "finished", list, what)
+    if len(experiences) > MAX_EXPERIENCES or len(finished) != len(experiences):
+        raise ValueError(f"{what}: experiences ({len(experiences)}) and finished ({len(finished)}) must have "
+                         f"the same length, at most {MAX_EXPERIENCES}")
+    for e, (classes_e, done) in enumerate(zip(experiences, finished, strict=True)):
+        require(done, bool, f"{what}: finished[{e}]")
+        require(classes_e, list, f"{what}: experiences[{e}]")
+        if not classes_e or not all(is_int(c) and 0 <= c < classes for c in classes_e):
+            raise ValueError(f"{what}: experiences[{e}] must hold class ids in [0, {classes}), got {classes_e[:10]}")
+    names = meta.setdefault("class_names", None)
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{what}: class_names must be a list of strings")
+    if meta.setdefault("calibration", None) is not None:
+        require(meta["calibration"], dict, f"{what}: calibration")
+    if meta.get("backbone_config") is not None:
+        require(meta["backbone_config"], dict, f"{what}: backbone_config")
     return meta

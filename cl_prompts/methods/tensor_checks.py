@@ -22,6 +22,10 @@ def check_loaded_tensors(tensors: dict[str, torch.Tensor], source: str, num_clas
     """Raise ``ValueError`` for a non-finite float tensor, a negative count or an id out of range."""
     for name, value in tensors.items():
         leaf = name.rsplit(".", 1)[-1]
+        is_table = leaf in _RANGES or (leaf.startswith("block") and leaf.endswith("_classes"))
+        if is_table and (value.is_floating_point() or value.is_complex()):
+            raise ValueError(f"{source}: tensor {name!r} must hold integer ids or counts, got dtype "
+                             f"{value.dtype}; the file is corrupted")
         if value.is_floating_point():
             if not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{source}: tensor {name!r} holds NaN or inf values; the file is corrupted")

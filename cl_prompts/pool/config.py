@@ -13,6 +13,8 @@ KEY_INITS = ("as_prompts", "jax_uniform")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
 # Fields that fix tensor shapes: a saved pool refuses to load under other values.
 STRUCTURAL_FIELDS = ("embed_dim", "prompt_length")
+# More faiss shards than this buys no speed (one thread each) and takes minutes to build.
+MAX_INDEX_SHARDS = 1024
 
 
 @dataclass
@@ -59,6 +61,8 @@ class PoolConfig:
         check_positive("nprobe", self.nprobe, integer=True, allow_none=True)
         check_positive("ef_search", self.ef_search, integer=True, allow_none=True)
         check_positive("index_shards", self.index_shards, integer=True)
+        if self.index_shards > MAX_INDEX_SHARDS:
+            raise ValueError(f"index_shards must be <= {MAX_INDEX_SHARDS}, got {self.index_shards}")
         if self.index == "torch" and self.index_shards > 1:
             raise ValueError("index_shards > 1 needs a faiss index ('flat' or a factory string), not 'torch'")
         if not isinstance(self.index, str) or not self.index.strip():

@@ -22,6 +22,7 @@ from torch import nn
 from cl_prompts.files import atomic_write
 from cl_prompts.pool.config import STRUCTURAL_FIELDS, PoolConfig
 from cl_prompts.pool.pool import PromptPool
+from cl_prompts.safe_io import check_regular, parse_json
 
 FORMAT = "cl_prompts.pool/1"
 TENSORS_FILE = "pool.safetensors"
@@ -59,10 +60,10 @@ def pool_from_tensors(
     if meta.get("format") != FORMAT:
         raise ValueError(f"{source}: not a saved PromptPool (format {meta.get('format')!r}, expected {FORMAT!r})")
     try:
-        saved = PoolConfig.from_dict(json.loads(meta["config"]))
-        sizes = json.loads(meta["task_sizes"])
-        trainable = bool(json.loads(meta["current_trainable"]))
-    except (KeyError, json.JSONDecodeError) as err:
+        saved = PoolConfig.from_dict(parse_json(meta["config"], "pool config"))
+        sizes = parse_json(meta["task_sizes"], "task_sizes", expect=list)
+        trainable = parse_json(meta["current_trainable"], "current_trainable", expect=bool)
+    except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{source}: corrupt pool metadata ({err})") from None
     if config is not None:
         if not isinstance(config, PoolConfig):
@@ -100,6 +101,10 @@ def pool_from_tensors(
                 f"expected {shape} from the config and task sizes"
             )
     for name, value in tensors.items():
+        floating = not name.startswith("usage")
+        if floating != value.is_floating_point() or value.is_complex():
+            want = "a floating-point" if floating else "an integer"
+            raise ValueError(f"{source}: tensor {name!r} has dtype {value.dtype}; it must be {want} tensor")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ValueError(f"{source}: tensor {name!r} holds NaN or inf values; the file is corrupted")
         if name.startswith("usage") and (value.is_floating_point() or bool((value < 0).any())):
@@ -143,11 +148,17 @@ def load_pool(
     """Load a pool saved by :func:`save_pool`; see :func:`pool_from_tensors` for checks."""
     from safetensors import safe_open
 
+    from safetensors import SafetensorError
+
     file = Path(path) / TENSORS_FILE
     if not file.is_file():
         raise FileNotFoundError(f"no saved PromptPool at {str(path)!r} (missing {TENSORS_FILE})")
-    with safe_open(str(file), framework="pt", device="cpu") as fh:
-        meta = fh.metadata() or {}
-        tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    check_regular(file, "saved pool", 1 << 40)
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except SafetensorError as exc:
+        raise ValueError(f"{file} is not a valid safetensors file ({exc})") from None
     pool = pool_from_tensors(tensors, meta, config=config, source=str(path))
     return pool.to(map_location)
