@@ -13,9 +13,11 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cl_prompts.files import atomic_write
+from cl_prompts.safe_io import check_regular
 
 FORMAT = "cl_prompts.query_cache/1"
 # Metadata that caches written before it existed hold implicitly.
@@ -110,8 +112,12 @@ class QueryCache:
             raise FileNotFoundError(f"query_cache_path {str(path)!r} does not exist")
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        check_regular(path, "query_cache_path", 1 << 40)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+        except SafetensorError as exc:
+            raise ValueError(f"query_cache_path {str(path)!r} is not a valid safetensors file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise ValueError(f"query_cache_path {str(path)!r} is not a {FORMAT} file")
         for name, value in expected.items():
@@ -121,14 +127,50 @@ class QueryCache:
                     f"query_cache_path {str(path)!r} was written for {name}={found!r}, "
                     f"this backbone has {name}={value!r}"
                 )
-        tensors = load_file(str(path))
+        try:
+            tensors = load_file(str(path))
+        except SafetensorError as exc:
+            raise ValueError(f"query_cache_path {str(path)!r} is not a valid safetensors file ({exc})") from None
+        pairs = _check_rows(tensors, _hidden_size(expected), str(path))
         read = 0
-        for name in [n for n in tensors if n.startswith("keys")]:
-            keys, feats = tensors[name], tensors["features" + name[len("keys"):]]
+        for keys, feats in pairs:
             for key, row in zip(keys.numpy(), feats, strict=True):
                 self._rows[key.tobytes()] = row
             read += int(keys.shape[0])
         return read
+
+
+def _hidden_size(expected: dict[str, str]) -> int | None:
+    try:
+        return int(json.loads(expected["identity"])["hidden_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_rows(tensors: dict[str, torch.Tensor], hidden: int | None,
+                source: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(keys, features) pairs of a saved cache, checked like any saved tensor: keys (N, 16) uint8,
+    features (N, W) finite floats, W a multiple of the backbone's width (named in the suffix but the first)."""
+    names = sorted(n for n in tensors if n.startswith("keys"))
+    if sorted(tensors) != sorted([*names, *("features" + n[len("keys"):] for n in names)]):
+        raise ValueError(f"query_cache_path {source!r} holds tensors {sorted(tensors)[:6]}, not pairs of keys "
+                         "and features")
+    pairs = []
+    for name in names:
+        suffix = name[len("keys"):]
+        keys, feats = tensors[name], tensors["features" + suffix]
+        width = int(suffix[1:]) if suffix[1:].isdigit() else None  # the first width has no suffix
+        if (keys.dtype != torch.uint8 or keys.dim() != 2 or keys.shape[1] != DIGEST_BYTES
+                or not feats.is_floating_point() or feats.dim() != 2 or feats.shape[0] != keys.shape[0]
+                or (width is not None and feats.shape[1] != width)
+                or (hidden is not None and feats.shape[1] % hidden)):
+            raise ValueError(f"query_cache_path {source!r}: {name} {tuple(keys.shape)} {keys.dtype} and its "
+                             f"features {tuple(feats.shape)} {feats.dtype} are not (N, {DIGEST_BYTES}) uint8 keys "
+                             f"with (N, {width or 'a multiple of the width'}) float rows")
+        if not bool(torch.isfinite(feats).all()):
+            raise ValueError(f"query_cache_path {source!r}: features{suffix} holds NaN or inf rows; the file is corrupted")
+        pairs.append((keys, feats))
+    return pairs
 
 
 def describe(identity: dict) -> str:

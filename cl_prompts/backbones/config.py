@@ -76,6 +76,8 @@ class BackboneConfig:
     local_files_only: passed to ``from_pretrained`` (no network access when True).
     precision: "fp32", "bf16", "fp16" or "auto": autocast around the encoder only; the
         features it returns are fp32 (see :mod:`cl_prompts.backbones.precision`).
+    trust_remote_code: let transformers run Python code shipped with the model folder or
+        hub repository (``auto_map``). Off: such a model is refused, never run.
     """
 
     name_or_path: str = DEFAULT_NAME
@@ -86,6 +88,7 @@ class BackboneConfig:
     query_cache_path: str | None = None
     local_files_only: bool = False
     precision: str = "fp32"
+    trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -96,7 +99,7 @@ class BackboneConfig:
             raise TypeError(f"max_length must be an int, got {type(self.max_length).__name__}")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {self.max_length}")
-        for name in ("query_cache", "query_cache_vision", "local_files_only"):
+        for name in ("query_cache", "query_cache_vision", "local_files_only", "trust_remote_code"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         check_choice("precision", self.precision, PRECISIONS)

@@ -1,9 +1,14 @@
-"""Build :class:`PromptedBackbone` objects from hub ids, folders or short names."""
+"""Build :class:`PromptedBackbone` objects from hub ids, folders or short names.
+
+A model folder may come from someone else: transformers never runs its code unless
+``BackboneConfig.trust_remote_code`` (``--trust-remote-code``) says so, weights are read
+from safetensors only (a pickle can run code), and ``modules.json`` may not point outside
+the folder.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,8 @@ from transformers.utils import logging as hf_logging
 
 from .attention import ATTN_IMPLEMENTATION
 from .backbone import PromptedBackbone
+from cl_prompts.safe_io import join_inside, read_json, require
+
 from .config import DEFAULT_NAME, TINY_PREFIX, BackboneConfig, Family, check_family
 
 
@@ -33,12 +40,14 @@ def checkpoint_pooling(folder: str | os.PathLike) -> str | None:
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
         return None
-    for module in json.loads(modules_file.read_text()):
-        if module.get("type", "").endswith("Pooling"):
-            cfg_file = folder / module.get("path", "") / "config.json"
+    for module in read_json(modules_file, "modules.json", expect=list, max_bytes=1 << 20):
+        require(module, dict, f"{modules_file}: each module")
+        if str(module.get("type", "")).endswith("Pooling"):
+            pooling_dir = join_inside(folder, module.get("path", ""), f"{modules_file}: the Pooling path")
+            cfg_file = pooling_dir / "config.json"
             if not cfg_file.is_file():
                 return None
-            cfg = json.loads(cfg_file.read_text())
+            cfg = read_json(cfg_file, "pooling config", max_bytes=1 << 20)
             if cfg.get("pooling_mode_cls_token"):
                 return "cls"
             if cfg.get("pooling_mode_mean_tokens"):
@@ -82,25 +91,35 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
 
         return tiny_backbone(name[len(TINY_PREFIX) :], config=config)
     source = minilm_path() if name == DEFAULT_NAME else name
-    hf_config = AutoConfig.from_pretrained(source, local_files_only=config.local_files_only)
+    # Never a "[y/N]" prompt that runs a folder's code: False unless the user asked for it.
+    trust = {"local_files_only": config.local_files_only, "trust_remote_code": config.trust_remote_code}
+    _refuse_pickle_only(source)
+    hf_config = AutoConfig.from_pretrained(source, **trust)
     family = check_family(hf_config.model_type)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     # the dropped pooler's "unused weights" warning is expected; so is a quiet load
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(
-            source, local_files_only=config.local_files_only, **model_kwargs(family)
-        )
+        # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded
+        model = AutoModel.from_pretrained(source, use_safetensors=True, **trust, **model_kwargs(family))
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
     tokenizer = None
     if family.modality == "text":
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=config.local_files_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, **trust)
     pooling = resolve_pooling(config.pooling, family, source)
     return PromptedBackbone(model, dataclasses.replace(config, pooling=pooling), tokenizer)
+
+
+def _refuse_pickle_only(source: str) -> None:
+    folder = Path(source)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
+        raise ValueError(f"model folder {folder} holds its weights only as pickle files (*.bin), which can "
+                         "run code when loaded; cl_prompts reads safetensors only (save the model with "
+                         "save_pretrained(..., safe_serialization=True) where you trust it)")
 
 
 def default_backbone(**overrides) -> PromptedBackbone:
@@ -140,7 +159,8 @@ def image_statistics(backbone: Any) -> tuple[tuple[float, ...], tuple[float, ...
     if name is None or name.startswith(TINY_PREFIX):
         return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
     try:
-        processor = AutoImageProcessor.from_pretrained(name, local_files_only=bool(config.local_files_only))
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=bool(config.local_files_only),
+                                                       trust_remote_code=bool(getattr(config, "trust_remote_code", False)))
     except (OSError, ValueError):
         return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
     mean, std = getattr(processor, "image_mean", None), getattr(processor, "image_std", None)

@@ -73,7 +73,7 @@ def tiny_backbone(family: str, config: BackboneConfig | None = None, seed: int =
     config = config or BackboneConfig(name_or_path=f"tiny-{family}")
     tokenizer = None
     if fam.modality == "text":
-        tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+        tokenizer = AutoTokenizer.from_pretrained(minilm_path(), trust_remote_code=False)
         hf_config = _text_config(family, len(tokenizer), tokenizer.pad_token_id, config.max_length)
     else:
         hf_config = _vision_config(family)
