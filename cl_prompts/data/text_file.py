@@ -16,6 +16,7 @@ from cl_prompts.data.types import (
     split_classes,
     stratified_split,
 )
+from cl_prompts.safe_io import check_regular
 
 SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 GENERIC_STEMS = ("train", "data", "dataset", "all")
@@ -57,7 +58,9 @@ def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: 
 
 
 def _open_text(p: Path):
-    """UTF-8, with or without the byte-order mark spreadsheet programs write."""
+    """UTF-8, with or without the byte-order mark spreadsheet programs write; a regular file only
+    (a FIFO would hang the read, ``/dev/zero`` fill the memory)."""
+    check_regular(p, "data file")
     return open(p, newline="", encoding="utf-8-sig")
 
 
@@ -73,6 +76,8 @@ def _read_delimited_rows(p: Path, suffix: str) -> tuple[list[dict], list[str]]:
             table = [(reader.line_num, row) for row in reader if row]
     except UnicodeDecodeError as e:
         raise ValueError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8") from e
+    except csv.Error as e:  # e.g. a field over the csv module's size limit
+        raise ValueError(f"{p}: line {reader.line_num} cannot be read as {suffix[1:].upper()} ({e})") from None
     if not table:
         return [], []
     columns = table[0][1]
@@ -112,11 +117,15 @@ def _read_json_rows(p: Path, suffix: str) -> list[dict]:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as e:
                         raise ValueError(f"{p}: line {n} is not valid JSON ({e.msg})") from e
+                    except RecursionError:
+                        raise ValueError(f"{p}: line {n} is nested too deeply") from None
         else:
             try:
                 rows = json.load(f)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{p}: not valid JSON ({e})") from e
+            except RecursionError:
+                raise ValueError(f"{p}: the JSON is nested too deeply") from None
     if isinstance(rows, dict) and isinstance(rows.get("data"), list):
         rows = rows["data"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

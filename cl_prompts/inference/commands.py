@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from cl_prompts.inference.defaults import (
     FALLBACK_SCORE,
     SCORES,
 )
+from cl_prompts.safe_io import check_regular, csv_cell, printable, read_text
 
 if TYPE_CHECKING:
     from cl_prompts.inference.predictor import Prediction
@@ -34,6 +36,7 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     p.add_argument("--out", help="write the predictions to this .csv or .jsonl file (a new file)")
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes per text (default 3)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    add_trust_flag(p)
     c = sub.add_parser("calibrate", help="fit a run's out-of-scope threshold on in-scope labelled texts")
     c.add_argument("run_dir", metavar="RUN_DIR")
     c.add_argument("--file", required=True, help="in-scope validation texts with labels, never trained on")
@@ -45,6 +48,13 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
                    f"method keeps class means, else {FALLBACK_SCORE})")
     c.add_argument("--overwrite", action="store_true", help=f"replace the run's {CALIBRATION_FILE}")
     c.add_argument("--device", default="cpu")
+    add_trust_flag(c)
+
+
+def add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true", default=None,
+                        help="let transformers run Python code shipped with the backbone model (only for "
+                             "models you trust; without it such a model is refused)")
 
 
 def read_texts(path: str | Path, text_column: str) -> list[str]:
@@ -52,11 +62,12 @@ def read_texts(path: str | Path, text_column: str) -> list[str]:
     from cl_prompts.data.text_file import _read_delimited_rows, _read_json_rows
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"--file not found: {p}")
+    check_regular(p, "--file")  # a FIFO would hang, /dev/zero fill the memory
     suffix = p.suffix.lower()
     if suffix == ".txt":
-        texts = [line.strip() for line in p.read_text("utf-8-sig").splitlines() if line.strip()]
+        texts = [line.strip() for line in read_text(p, "--file").splitlines() if line.strip()]
     elif suffix in (".csv", ".tsv", ".json", ".jsonl"):
         rows = _read_delimited_rows(p, suffix)[0] if suffix in (".csv", ".tsv") else _read_json_rows(p, suffix)
         missing = [i for i, r in enumerate(rows) if not isinstance(r.get(text_column), str)]
@@ -73,7 +84,8 @@ def read_texts(path: str | Path, text_column: str) -> list[str]:
 
 
 def _line(p: Prediction) -> str:
-    best = ", ".join(f"{n} {pr:.2f}" for n, pr in zip(p.labels, p.probabilities, strict=True))
+    # class names come from the saved folder: a newline or an ANSI escape in one must not forge output
+    best = ", ".join(f"{printable(n)} {pr:.2f}" for n, pr in zip(p.labels, p.probabilities, strict=True))
     verdict = {True: "OUT OF SCOPE", False: "in scope", None: "not calibrated"}[p.out_of_scope]
     routed = "" if p.experience is None else f"; experience {p.experience}, prompts {p.prompt_ids}"
     return f"{p.text!r}: {verdict} (score {p.score:.3f}); {best}{routed}"
@@ -82,7 +94,7 @@ def _line(p: Prediction) -> str:
 def write_predictions(predictions: list[Prediction], path: Path) -> None:
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"--out must end with {' or '.join(OUTPUT_SUFFIXES)}, got {path.name!r}")
-    if path.exists():
+    if os.path.lexists(path):
         raise FileExistsError(f"--out {path} exists: choose a new file (nothing is overwritten)")
     rows = [p.to_dict() for p in predictions]
     if path.suffix.lower() == ".jsonl":
@@ -90,7 +102,9 @@ def write_predictions(predictions: list[Prediction], path: Path) -> None:
         return
     lines: list[list[str]] = [list(rows[0])]
     for r in rows:  # list fields joined with "|" so that a spreadsheet shows one cell each
-        lines.append(["|".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v) for v in r.values()])
+        cells = ["|".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v) for v in r.values()]
+        # texts and class names never start a formula (=, +, -, @) in a spreadsheet
+        lines.append([csv_cell(c) if k in ("text", "labels") else c for k, c in zip(r, cells, strict=True)])
     buf = io.StringIO()
     csv.writer(buf).writerows(lines)
     atomic_write_text(path, buf.getvalue())
@@ -102,7 +116,7 @@ def predict_command(args: argparse.Namespace) -> None:
     texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
     if not texts:
         raise ValueError("give texts to label: TEXT arguments or --file")
-    predictor = Predictor.from_run(args.run_dir, device=args.device)
+    predictor = Predictor.from_run(args.run_dir, device=args.device, trust_remote_code=bool(args.trust_remote_code))
     predictions = predictor.predict(texts, top_k=args.top_k)
     if args.out:
         write_predictions(predictions, Path(args.out))
@@ -118,10 +132,10 @@ def calibrate_command(args: argparse.Namespace) -> None:
     from cl_prompts.inference.predictor import Predictor
 
     target = Path(args.run_dir) / CALIBRATION_FILE
-    if target.exists() and not args.overwrite:
+    if os.path.lexists(target) and not args.overwrite:
         raise FileExistsError(f"{target} exists: pass --overwrite to replace it")
     texts, labels = read_rows(args.file, args.text_column, args.label_column)
-    predictor = Predictor.from_run(args.run_dir, device=args.device)
+    predictor = Predictor.from_run(args.run_dir, device=args.device, trust_remote_code=bool(args.trust_remote_code))
     cal = predictor.calibrate(texts, labels, score=args.score, false_rejection=args.false_rejection,
                               source=f"{Path(args.file).name}: {len(texts)} in-scope texts")
     atomic_write_text(target, json.dumps(cal.to_dict(), indent=2))

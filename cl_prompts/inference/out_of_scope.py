@@ -31,6 +31,7 @@ from cl_prompts.inference.defaults import (  # noqa: F401 - re-exported
     LOGIT_SCORES,
     SCORES,
 )
+from cl_prompts.safe_io import finite, printable, require
 
 
 def out_of_scope_score(logits: Tensor, kind: str = FALLBACK_SCORE, temperature: float = 1.0) -> Tensor:
@@ -144,12 +145,42 @@ class Calibration:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+    def from_dict(cls, data: dict[str, Any], source: str = "calibration") -> Calibration:
+        """A saved calibration, every value checked: a NaN threshold would accept every input, an
+        infinite temperature flatten every probability. Errors name ``source``."""
+        require(data, dict, source)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown calibration field(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+            raise ValueError(f"{source}: unknown calibration field(s) {unknown}; known: {sorted(known)}")
+        score = require(data.get("score", FALLBACK_SCORE), str, f"{source}: score")
+        if score not in SCORES:
+            raise ValueError(f"{source}: score must be one of {list(SCORES)}, got {printable(score)!r}")
+        values = dict(data)
+        values["threshold"] = finite(data.get("threshold"), f"{source}: threshold")
+        values["false_rejection"] = finite(data.get("false_rejection", DEFAULT_FALSE_REJECTION),
+                                           f"{source}: false_rejection", 0.0, 0.999999)
+        values["temperature"] = finite(data.get("temperature", 1.0), f"{source}: temperature", 1e-6, 1e6)
+        values["similarity_weight"] = finite(data.get("similarity_weight", DEFAULT_SIMILARITY_WEIGHT),
+                                             f"{source}: similarity_weight", 0.0, 1e6)
+        require(data.get("source", ""), str, f"{source}: source")
+        standardise = data.get("standardise")
+        if standardise is not None:
+            require(standardise, dict, f"{source}: standardise")
+            values["standardise"] = {}
+            if sorted(standardise) != ["max_logit", "similarity"]:
+                raise ValueError(f"{source}: standardise must hold 'max_logit' and 'similarity', got "
+                                 f"{sorted(map(printable, standardise))}")
+            for part, pair in standardise.items():
+                what = f"{source}: standardise.{part}"
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise ValueError(f"{what} must be [mean, std]")
+                values["standardise"][part] = [finite(pair[0], f"{what} mean"),
+                                               finite(pair[1], f"{what} std", 1e-12)]
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
 
 
 def _mean_std(x: Tensor) -> list[float]:

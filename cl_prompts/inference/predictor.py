@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from cl_prompts.inference.out_of_scope import (
     Calibration,
     calibrate,
 )
+from cl_prompts.safe_io import join_inside, printable, read_json, require
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Predictor:
             raise ValueError("the model has not finished any experience yet: nothing to predict")
         self.model = model.eval()
         if calibration is None and model.calibration is not None:
-            calibration = Calibration.from_dict(model.calibration)
+            calibration = Calibration.from_dict(model.calibration, "the model's saved calibration")
         self.calibration = calibration
         self.batch_size = batch_size
         names = model.class_names
@@ -85,22 +85,36 @@ class Predictor:
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", backbone=None) -> Predictor:
-        """A saved method folder (``method.json`` + ``method.safetensors``); loads its backbone."""
+    def from_pretrained(cls, model_dir: str | Path, device: str = "cpu", backbone=None,
+                        trust_remote_code: bool = False) -> Predictor:
+        """A saved method folder (``method.json`` + ``method.safetensors``); loads its backbone.
+
+        trust_remote_code: let transformers run code shipped with the backbone (never read
+        from the folder: only the caller decides).
+        """
         from cl_prompts.methods import load_model
-        from cl_prompts.methods.saving import read_meta
+        from cl_prompts.methods.saving import CONFIG_FILE, read_meta
 
         if backbone is None:
             from cl_prompts.backbones import BackboneConfig, load_backbone
 
             meta = read_meta(model_dir)
-            saved = meta.get("backbone_config") or {"name_or_path": meta["backbone"]["name_or_path"]}
-            backbone = load_backbone(BackboneConfig(**saved))
+            saved = saved_backbone_config(meta, model_dir)
+            try:
+                config = BackboneConfig(**saved, trust_remote_code=trust_remote_code)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{Path(model_dir) / CONFIG_FILE}: backbone_config: {exc}") from None
+            backbone = load_backbone(config)
         backbone = backbone.to(device)
-        return cls(load_model(model_dir, backbone))
+        model = load_model(model_dir, backbone)
+        try:
+            return cls(model)
+        except ValueError as exc:
+            raise ValueError(f"{Path(model_dir) / CONFIG_FILE}: {exc}") from None
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "cpu", backbone=None) -> Predictor:
+    def from_run(cls, run_dir: str | Path, device: str = "cpu", backbone=None,
+                 trust_remote_code: bool = False) -> Predictor:
         """The latest checkpoint of a run folder (finished, or stopped after any experience).
 
         A ``calibration.json`` in the folder (``cl-prompts calibrate``) replaces the model's.
@@ -112,10 +126,12 @@ class Predictor:
             raise FileNotFoundError(f"run folder not found: {run_dir}")
         if not has_checkpoint(run_dir):
             raise FileNotFoundError(f"{run_dir} holds no checkpoint: was the run started with this folder as --out?")
-        predictor = cls.from_pretrained(latest_model_dir(run_dir), device=device, backbone=backbone)
+        predictor = cls.from_pretrained(latest_model_dir(run_dir), device=device, backbone=backbone,
+                                        trust_remote_code=trust_remote_code)
         own = run_dir / CALIBRATION_FILE
-        if own.is_file():
-            predictor.calibration = Calibration.from_dict(json.loads(own.read_text("utf-8")))
+        if own.exists() or own.is_symlink():
+            data = read_json(own, "calibration file", max_bytes=1 << 20, follow_symlinks=False)
+            predictor.calibration = Calibration.from_dict(data, str(own))
         return predictor
 
     # ---------------------------------------------------------------- inference
@@ -213,6 +229,28 @@ class Predictor:
         if not is_int(label) or not 0 <= label < len(self.class_names):
             raise ValueError(f"labels must be class names or ids in [0, {len(self.class_names)}), got {label!r}")
         return label
+
+
+# What method.json's backbone_config may set (what save_method writes, plus a query cache
+# inside the folder); anything else would let a shared folder change how the model loads.
+_BACKBONE_KEYS = ("name_or_path", "pooling", "max_length", "precision", "query_cache_path")
+MAX_LENGTH = 1 << 16
+
+
+def saved_backbone_config(meta: dict[str, Any], model_dir: str | Path) -> dict[str, Any]:
+    """The ``BackboneConfig`` fields saved in a method folder's ``method.json``, checked."""
+    what = f"{Path(model_dir) / 'method.json'}: backbone_config"
+    saved = meta.get("backbone_config") or {"name_or_path": meta["backbone"].get("name_or_path")}
+    unknown = sorted(set(saved) - set(_BACKBONE_KEYS))
+    if unknown:
+        raise ValueError(f"{what} may set only {list(_BACKBONE_KEYS)}, got {[printable(k) for k in unknown]}")
+    saved = dict(saved)
+    require(saved.get("name_or_path"), str, f"{what}.name_or_path")
+    if "max_length" in saved and not (is_int(saved["max_length"]) and 2 <= saved["max_length"] <= MAX_LENGTH):
+        raise ValueError(f"{what}.max_length must be an int in [2, {MAX_LENGTH}], got {saved['max_length']!r}")
+    if saved.get("query_cache_path") is not None:  # a cache shipped with the model, never a file elsewhere
+        saved["query_cache_path"] = str(join_inside(model_dir, saved["query_cache_path"], f"{what}.query_cache_path"))
+    return saved
 
 
 def _experience(routing, b: int) -> int | None:
