@@ -1,7 +1,8 @@
 """Key/value prefix injection through transformers' ``AttentionInterface``.
 
-Every supported family computes attention through ``ALL_ATTENTION_FUNCTIONS``
-(see e.g. ``BertSelfAttention.forward`` in transformers 5.x). We register one extra
+Every supported family, encoders and decoders alike, computes attention through
+``ALL_ATTENTION_FUNCTIONS`` (see e.g. ``BertSelfAttention.forward`` or
+``LlamaAttention.forward`` in transformers 5.x). We register one extra
 implementation, :data:`ATTN_IMPLEMENTATION`, that looks up a per-module prefix set by
 :func:`prefixes_set`, concatenates it in front of the already-projected keys and
 values (split into heads) and widens the mask; then it delegates to transformers'
@@ -48,6 +49,17 @@ def _extend_mask(mask: torch.Tensor | None, batch: int, prefix_len: int) -> torc
     return extended
 
 
+def _causal_mask(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """(1, 1, Q, K) bool causal mask aligned bottom-right: query i sees keys up to K - Q + i.
+
+    SDPA's own ``is_causal`` aligns top-left, which is wrong once keys are longer than
+    queries (a prefix, or a key/value cache in front).
+    """
+    q, k = query.shape[2], key.shape[2]
+    rows = torch.arange(q, device=query.device)[:, None] + (k - q)
+    return (torch.arange(k, device=query.device)[None, :] <= rows)[None, None]
+
+
 def prefix_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -58,14 +70,22 @@ def prefix_attention_forward(
 ) -> tuple[torch.Tensor, None]:
     """SDPA attention with an optional (B, 2, P, D) key/value prefix stored on ``module``.
 
-    query/key/value: (B, H, T, d). The prefix is concatenated along the key axis after
-    the projections, as in DualPrompt / CODA-Prompt's prefix tuning.
+    query/key/value: (B, H, T, d); D is the keys' width H_kv * d (the hidden size, or
+    less under grouped-query attention, where keys have fewer heads than queries). The prefix is concatenated along the key axis after
+    the projections, as in DualPrompt / CODA-Prompt's prefix tuning. In a decoder the
+    keys already carry their rotary positions and the prefix none (as in prefix tuning
+    through a key/value cache); every query sees the whole prefix.
     """
     for recorder in _RECORDING:
         recorder.append(module)
     prefix = getattr(module, _PREFIX_ATTR, None)
     if prefix is not None:
-        num_heads = key.shape[1]
+        causal = kwargs.get("is_causal")
+        causal = getattr(module, "is_causal", True) if causal is None else causal
+        if attention_mask is None and causal and query.shape[2] > 1:
+            # transformers skips a plain causal mask and lets SDPA align it; spell it out
+            attention_mask = _causal_mask(query, key)
+        num_heads = key.shape[1]  # key/value heads: fewer than the query's under grouped-query attention
         pk = _split_heads(prefix[:, 0], num_heads, key)  # (B, H, P, d)
         pv = _split_heads(prefix[:, 1], num_heads, value)  # (B, H, P, d)
         key = torch.cat([pk, key], dim=2)  # (B, H, P + T, d)

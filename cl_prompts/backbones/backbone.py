@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -15,8 +13,9 @@ from torch import nn
 from cl_prompts.checks import is_int
 
 from .attention import prefixes_set, record_attention_modules
-from .cache import QueryCache, describe, index_keys, layer_keys, tensor_keys, text_keys
+from .cache import layer_keys
 from .config import BackboneConfig, check_family
+from .frozen import FrozenBackbone
 from .inputs import (
     Inputs,
     batch_device,
@@ -26,7 +25,7 @@ from .inputs import (
     index_rows,
     prepare,
 )
-from .precision import autocast, resolve_precision
+from .precision import autocast
 
 
 @dataclass
@@ -60,7 +59,7 @@ class BackboneOutput:
         return torch.nn.functional.normalize(self.layer_pooled, dim=-1).flatten(1)
 
 
-class PromptedBackbone(nn.Module):
+class PromptedBackbone(FrozenBackbone):
     """Frozen encoder with prompt injection; build it with ``load_backbone``.
 
     model: a transformers base model (BertModel, ViTModel, ...) whose
@@ -89,10 +88,7 @@ class PromptedBackbone(nn.Module):
                 f"max_length={config.max_length} is more than the {self.max_tokens} token positions of "
                 f"{config.name_or_path}; use --max-length {self.max_tokens} or less"
             )
-        self.model.requires_grad_(False)
-        self.model.eval()
-        self._cache = QueryCache()
-        self._fingerprint: str | None = None
+        self._init_frozen()
         self._attention: list[nn.Module] = []
         self._attention = self._find_attention_modules()
         if config.query_cache_path and os.path.exists(config.query_cache_path):
@@ -100,18 +96,8 @@ class PromptedBackbone(nn.Module):
 
     # ----------------------------------------------------------------- basics
     @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
     def pooling(self) -> str:
         return self.config.pooling
-
-    def train(self, mode: bool = True) -> PromptedBackbone:
-        """Keep the frozen model in eval mode (dropout off) whatever the parent asks."""
-        super().train(mode)
-        self.model.eval()
-        return self
 
     @property
     def max_tokens(self) -> int:
@@ -119,22 +105,6 @@ class PromptedBackbone(nn.Module):
         cfg = self.model.config
         offset = cfg.pad_token_id + 1 if cfg.model_type in ("roberta", "xlm-roberta") else 0
         return int(cfg.max_position_embeddings) - offset
-
-    @property
-    def precision(self) -> str:
-        """The precision the encoder runs in on its current device (``auto`` resolved)."""
-        return resolve_precision(self.config.precision, self.device)
-
-    def set_precision(self, precision: str) -> None:
-        """Run the encoder in ``precision`` from now on ("fp32", "bf16", "fp16", "auto").
-
-        Cached query features computed in another precision are dropped: a cache holds
-        features of one precision only.
-        """
-        resolve_precision(precision, self.device)  # refuses an unknown name
-        if precision != self.config.precision:
-            self.config = dataclasses.replace(self.config, precision=precision)
-            self._cache.clear()
 
     def identity(self) -> dict:
         """What a saved method checks before reusing its prompts with this backbone."""
@@ -248,57 +218,11 @@ class PromptedBackbone(nn.Module):
         device = batch_device(inputs)
         return torch.stack([r.to(device) for r in rows])  # (B, D)
 
-    # ----------------------------------------------------------------- cache
-    def query_cache_info(self) -> dict[str, int]:
-        """{"size", "hits", "misses"} of the query cache."""
-        return self._cache.info()
-
-    def clear_query_cache(self) -> None:
-        self._cache.clear()
-
-    def save_query_cache(self, path: str | os.PathLike | None = None) -> None:
-        """Write the query cache to ``path`` (default ``config.query_cache_path``), safetensors."""
-        path = path or self.config.query_cache_path
-        if path is None:
-            raise ValueError("path is required when config.query_cache_path is None")
-        self._cache.save(path, self._cache_metadata())
-
-    def load_query_cache(self, path: str | os.PathLike) -> int:
-        """Merge a cache written by ``save_query_cache``; refuses one from another backbone."""
-        return self._cache.load(path, self._cache_metadata())
-
-    def weights_fingerprint(self) -> str:
-        """blake2b digest of every model weight (memoised while the weights are frozen)."""
-        trainable = any(p.requires_grad for p in self.model.parameters())  # e.g. a finetune copy
-        if self._fingerprint is None or trainable:
-            h = hashlib.blake2b(digest_size=16)
-            for name, p in self.model.state_dict().items():
-                h.update(name.encode())
-                h.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
-            self._fingerprint = None if trainable else h.hexdigest()
-            return h.hexdigest()
-        return self._fingerprint
-
     # ----------------------------------------------------------------- helpers
-    def _cache_metadata(self) -> dict[str, str]:
-        return {"identity": describe(self.identity()), "weights": self.weights_fingerprint(),
-                "precision": self.precision}
-
     def _cache_enabled(self) -> bool:
         if not self.config.query_cache:
             return False
         return self.modality == "text" or self.config.query_cache_vision
-
-    def _keys(self, inputs: Inputs, indices: torch.Tensor | None) -> list[bytes]:
-        batch = batch_size(inputs)
-        if indices is not None:
-            indices = torch.as_tensor(indices)
-            if indices.shape != (batch,) or indices.is_floating_point():
-                raise ValueError(f"indices must be an integer tensor of shape ({batch},), got {tuple(indices.shape)}")
-            return index_keys(indices)
-        if self.modality == "text":
-            return text_keys(inputs["input_ids"], inputs["attention_mask"])
-        return tensor_keys(inputs)
 
     @contextmanager
     def _inserted(self, prompts: torch.Tensor | None):
