@@ -26,7 +26,7 @@ _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
-    "eval_every", "log",
+    "eval_every", "log", "trust_remote_code",
 )
 
 
@@ -41,6 +41,8 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw  # a bare string such as HNSW32
+        except RecursionError:
+            raise ValueError(f"--set {key.strip()}: the value is nested too deeply") from None
         out[key.strip()] = value
     return out
 
@@ -92,7 +94,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace the results already in --out")
     r.add_argument("--config", metavar="FILE",
                    help="options from a .toml/.json file, or a run's results.json to repeat it; "
-                        "flags given as well override the file")
+                        "flags given as well override the file (out, overwrite, resume and "
+                        "trust_remote_code come from the command line only)")
+    r.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true", default=None,
+                   help="let transformers run Python code shipped with the --backbone model (only for "
+                        "models you trust; without it such a model is refused)")
     r.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                    help="method config option (repeatable), e.g. --set top_k=5")
     r.add_argument("--no-progress", dest="progress", action="store_false", default=True,
@@ -146,6 +152,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
         base = read_config_file(args.config)
         options = {**base.pop("method_options", {}), **options}
+        # --no-plots / --no-progress turn off what the file turns on, never the other way
+        for flag in ("progress", "plots"):
+            setattr(args, flag, bool(base.pop(flag, True)) and getattr(args, flag))
         given = {**base, **given}
     return RunConfig(**given, method_options=options, progress=args.progress, plots=args.plots)
 
@@ -190,11 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "compare":
             from cl_prompts.results import compare_dirs
 
+            from cl_prompts.files import atomic_write_text
+            from cl_prompts.safe_io import refuse_symlink
+
+            if args.output:  # a planted link would make us overwrite its target
+                refuse_symlink(args.output, "--output")
             table = compare_dirs(args.dirs)
             print(table, end="")
             if args.output:
-                with open(args.output, "w", encoding="utf-8") as f:
-                    f.write(table)
+                atomic_write_text(args.output, table)
         else:
             from cl_prompts.run.runner import run
 
@@ -208,10 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cl_prompts.results import compare_dirs
 
                 print(compare_dirs(folders), end="")
-    except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, FloatingPointError, ImportError, RecursionError) as exc:
         # Bad input, a diverged run, a full disk, a missing extra: one clear line, no traceback; the last
-        # checkpoint and any earlier results are kept.
-        print(f"cl-prompts: error: {exc}", file=sys.stderr)
+        # checkpoint and any earlier results are kept. Messages may quote a file's contents: one line,
+        # control characters escaped.
+        from cl_prompts.safe_io import printable
+
+        print(f"cl-prompts: error: {printable(' '.join(str(exc).splitlines()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cl-prompts: interrupted; the last checkpoint is kept (continue with "

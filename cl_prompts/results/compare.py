@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from cl_prompts.results.record import RESULTS_FILE, read_results
+from cl_prompts.results.record import REQUIRED_KEYS, RESULTS_FILE
+from cl_prompts.safe_io import markdown_cell, read_json, require
 
 # Config keys that do not define the experiment (they differ between seeds or runs of it,
 # or only change what is printed).
-_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots", "log"}
+_RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots", "log", "trust_remote_code"}
 
 COLUMNS = (
     ("final_average_accuracy", "final avg acc (%)"),
@@ -104,11 +105,29 @@ def compare_table(results: Sequence[dict[str, Any]]) -> str:
         first = group[0]
         seeds = ",".join(str(r["seed"]) for r in group)
         cells = [_label(group, groups), first["benchmark"], first["backbone"], seeds]
-        cells += [mean_std([r.get(key) for r in group]) for key, _ in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells += [mean_std([_number(r.get(key)) for r in group]) for key, _ in COLUMNS]
+        # the strings come from results files: no pipe, newline or terminal escape reaches the table
+        lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A results file read as untrusted: bounded, a JSON object with the keys and types the table uses."""
+    data = read_json(path, "results file")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"results file {path} is missing required keys: {missing}")
+    for key in ("benchmark", "method", "backbone"):
+        require(data[key], str, f"results file {path}: {key}")
+    require(data["seed"], int, f"results file {path}: seed")
+    require(data.get("config", {}), dict, f"results file {path}: config")
+    return data
 
 
 def compare_dirs(paths: Iterable[str | os.PathLike]) -> str:
     """:func:`compare_table` over every results file found in ``paths``."""
-    return compare_table([read_results(p) for p in find_results(paths)])
+    return compare_table([load_results(p) for p in find_results(paths)])

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts.extras import is_available, missing_message
+from cl_prompts.safe_io import inside, refuse_symlink
 
 LOGGERS = ("tensorboard", "wandb")
 TENSORBOARD_DIR = "tensorboard"
@@ -35,6 +36,10 @@ class RunLoggers:
     def __init__(self, names: list[str], folder: Path, config: dict[str, Any], run_name: str) -> None:
         check_loggers(names)
         self._tb = self._wandb = None
+        for name in names:  # a planted link in a shared run folder would send the logs elsewhere
+            logs = Path(folder) / name
+            refuse_symlink(logs, f"--log {name} folder")
+            inside(logs, folder, f"--log {name} folder")
         if "tensorboard" in names:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -42,8 +47,13 @@ class RunLoggers:
         if "wandb" in names:
             import wandb
 
-            self._wandb = wandb.init(project="cl_prompts", name=run_name, dir=str(folder), config=config,
-                                     reinit="create_new")
+            try:
+                self._wandb = wandb.init(project="cl_prompts", name=run_name, dir=str(folder), config=config,
+                                         reinit="create_new")
+            except wandb.errors.Error as exc:  # e.g. no API key: say so in one line
+                self.close()
+                raise ValueError(f"--log wandb: {exc} (set WANDB_API_KEY, run `wandb login`, or "
+                                 "WANDB_MODE=offline to log locally)") from None
 
     def loss(self, step: int, value: float) -> None:
         """The training loss of global step ``step`` (batches over the whole run)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cl_prompts.files import atomic_write
 from cl_prompts.results.metrics import Matrix, as_matrix
 
 
@@ -31,7 +32,8 @@ def pyplot():
 def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    # atomic: replaces a symlink at ``path`` instead of writing through it (a shared run folder)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     pyplot().close(fig)
     return path
 

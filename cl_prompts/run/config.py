@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +11,17 @@ from typing import Any
 from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark
 from cl_prompts.checks import check_choice, is_int, is_number
 from cl_prompts.precision_names import PRECISIONS
+from cl_prompts.safe_io import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth, parse_json, read_text
 
 DEFAULT_METHOD = "growing_pool"
 DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
 EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "log")
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "log", "trust_remote_code")
+# Options a --config file may not set: a file from someone else could aim the run at any folder,
+# replace its results or run a model's code. The command line alone sets them.
+COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "trust_remote_code")
 # --quick: a fixed miniature of the stream (per class) for a first look.
 QUICK = {"per_class": 10, "test_per_class": 5}
 
@@ -60,6 +63,8 @@ class RunConfig:
         after the last (0: after the last only); the rows in between are left empty.
     log: live loggers, ``"tensorboard"`` (events in ``<out>/tensorboard``) and/or
         ``"wandb"``: the loss of every step and the accuracies after each experience.
+    trust_remote_code: let transformers run code shipped with the backbone model (off:
+        such a model is refused).
     """
 
     benchmark: str = "clinc150"
@@ -90,6 +95,7 @@ class RunConfig:
     plots: bool = True
     eval_every: int = 1
     log: list[str] = field(default_factory=list)
+    trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -146,6 +152,9 @@ class RunConfig:
 
         self.log = list(dict.fromkeys(self.log))
         check_loggers(self.log)
+        for name in ("quick", "resume", "overwrite", "progress", "plots", "trust_remote_code"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite exclude each other: pick one")
         if self.resume and not self.out:
@@ -258,7 +267,7 @@ def _load(config: RunConfig):
 
 
 # A run's results.json records these too, but they belong to that run, not to a repeat of it.
-_NOT_REPEATED = ("out", "resume", "overwrite", "progress", "plots")
+_NOT_REPEATED = ("out", "resume", "overwrite", "progress", "plots", "trust_remote_code")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -275,23 +284,32 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     ``overwrite`` and display options are not taken). Unknown keys are refused.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"--config file not found: {p}")
-    try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(p.read_text("utf-8"))
-        elif p.suffix == ".json":
-            data = json.loads(p.read_text("utf-8"))
-        else:
-            raise ValueError(f"--config must be a .toml or .json file (a run's results.json works too), got {p}")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--config {p} cannot be read: {exc}") from exc
+    if p.suffix not in (".toml", ".json"):
+        raise ValueError(f"--config must be a .toml or .json file (a run's results.json works too), got {p}")
+    text = read_text(p, "--config", MAX_JSON_BYTES)
+    if p.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
+            raise ValueError(f"--config {p} cannot be read: {exc or 'nested too deeply'}") from None
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ValueError(f"--config {p} nests more than {MAX_JSON_DEPTH} levels deep")
+    else:
+        data = parse_json(text, f"--config {p}", expect=None)
     if not isinstance(data, dict):
         raise ValueError(f"--config {p} must hold a table of options, got {type(data).__name__}")
     if "accuracy_matrix" in data and isinstance(data.get("config"), dict):  # a run's results.json
         options = data.get("method_config") or data["config"].get("method_options", {})
         data = {k: v for k, v in data["config"].items() if k not in _NOT_REPEATED}
         data["method_options"] = options
+    else:
+        kept = sorted(k for k in COMMAND_LINE_ONLY if k in data)
+        if kept:
+            raise ValueError(f"--config {p} sets {kept}: {', '.join(COMMAND_LINE_ONLY)} come from the command "
+                             "line only (a config file from someone else could aim the run at any folder); "
+                             "remove them from the file and pass --out / --overwrite yourself")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(data) - fields)
     if unknown:

@@ -182,7 +182,7 @@ def _load_backbone(config: RunConfig):
     from cl_prompts.backbones import BackboneConfig, load_backbone
 
     return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
-                                        precision=config.precision))
+                                        precision=config.precision, trust_remote_code=config.trust_remote_code))
 
 
 def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,
