@@ -292,8 +292,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if p.suffix == ".toml":
         try:
             data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError) as exc:
-            raise ValueError(f"--config {p} cannot be read: {exc or 'nested too deeply'}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--config {p} cannot be read: {exc}") from None
+        except RecursionError:
+            raise ValueError(f"--config {p} is nested too deeply to be a config; refusing it") from None
         if json_depth(data) > MAX_JSON_DEPTH:
             raise ValueError(f"--config {p} nests more than {MAX_JSON_DEPTH} levels deep")
     else:
