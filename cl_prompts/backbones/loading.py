@@ -16,11 +16,12 @@ from typing import Any
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from .attention import ATTN_IMPLEMENTATION
-from .backbone import PromptedBackbone
 from cl_prompts.safe_io import join_inside, read_json, require
 
-from .config import DEFAULT_NAME, TINY_PREFIX, BackboneConfig, Family, check_family
+from .attention import ATTN_IMPLEMENTATION
+from .backbone import PromptedBackbone
+from .causal_config import CAUSAL_FAMILIES
+from .config import DEFAULT_NAME, SMOLLM2_NAME, TINY_PREFIX, BackboneConfig, Family, check_family
 
 
 def minilm_path() -> str:
@@ -78,7 +79,8 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
 
     config: a :class:`BackboneConfig`; keyword ``overrides`` replace its fields
         (``load_backbone(name_or_path="bert-base-uncased", pooling="cls")``).
-    Raises ValueError naming the supported families for other model types.
+    Raises ValueError naming the supported families for other model types. A causal LM
+    ("smollm2", or a decoder's hub id or folder) comes back as a ``PromptedCausalLM``.
     """
     config = config if config is not None else BackboneConfig()
     if not isinstance(config, BackboneConfig):
@@ -90,11 +92,15 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
         from .testing import tiny_backbone
 
         return tiny_backbone(name[len(TINY_PREFIX) :], config=config)
+    if name == SMOLLM2_NAME:
+        return _causal_lm(config)
     source = minilm_path() if name == DEFAULT_NAME else name
     # Never a "[y/N]" prompt that runs a folder's code: False unless the user asked for it.
     trust = {"local_files_only": config.local_files_only, "trust_remote_code": config.trust_remote_code}
     _refuse_pickle_only(source)
     hf_config = AutoConfig.from_pretrained(source, **trust)
+    if hf_config.model_type in CAUSAL_FAMILIES:
+        return _causal_lm(config)
     family = check_family(hf_config.model_type)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     # the dropped pooler's "unused weights" warning is expected; so is a quiet load
@@ -112,6 +118,13 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
         tokenizer = AutoTokenizer.from_pretrained(source, **trust)
     pooling = resolve_pooling(config.pooling, family, source)
     return PromptedBackbone(model, dataclasses.replace(config, pooling=pooling), tokenizer)
+
+
+def _causal_lm(config: BackboneConfig):
+    """A decoder named by a ``BackboneConfig``: a :class:`PromptedCausalLM` (see ``causal_loading``)."""
+    from .causal_loading import causal_config_from, load_causal_lm
+
+    return load_causal_lm(causal_config_from(config))
 
 
 def _refuse_pickle_only(source: str) -> None:

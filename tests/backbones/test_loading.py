@@ -69,13 +69,13 @@ def test_tiny_short_names_are_deterministic():
 
 
 def test_unsupported_model_type_is_refused_with_the_supported_list(tmp_path):
-    from transformers import GPT2Config
+    from transformers import T5Config
 
-    GPT2Config(n_layer=1, n_embd=32, n_head=2).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match=r"gpt2.*bert.*deit.*distilbert.*roberta.*vit"):
+    T5Config(num_layers=1, d_model=32, num_heads=2).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"'t5'.*bert.*deit.*distilbert.*roberta.*vit.*causal LMs: gpt2"):
         load_backbone(name_or_path=str(tmp_path), local_files_only=True)
     with pytest.raises(ValueError, match="supported families"):
-        load_backbone(name_or_path="tiny-gpt2")
+        load_backbone(name_or_path="tiny-t5")
 
 
 def test_load_backbone_rejects_a_non_config():

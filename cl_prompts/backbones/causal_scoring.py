@@ -1,0 +1,133 @@
+"""Answer scoring, the answer loss and greedy generation of a :class:`PromptedCausalLM`.
+
+The hidden state that predicts answer token j is the input's last real one for j = 0
+and answer token j - 1's after it. Scores are length-normalised: the *mean* log-probability
+per answer token (end marker included), so long class names are not penalised for their
+length. :func:`answer_log_likelihood` runs the shared prompted input once, then all
+candidate answers at once against its key/value cache (expanded to inputs x answers rows,
+``config.answer_batch`` rows per pass); the LM head runs only at answer positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from transformers import DynamicCache
+
+from .causal_lm import Answers, PromptedCausalLM, last_real_index
+from .inputs import Inputs, batch_size
+from .precision import autocast
+
+
+def _answer_tokens(bb: PromptedCausalLM, answers: Answers) -> tuple[torch.Tensor, torch.Tensor]:
+    """list[str] or {"input_ids", "attention_mask"} -> ids, mask (A, La) on the model's device."""
+    if isinstance(answers, Mapping):
+        ids, mask = answers.get("input_ids"), answers.get("attention_mask")
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or mask is None or mask.shape != ids.shape:
+            raise ValueError("answers must be a list of str or {'input_ids', 'attention_mask'} of shape (A, La)")
+        if not bool(mask[:, 0].all()) or bool((mask[:, 1:] > mask[:, :-1]).any()):
+            raise ValueError("answers must be right-padded with a first real token (see tokenize_answers)")
+    else:
+        enc = bb.tokenize_answers(answers)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+    return ids.to(bb.device).long(), mask.to(bb.device).long()
+
+
+def _predicting(first: torch.Tensor, answer_hidden: torch.Tensor) -> torch.Tensor:
+    """(N, D) input's last hidden, (N, La, D) answer hiddens -> (N, La, D) the states predicting each answer token."""
+    return torch.cat([first[:, None], answer_hidden[:, :-1]], dim=1)
+
+
+def answer_token_log_probs(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None,
+                           answer_ids: torch.Tensor, answer_mask: torch.Tensor,
+                           prefix_prompts: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """(B, La) log p of each input's own answer tokens (0 at padding), one full pass per row.
+
+    The reference computation: ``[prompts, input, answer]`` through the model at once.
+    answer_ids / answer_mask: (B, La) right-padded.
+    """
+    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)  # (B, S, D), (B, S)
+    if answer_ids.shape[0] != embeds.shape[0]:
+        raise ValueError(f"answers must hold one answer per input ({embeds.shape[0]}), got {answer_ids.shape[0]}")
+    prefixes = bb.check_prefixes(prefix_prompts, embeds.shape[0])
+    answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(embeds.dtype)  # (B, La, D)
+    full_mask = torch.cat([mask, answer_mask], dim=1)  # (B, S + La)
+    hidden = bb.run_decoder(torch.cat([embeds, answer_embeds], dim=1), full_mask, prefixes).last_hidden_state
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    s = mask.shape[1]
+    first = hidden[rows, last_real_index(mask)]  # (B, D)
+    return bb.token_log_probs(_predicting(first, hidden[:, s:]), answer_ids, answer_mask)
+
+
+def answer_log_likelihood(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None,
+                          answers: Answers, prefix_prompts: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """(B, A) mean log-probability per token of every candidate answer after every prompted input.
+
+    inputs: (B, T) templated inputs; input_prompts: (B|1, P, D) or None; answers: A texts
+    or their tokens from ``tokenize_answers``. Differentiable w.r.t. the prompts.
+    """
+    answer_ids, answer_mask = _answer_tokens(bb, answers)  # (A, La)
+    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)  # (B, S, D), (B, S)
+    b, a = embeds.shape[0], answer_ids.shape[0]
+    prefixes = bb.check_prefixes(prefix_prompts, b)
+    out = bb.run_decoder(embeds, mask, prefixes, cache=DynamicCache(config=bb.model.config))
+    first = out.last_hidden_state[torch.arange(b, device=mask.device), last_real_index(mask)]  # (B, D)
+    layers = [(layer.keys, layer.values) for layer in out.cache.layers]  # each (B, H_kv, S, d)
+    answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(embeds.dtype)  # (A, La, D)
+    lengths = answer_mask.sum(dim=1).to(first.dtype)  # (A,)
+    per_pass = max(1, bb.config.answer_batch // b)
+    scores = []
+    for start in range(0, a, per_pass):
+        chunk = slice(start, min(start + per_pass, a))
+        n = chunk.stop - chunk.start
+        rows = torch.arange(b, device=mask.device).repeat_interleave(n)  # (B * n,) input of each row
+        cache = DynamicCache(ddp_cache_data=[(k[rows], v[rows]) for k, v in layers], config=bb.model.config)
+        ids, amask = answer_ids[chunk].repeat(b, 1), answer_mask[chunk].repeat(b, 1)  # (B * n, La)
+        full_mask = torch.cat([mask[rows], amask], dim=1)  # (B * n, S + La)
+        row_prefixes = None if prefixes is None else {k: p[rows] for k, p in prefixes.items()}
+        hidden = bb.run_decoder(answer_embeds[chunk].repeat(b, 1, 1), full_mask, row_prefixes,
+                                cache=cache).last_hidden_state  # (B * n, La, D)
+        token_lp = bb.token_log_probs(_predicting(first[rows], hidden), ids, amask)  # (B * n, La)
+        scores.append((token_lp.sum(dim=1) / lengths[chunk].repeat(b)).view(b, n))
+    return torch.cat(scores, dim=1)  # (B, A)
+
+
+def answer_loss(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None, answers: Answers,
+                prefix_prompts: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Cross-entropy of each input's own answer, averaged over every answer token of the batch.
+
+    answers: B texts (one per input) or their tokens (B, La). Only answer tokens count:
+    the prompts, the template and the input are context, never targets.
+    """
+    answer_ids, answer_mask = _answer_tokens(bb, answers)
+    token_lp = answer_token_log_probs(bb, inputs, input_prompts, answer_ids, answer_mask, prefix_prompts)
+    return -token_lp.sum() / answer_mask.sum()
+
+
+def generate(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None,
+             prefix_prompts: Mapping[int, torch.Tensor] | None, max_new_tokens: int) -> list[str]:
+    """Greedy decoding with the prompts in place, until an end marker or ``max_new_tokens``."""
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)
+    b = batch_size(inputs)
+    prefixes = bb.check_prefixes(prefix_prompts, b)
+    out = bb.run_decoder(embeds, mask, prefixes, cache=DynamicCache(config=bb.model.config))
+    last = out.last_hidden_state[torch.arange(b, device=mask.device), last_real_index(mask)]  # (B, D)
+    stops = torch.tensor(sorted(bb.stop_ids), dtype=torch.long, device=mask.device)
+    done = torch.zeros(b, dtype=torch.bool, device=mask.device)
+    tokens = []
+    for _ in range(max_new_tokens):
+        with autocast(bb.config.precision, bb.device):
+            logits = bb.lm_head(last).float()  # (B, V)
+        step = logits.argmax(dim=-1)  # (B,)
+        done = done | torch.isin(step, stops)
+        tokens.append(torch.where(done, bb.tokenizer.pad_token_id, step))
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+        step_embeds = bb.model.get_input_embeddings()(step[:, None])  # (B, 1, D)
+        out = bb.run_decoder(step_embeds, mask, prefixes, cache=out.cache)
+        last = out.last_hidden_state[:, -1]
+    return bb.decode(torch.stack(tokens, dim=1))
