@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import pytest
 
 
-def test_bench_train_writes_rows_and_ratios(tmp_path, benchmark_script):
+def _workers_in_this_process(module, monkeypatch) -> list[list[str]]:
+    """The script's worker commands run in this process (a process start and the imports of
+    torch, transformers and avalanche cost seconds each); returns the commands. The real
+    worker processes are started by test_a_failing_system_is_reported_with_its_error."""
+    commands = []
+
+    def run(cmd, capture_output, text, cwd):
+        assert cmd[:2] == [sys.executable, module.__file__] and capture_output and text
+        commands.append(cmd[2:])
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            module.main(cmd[2:])
+        return subprocess.CompletedProcess(cmd, 0, printed.getvalue(), "")
+
+    monkeypatch.setattr(module, "subprocess", SimpleNamespace(run=run))
+    return commands
+
+
+def test_bench_train_writes_rows_and_ratios(tmp_path, benchmark_script, monkeypatch):
     out = tmp_path / "speed.json"
-    doc = benchmark_script("bench_train").main([
+    module = benchmark_script("bench_train")
+    commands = _workers_in_this_process(module, monkeypatch)
+    doc = module.main([
         "--tiny", "--images", "8", "--batch-size", "4", "--epochs", "2", "--threads", "1",
         "--precisions", "bf16", "--out", str(out)])
     assert json.loads(out.read_text()) == doc
@@ -24,9 +49,11 @@ def test_bench_train_writes_rows_and_ratios(tmp_path, benchmark_script):
     assert doc["ratios"]["ours_bf16_over_floor"]["eval_samples_per_s"] == pytest.approx(
         ours["eval_samples_per_s"] / floor["eval_samples_per_s"])
     assert doc["setting"]["vit"] == "tiny" and doc["command"].startswith("python benchmarks/bench_train.py --tiny")
+    assert sorted(c[-1] for c in commands) == ["floor:bf16", "floor_two_pass:fp32", "ours:bf16"]  # one worker each
 
 
 def test_a_failing_system_is_reported_with_its_error(tmp_path, benchmark_script):
+    # a real worker process: the script started as a subprocess of its own
     with pytest.raises(RuntimeError, match=r"ours \(fp32\) failed:[\s\S]*index"):
         benchmark_script("bench_train").main([
             "--tiny", "--images", "4", "--batch-size", "4", "--epochs", "1", "--threads", "1",
