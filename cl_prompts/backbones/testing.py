@@ -109,8 +109,8 @@ def tiny_vision_backbone(family: str = "vit", seed: int = 0, **config_kwargs) ->
 
 # A chat template for MiniLM's word-piece tokenizer (it has none): one turn per message.
 TINY_CHAT_TEMPLATE = (
-    "{% for m in messages %}[unused1] {{ m['role'] }} : {{ m['content'] }} [SEP] {% endfor %}"
-    "{% if add_generation_prompt %}[unused1] assistant :{% endif %}"
+    "{% for m in messages %}[CLS] {{ m['role'] }} : {{ m['content'] }} [SEP] {% endfor %}"
+    "{% if add_generation_prompt %}[CLS] assistant :{% endif %}"
 )
 
 
