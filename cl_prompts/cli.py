@@ -197,9 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             getattr(commands, f"{args.command}_command")(args)
         elif args.command == "compare":
-            from cl_prompts.results import compare_dirs
-
             from cl_prompts.files import atomic_write_text
+            from cl_prompts.results import compare_dirs
             from cl_prompts.safe_io import refuse_symlink
 
             if args.output:  # a planted link would make us overwrite its target

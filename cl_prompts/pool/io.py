@@ -146,9 +146,7 @@ def load_pool(
     path: str | os.PathLike, config: PoolConfig | None = None, map_location: str | torch.device = "cpu"
 ) -> PromptPool:
     """Load a pool saved by :func:`save_pool`; see :func:`pool_from_tensors` for checks."""
-    from safetensors import safe_open
-
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
 
     file = Path(path) / TENSORS_FILE
     if not file.is_file():

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import socket
+import stat
 import time
 import uuid
 import warnings
