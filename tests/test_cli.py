@@ -168,20 +168,18 @@ def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, ben
 
 
 def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
-    """SIGKILL a real ``cl-prompts run`` after its first checkpoint, resume it from the CLI."""
+    """SIGKILL a real ``cl-prompts run`` after its first checkpoint, resume it from the CLI.
+
+    Only the killed run is a process of its own; the uninterrupted reference run and the
+    resume go through ``main`` here (the same single-threaded settings, the same numbers)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-    def cli(*args):
-        return [sys.executable, "-m", "cl_prompts.cli", *args]
-
     # many epochs (the last --epochs wins) so that each experience takes a while
-    subprocess.run(cli(*_args(csv_path, tmp_path / "full", "--epochs", "25")), check=True, env=env,
-                   capture_output=True)
+    assert main(_args(csv_path, tmp_path / "full", "--epochs", "25")) == 0
     full = read_results(tmp_path / "full")
 
     cut = tmp_path / "cut"
-    proc = subprocess.Popen(cli(*_args(csv_path, cut, "--epochs", "25")), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "cl_prompts.cli", *_args(csv_path, cut, "--epochs", "25")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not has_checkpoint(cut) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -189,8 +187,7 @@ def test_killed_process_resumes_to_the_same_matrix(csv_path, tmp_path):
     assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert has_checkpoint(cut) and not (cut / "results.json").exists()
 
-    subprocess.run(cli("run", "--resume", str(cut), "--no-progress", "--no-plots"), check=True,
-                   env=env, capture_output=True)
+    assert main(["run", "--resume", str(cut), "--no-progress", "--no-plots"]) == 0
     resumed = read_results(cut)
     assert resumed["resumed_at"] and resumed["resumed_at"][0] >= 1
     assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
