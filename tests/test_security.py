@@ -248,10 +248,11 @@ def test_04_query_cache_rows_are_checked_like_every_tensor(tmp_path):
 @pytest.mark.parametrize("edit, problem", [
     (lambda m: m.update(num_classes=10**9), "num_classes must be in"),
     (lambda m: m.update(num_classes=5), "seen_mask has shape"),
-    (lambda m: m["config"].update(layers=10**8), "declares a size that no saved tensor has"),
+    (lambda m: m["config"].update(layers=10**8), "config.layers=100000000 declares a size that no saved tensor"),
+    (lambda m: m["extra_state"].update(memory_size=10**9), "extra_state.memory_size=1000000000 declares a size"),
     (lambda m: m.update(experiences=[[0]] * 20000, finished=[True] * 20000), "at most 10000"),
     (lambda m: m["backbone_config"].update(max_length=10**9), "max_length must be an int in"),
-], ids=["num_classes", "num_classes-vs-tensors", "config-size", "experiences", "max_length"])
+], ids=["num_classes", "num_classes-vs-tensors", "config-size", "extra-state-size", "experiences", "max_length"])
 def test_05_declared_sizes_are_checked_before_allocating(run_dir, capsys, edit, problem):
     _edit_method(run_dir, edit)
     start = time.perf_counter()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from cl_prompts.data.types import TextDataset, TextSplit
+from cl_prompts.safe_io import MAX_DATA_BYTES, read_json
 
 ENV_VAR = "CL_PROMPTS_DATA"
 _FILES = ("data_full.json", "domains.json")
@@ -84,11 +84,9 @@ def load_clinc150(
         TextDataset with train (15,000) / test (4,500) splits, 150 class names
         and the experiences.
     """
-    path = find_clinc150(root)
-    with open(path / "domains.json", encoding="utf-8") as f:
-        domains: dict[str, list[str]] = json.load(f)
-    with open(path / "data_full.json", encoding="utf-8") as f:
-        full = json.load(f)
+    path = find_clinc150(root)  # --data-root may come from a config file: regular, bounded files
+    domains: dict[str, list[str]] = read_json(path / "domains.json", "CLINC150 file", max_bytes=MAX_DATA_BYTES)
+    full = read_json(path / "data_full.json", "CLINC150 file", max_bytes=MAX_DATA_BYTES)
 
     class_names = [intent for intents in domains.values() for intent in intents]
     class_id = {name: i for i, name in enumerate(class_names)}
@@ -130,6 +128,5 @@ def load_clinc150_out_of_scope(root: str | os.PathLike | None = None, split: str
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     path = find_clinc150(root)
-    with open(path / "data_full.json", encoding="utf-8") as f:
-        rows = json.load(f)[f"oos_{split}"]
+    rows = read_json(path / "data_full.json", "CLINC150 file", max_bytes=MAX_DATA_BYTES)[f"oos_{split}"]
     return [text for text, _ in rows]

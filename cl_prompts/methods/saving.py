@@ -152,10 +152,17 @@ def check_declared_sizes(meta: dict[str, Any], shapes: dict[str, tuple[int, ...]
         raise ValueError(f"{source}: num_classes is {classes}, but the saved seen_mask has shape "
                          f"{shapes.get('seen_mask')}")
     largest = max((d for shape in shapes.values() for d in shape), default=0)
-    for name, value in meta["config"].items():
-        if is_int(value) and value > max(SMALL_SIZE, largest):
-            raise ValueError(f"{source}: config {name}={value} declares a size that no saved tensor has "
-                             f"(largest dimension {largest}); refusing to allocate it")
+    for part in ("config", "extra_state"):  # e.g. pool_size, projection_dim, joint's memory_size
+        stack = [(part, meta[part])]
+        while stack:
+            name, value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend((f"{name}.{k}", v) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend((f"{name}[{i}]", v) for i, v in enumerate(value))
+            elif is_int(value) and value > max(SMALL_SIZE, largest) and not name.endswith("seed"):  # a seed is no size
+                raise ValueError(f"{source}: {name}={value} declares a size that no saved tensor has "
+                                 f"(largest dimension {largest}); refusing to allocate it")
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
