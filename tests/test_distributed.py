@@ -22,12 +22,23 @@ TINY = {"growing_pool": ["projection_dim=64", "ridge=1.0", "prompted_ridge=1.0"]
 # statistics and key index, prompt usage counts, closed form; the rest are slow-marked
 FAST = ("growing_pool", "l2p", "ranpac")
 OTHERS = ("dualprompt", "coda_prompt", "prompt_tuning", "linear_probe", "finetune", "slda", "ncm")
+SEQUENCE = Path(__file__).resolve().parent / "cli_sequence.py"  # several CLI runs in one process
 
 
 @pytest.fixture(scope="module")
 def csv_path(tmp_path_factory):
     ds = synthetic_text_dataset(num_classes=6, num_experiences=3, train_per_class=9, test_per_class=5)
     return write_text_csv(tmp_path_factory.mktemp("data") / "toy.csv", [ds.train, ds.test], ds.class_names)
+
+
+@pytest.fixture(scope="module")
+def two_process_launch(csv_path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One torchrun launch of two processes (a launch costs seconds of process starts and
+    imports): the FAST methods' runs into ``<root>/<method>``, then joint, which must be refused."""
+    root = tmp_path_factory.mktemp("two")
+    done = _torchrun_in_turn(2, [*(_args(csv_path, root / m, m) for m in FAST), _args(csv_path, root / "joint", "joint")])
+    assert all((root / m / "results.json").is_file() for m in FAST), done.stderr[-3000:]
+    return root, done
 
 
 def _args(csv_path, out, method):
@@ -42,6 +53,15 @@ def _torchrun(nproc: int, args: list[str], timeout: float = 240) -> subprocess.C
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "cl_prompts.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _torchrun_in_turn(nproc: int, commands: list[list[str]], timeout: float = 240) -> subprocess.CompletedProcess:
+    """One launch whose processes run ``commands`` one after the other (tests/cli_sequence.py)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    joined = [a for i, c in enumerate(commands) for a in (["--then"] if i else []) + c]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           str(SEQUENCE), *joined]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -68,11 +88,14 @@ def test_world_size_comes_from_the_launcher(monkeypatch):
 
 
 @pytest.mark.parametrize("method", [*FAST, *(pytest.param(m, marks=pytest.mark.slow) for m in OTHERS)])
-def test_two_processes_match_one_with_the_same_global_batch(csv_path, tmp_path, method):
+def test_two_processes_match_one_with_the_same_global_batch(csv_path, tmp_path, method, request):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(_args(csv_path, one, method)) == 0
-    done = _torchrun(2, _args(csv_path, two, method))
-    assert done.returncode == 0, done.stderr[-3000:]
+    if method in FAST:
+        two = request.getfixturevalue("two_process_launch")[0] / method
+    else:
+        done = _torchrun(2, _args(csv_path, two, method))
+        assert done.returncode == 0, done.stderr[-3000:]
     r1, r2 = read_results(one), read_results(two)
     assert r2["world_sizes"] == [2] and r1["world_sizes"] == [1]
     for row1, row2 in zip(r1["accuracy_matrix"], r2["accuracy_matrix"], strict=True):
@@ -115,9 +138,9 @@ def test_a_folder_rank_0_refuses_stops_every_rank(csv_path, tmp_path):
     assert read_results(out)["world_sizes"] == [1]  # the saved results are untouched
 
 
-def test_joint_is_refused_on_several_processes(csv_path, tmp_path):
-    done = _torchrun(2, _args(csv_path, tmp_path / "run", "joint"), timeout=120)
-    assert done.returncode != 0
+def test_joint_is_refused_on_several_processes(two_process_launch):
+    root, done = two_process_launch
+    assert done.returncode != 0 and not (root / "joint" / "results.json").exists()
     assert "joint cannot run data-parallel (2 processes)" in done.stderr
 
 
