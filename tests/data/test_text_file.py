@@ -113,9 +113,12 @@ def test_label_order_is_total_and_independent_of_the_process(tmp_path):
     expected = ["2", "10", "-inf", "NaN", "a", "b", "inf", "nan"]
     assert load_text_file(p).class_names == expected
     code = f"from cl_prompts.data import load_text_file; print(load_text_file({str(p)!r}).class_names)"
-    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
-            for seed in (0, 1, 2)}
+    # the three processes at once: each spends its second or so importing torch
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)})
+             for seed in (0, 1, 2)]
+    seen = {p.communicate(timeout=120)[0] for p in procs}
+    assert [p.returncode for p in procs] == [0, 0, 0]
     assert seen == {f"{expected}\n"}
 
 
