@@ -10,6 +10,9 @@ import pytest
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 
+# two trials instead of slda's 15: each trial is a run, and two are enough to choose between
+SMALL_SLDA_GRID = {"slda": {"layers": [1, 2], "shrinkage": [1e-4]}}
+
 
 @pytest.fixture(scope="module")
 def tune(benchmark_script):
@@ -84,8 +87,8 @@ def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
         if name == "without":
             test.unlink()  # the test split no longer exists
         out = tmp_path / name
-        docs.append(tune.main(["--methods", "ncm", "slda", "--backbone", "tiny-bert", "--out", str(out)],
-                              backbone=backbone, suites=suites))
+        docs.append(tune.main(["--methods", "ncm", "slda", "--backbone", "tiny-bert", "--out", str(out),
+                               "--grid", json.dumps(SMALL_SLDA_GRID)], backbone=backbone, suites=suites))
         assert json.loads((out / "tune.json").read_text())["chosen"] == docs[-1]["chosen"]
     def without_command(doc):  # the commands differ by their --out
         return {m: {k: v for k, v in c.items() if k != "command"} for m, c in doc["chosen"].items()}
@@ -93,7 +96,8 @@ def test_removing_the_test_file_does_not_change_the_choice(tune, tmp_path):
     assert without_command(docs[0]) == without_command(docs[1])
     assert docs[1]["chosen"]["ncm"]["command"].startswith("python benchmarks/tune.py --methods ncm slda")
     assert [t["val_accuracy"] for t in docs[0]["trials"]] == [t["val_accuracy"] for t in docs[1]["trials"]]
-    assert len(docs[0]["trials"]) == len(tune.trials("ncm")) + len(tune.trials("slda"))
+    # ncm's own grid, slda's replaced by --grid
+    assert len(docs[0]["trials"]) == len(tune.trials("ncm")) + len(tune.trials("slda", SMALL_SLDA_GRID))
 
 
 def test_several_seeds_train_one_run_per_seed_and_reuse_recorded_ones(tune, tmp_path):
@@ -102,10 +106,10 @@ def test_several_seeds_train_one_run_per_seed_and_reuse_recorded_ones(tune, tmp_
                       "experiences": 2}}
     backbone = tiny_text_backbone(max_length=16)
     out = tmp_path / "out"
-    args = ["--methods", "slda", "--backbone", "tiny-bert", "--out", str(out)]
+    args = ["--methods", "slda", "--backbone", "tiny-bert", "--out", str(out), "--grid", json.dumps(SMALL_SLDA_GRID)]
     one = tune.main(args, backbone=backbone, suites=suites)
     two = tune.main([*args, "--seeds", "0", "1"], backbone=backbone, suites=suites)
-    n = len(tune.trials("slda"))
+    n = len(tune.trials("slda", SMALL_SLDA_GRID))
     assert [t["seed"] for t in two["trials"]] == [0] * n + [1] * n
     assert two["trials"][:n] == one["trials"]  # seed 0's trials were reused, not rerun
     assert sorted(p.name for p in (out / "runs").iterdir() if p.name.endswith("seed1")) == sorted(
