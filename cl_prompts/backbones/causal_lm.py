@@ -78,6 +78,9 @@ class PromptedCausalLM(FrozenBackbone):
         if layer is not None and not -(self.num_layers + 1) <= layer <= self.num_layers:
             raise ValueError(f"query_layer must be in [{-(self.num_layers + 1)}, {self.num_layers}] or None "
                              f"for {config.name_or_path}, got {layer}")
+        if config.max_length + config.answer_max_length > self.max_tokens:
+            raise ValueError(f"max_length + answer_max_length = {config.max_length + config.answer_max_length} is "
+                             f"more than the {self.max_tokens} token positions of {config.name_or_path}")
         self.template = build_template(tokenizer, config.template)
         self.stop_ids = stop_token_ids(self.template, tokenizer)
         self._init_frozen()

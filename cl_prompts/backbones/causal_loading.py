@@ -131,7 +131,11 @@ def load_causal_lm(config: CausalLMConfig | None = None, **overrides) -> Prompte
 
 
 def causal_config_from(config: BackboneConfig) -> CausalLMConfig:
-    """The :class:`CausalLMConfig` of a ``BackboneConfig`` naming a causal LM (shared fields kept)."""
+    """The :class:`CausalLMConfig` of a ``BackboneConfig`` naming a causal LM (shared fields kept).
+
+    ``trust_remote_code`` is not carried over: the supported decoder families are
+    transformers' own classes, so no model folder's code is ever needed.
+    """
     if config.pooling == "cls":
         raise ValueError("pooling='cls' does not apply to a causal LM (no CLS token); use 'mean' or 'auto'")
     return CausalLMConfig(

@@ -260,6 +260,11 @@ def test_config_is_validated(kwargs, error, words):
         CausalLMConfig(**kwargs)
 
 
+def test_inputs_and_answers_must_fit_the_positions_of_the_model():
+    with pytest.raises(ValueError, match="max_length \\+ answer_max_length = 266 is more than the 256 token positions"):
+        _tiny("gpt2", max_length=250)
+
+
 def test_chat_template_is_required_when_asked_for():
     with pytest.raises(ValueError, match="template='chat' needs a tokenizer with a chat template"):
         _tiny("gpt2", template="chat")
