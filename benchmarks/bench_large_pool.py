@@ -40,10 +40,10 @@ from cl_prompts.index import KeyIndex  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, K = 256, 5
 TABLE_KINDS = {  # name -> (spec, KeyIndex options), per width
-    384: {"flat (torch, default)": ("flat", {}), "HNSW32": ("HNSW32", {}),
+    384: {"flat (faiss, default)": ("flat", {}), "HNSW32": ("HNSW32", {}),
           "IVF256,PQ48, no key copy": ("IVF256,PQ48", {"keep_keys": False}),
           "IVF256,PQ48 + key copy": ("IVF256,PQ48", {})},
-    768: {"flat (torch, default)": ("flat", {}), "HNSW32": ("HNSW32", {}),
+    768: {"flat (faiss, default)": ("flat", {}), "HNSW32": ("HNSW32", {}),
           "IVF256,PQ96, no key copy": ("IVF256,PQ96", {"keep_keys": False}),
           "IVF256,PQ96 + key copy": ("IVF256,PQ96", {})},
 }
