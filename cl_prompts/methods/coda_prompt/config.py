@@ -10,24 +10,34 @@ from cl_prompts.methods.config import MethodConfig
 
 @dataclass
 class CodaPromptConfig(MethodConfig):
-    """CODA-Prompt (Smith et al., "CODA-Prompt: COntinual Decomposed Attention-based
-    Prompting for Rehearsal-Free Continual Learning", CVPR 2023).
+    """CODA-Prompt (Smith et al., "CODA-Prompt: COntinual Decomposed Attention-based Prompting for Rehearsal-Free Continual Learning", CVPR 2023).
 
-    Paper defaults (ViT-B/16, 10 tasks): in each of layers 0-4 a pool of 100 prompt
-    components (10 new per task), each with a key and an attention vector; the prompt
-    of an input is the sum of the components weighted by
-    ``cos(query * attention_m, key_m)``; prompt length 8, split into a key and a value
-    prefix of 4; new components (prompts, keys, attention vectors) initialised by
-    Gram-Schmidt orthogonal to all earlier ones; old components frozen; the optional
-    orthogonality penalty ``mu * sum ||X X^T - I||^2`` is 0 in the released configs;
-    classes outside the current task masked while training; Adam lr 1e-3 (batch 128), cosine
-    schedule. ``preset="paper"`` is this configuration (its epochs and batch size are the
+    In each of the ``layers``, a pool of prompt components, each with a key and an attention
+    vector. The prompt of an input is the sum of the components weighted by
+    ``cos(query * attention_m, key_m)`` (no top-k choice), split into a key and a value prefix
+    of that layer's attention. Each task adds ``components_per_task`` components per layer,
+    initialised by Gram-Schmidt orthogonal to all earlier ones; they and the current head rows
+    train, and earlier components are frozen, as is the backbone.
+
+    The paper (ViT-B/16, 10 tasks): layers 0-4, 100 components per layer (10 new per task),
+    prompt length 8, the orthogonality penalty ``mu * sum ||X X^T - I||^2`` at 0 in the released
+    configs, classes outside the current task masked while training, Adam lr 1e-3 (batch 128),
+    cosine schedule. ``preset="paper"`` is this configuration (its epochs and batch size are the
     runner's).
 
-    Defaults chosen on validation data (benchmarks/tune.py, seed 0, one epoch; mean val
-    accuracy over CLINC150 and HWU64): the paper's, with the head at ``head_lr=0.01``:
-    81.92 (85.70 / 78.13) against 70.00 (70.13 / 69.88) with the head at lr 1e-3 and no
-    schedule; without the schedule 81.90 (83.67 / 80.13), a tie; lr 1e-2 for everything 79.25.
+    Options (besides :class:`MethodConfig`'s ``lr``, ``weight_decay``, ``optimizer`` and
+    ``grad_clip``):
+
+    - ``lr_schedule``: ``"cosine"`` (the paper) or ``"constant"`` within each experience;
+    - ``layers``: 0-based indices of the prompted layers, below the backbone's depth;
+    - ``components_per_task``: new components per layer per experience;
+    - ``prompt_length``: tokens per component (even: half key prefix, half value prefix);
+    - ``ortho_mu``: mu, the weight of the orthogonality penalty;
+    - ``mask_absent``: mask the logits of classes outside the current experience while training;
+    - ``head_lr``: the classifier head's own learning rate (None: ``lr``).
+
+    Defaults: the paper's, with the head at ``head_lr=0.01``, chosen on validation data; how,
+    with the figures: docs/tuning.md#coda_prompt.
     """
 
     PRESETS = {"paper": {

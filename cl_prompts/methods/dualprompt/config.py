@@ -10,26 +10,38 @@ from cl_prompts.methods.config import KeyedPromptConfig
 
 @dataclass
 class DualPromptConfig(KeyedPromptConfig):
-    """DualPrompt (Wang et al., "DualPrompt: Complementary Prompting for Rehearsal-free
-    Continual Learning", ECCV 2022).
+    """DualPrompt (Wang et al., "DualPrompt: Complementary Prompting for Rehearsal-free Continual Learning", ECCV 2022).
 
-    Paper defaults (ViT-B/16): a shared G-prompt of length 5 in layers 0-1 and one
-    E-prompt of length 20 per task in layers 2-4, both in prefix-tuning mode (each
-    prompt split into a key and a value prefix); E-prompts have keys, matched by cosine
-    with the frozen query; training uses the true task's E-prompt and pulls its key
-    to the query (coefficient 1.0); at test the best-matching key picks the E-prompt.
-    Classes outside the current task are masked while training; prompts and keys
-    initialised U(-1, 1); Adam lr 0.005 (batch 128). Layer indices are 0-based and must
-    be below the backbone's depth (MiniLM-L6 has 6 layers). ``preset="paper"``: that
-    configuration with the official code's optimisation (constant lr, gradient norm
-    clipped at 1.0); its epochs and batch size are the runner's.
+    A shared G-prompt in the ``g_layers`` and one E-prompt per task in the ``e_layers``, both
+    as attention prefixes (each prompt split into a key and a value prefix). E-prompts have
+    keys, matched by cosine with the frozen query: training uses the true task's E-prompt and
+    pulls its key to the query; at test the best-matching key picks the E-prompt. The
+    G-prompt, the current task's E-prompt and key, and the current head rows train; earlier
+    E-prompts and keys are frozen, and so is the backbone.
 
-    Defaults chosen on validation data (benchmarks/tune.py, seed 0, one epoch; mean val
-    accuracy over CLINC150 and HWU64): the official code's keys U[0, 0.01)
-    (``key_init="jax_uniform"``) and copy of the previous E-prompt into the new one
-    (``copy_previous_prompt``), and the head at ``head_lr=0.03``: 82.26 (85.60 / 78.92)
-    against 76.15 (79.37 / 72.94) for the paper's settings; gradient clipping at 1.0 gave
-    77.77, a cosine schedule 81.12.
+    The paper (ViT-B/16): G-prompt of length 5 in layers 0-1, E-prompts of length 20 in layers
+    2-4, pull coefficient 1.0, classes outside the current task masked while training,
+    prompts and keys U(-1, 1), Adam lr 0.005 (batch 128). ``preset="paper"`` is that
+    configuration with the official code's optimisation (constant lr, gradient norm clipped
+    at 1.0); its epochs and batch size are the runner's.
+
+    Options (besides :class:`KeyedPromptConfig`'s ``lr``, ``weight_decay``, ``optimizer``,
+    ``grad_clip``, ``lr_schedule``, ``prompt_init``, ``prompt_init_scale`` and ``index``):
+
+    - ``g_layers``, ``e_layers``: 0-based layer indices of the G- and E-prompts, below the
+      backbone's depth (MiniLM-L6 has 6 layers) and disjoint;
+    - ``g_length``, ``e_length``: prefix lengths (per key and per value);
+    - ``pull_coef``: the weight of the loss pulling the true task's key to the query;
+    - ``mask_absent``: mask the logits of classes outside the current experience while training;
+    - ``head_lr``: the classifier head's own learning rate (None: ``lr``);
+    - ``key_init``: ``"as_prompts"`` (the paper) or ``"jax_uniform"`` U[0, 0.01) (the official
+      JAX code's);
+    - ``copy_previous_prompt``: start each new E-prompt as a copy of the previous task's (the
+      official code's ``shared_prompt_pool``; the key stays freshly initialised).
+
+    Defaults: the paper's, except the official code's keys (``key_init="jax_uniform"``) and
+    E-prompt copy (``copy_previous_prompt``) and ``head_lr=0.03``, chosen on validation data;
+    how, with the figures: docs/tuning.md#dualprompt.
     """
 
     PRESETS = {"paper": {

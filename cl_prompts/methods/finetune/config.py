@@ -12,11 +12,21 @@ from cl_prompts.methods.config import MethodConfig
 class FinetuneConfig(MethodConfig):
     """Sequential fine-tuning of every backbone weight and the head (no continual-learning trick).
 
-    Defaults: AdamW, lr 2e-5 for the encoder (the BERT fine-tuning range of Devlin et
-    al. 2019), 1e-3 for the freshly initialised head, weight decay 0.01; kept on
-    validation data against slower rates (mean val accuracy over CLINC150 and HWU64
-    14.55; the best of lr {2e-5, 5e-6} x head_lr {1e-3, 1e-4}: benchmarks/tune.py,
-    docs/methods.md). No masking by default: naive fine-tuning is the forgetting reference.
+    Naive fine-tuning, the forgetting reference: the method trains a private copy of the
+    backbone (saved with the model) and the head, experience after experience, with no masking
+    by default. No continual-learning paper to follow; the encoder's learning rate is in the BERT
+    fine-tuning range of Devlin et al. 2019.
+
+    Options (besides :class:`MethodConfig`'s ``grad_clip`` and ``lr_schedule``):
+
+    - ``lr``: learning rate of the encoder;
+    - ``weight_decay``, ``optimizer``: AdamW's decoupled weight decay by default;
+    - ``head_lr``: learning rate of the freshly initialised head;
+    - ``mask_absent``: mask the logits of classes outside the current experience while training.
+
+    Defaults: AdamW, lr 2e-5 for the encoder, 1e-3 for the head, weight decay 0.01, no masking;
+    kept on validation data against slower rates; how, with the figures:
+    docs/tuning.md#finetune.
     """
 
     lr: float = o.option(2e-5, "learning rate of the encoder", o.positive)

@@ -12,22 +12,37 @@ from cl_prompts.methods.config import KeyedPromptConfig
 class L2PConfig(KeyedPromptConfig):
     """Learning to Prompt (Wang et al., "Learning to Prompt for Continual Learning", CVPR 2022).
 
-    Paper defaults (its ViT-B/16 setting): a shared pool of M = 10 prompts of length
-    L_p = 5, top N = 5 chosen per input by key match (cosine), prompts prepended to
-    the input tokens, the classifier on the mean of the prompt positions' outputs,
-    key-matching ("surrogate") loss with coefficient lambda = 0.1, logits of classes
-    outside the current task masked while training, prompts and keys initialised
-    U(-1, 1), Adam lr 0.03 (batch 128). The official JAX code draws the keys U[0, 0.01)
-    instead (``key_init="jax_uniform"``); ``head_lr`` gives the classifier its own rate.
-    ``preset="paper"``: the above with the official code's optimisation (constant lr,
-    gradient norm clipped at 1.0); its epochs and batch size are the runner's.
+    A shared pool of prompts, each with a key. Every input takes the ``top_k`` prompts whose
+    keys best match its frozen query (cosine) and puts them in front of its tokens; a
+    key-matching ("surrogate") loss pulls the chosen keys to the query. Prompts, keys and the
+    current experience's head rows train; the backbone is frozen.
 
-    Defaults chosen on validation data (benchmarks/tune.py, seed 0, one epoch; mean val
-    accuracy over CLINC150 and HWU64): the paper's, with the classifier on the pooled real
-    tokens (``feature="pooled"``), the head at ``head_lr=0.01`` and the official code's
-    clipping (``grad_clip=1.0``): 76.82 (82.03 / 71.60) against 72.12 (79.47 / 64.77) for
-    the paper's settings without clipping and 72.65 (80.00 / 65.30) with it (75.87 without
-    clipping); the JAX key initialisation did not help here (74.66 with the pooled feature).
+    The paper (its ViT-B/16 setting): M = 10 prompts of length L_p = 5, top N = 5,
+    surrogate-loss coefficient lambda = 0.1, the classifier on the mean of the prompt
+    positions' outputs, logits of classes outside the current task masked while training,
+    prompts and keys U(-1, 1), Adam lr 0.03 (batch 128). ``preset="paper"`` is that
+    configuration with the official code's optimisation (constant lr, gradient norm clipped
+    at 1.0); its epochs and batch size are the runner's.
+
+    Options (besides :class:`KeyedPromptConfig`'s ``lr``, ``weight_decay``, ``optimizer``,
+    ``lr_schedule``, ``prompt_init``, ``prompt_init_scale`` and ``index``):
+
+    - ``pool_size``, ``prompt_length``, ``top_k``: M, L_p and N;
+    - ``pull_coef``: lambda, the weight of the key-matching loss;
+    - ``batchwise_selection``: L2P's batch-wise selection while training (per sample at test);
+    - ``frequency_penalty``: L2P's diversified selection (a prompt's score lowered by its share
+      of the earlier tasks' selections; 0 = off);
+    - ``feature``: what the classifier reads, ``"prompt"`` (the paper) or ``"pooled"`` (the
+      pooled real tokens);
+    - ``mask_absent``: mask the logits of classes outside the current experience while training;
+    - ``head_lr``: the classifier head's own learning rate (None: ``lr``);
+    - ``key_init``: ``"as_prompts"`` (the paper) or ``"jax_uniform"`` U[0, 0.01) (the official
+      JAX code's);
+    - ``grad_clip``: clip the total gradient norm before each step (None: off).
+
+    Defaults: the paper's, except the classifier on the pooled real tokens
+    (``feature="pooled"``), ``head_lr=0.01`` and the official code's clipping
+    (``grad_clip=1.0``), chosen on validation data; how, with the figures: docs/tuning.md#l2p.
     """
 
     PRESETS = {"paper": {

@@ -14,12 +14,20 @@ NCM_METRICS = ("cosine", "euclidean")
 class NCMConfig(MethodConfig):
     """Nearest class mean on the frozen query features.
 
-    Paper defaults (SimpleCIL, Zhou et al., "Revisiting Class-Incremental Learning with
-    Pre-Trained Models", 2023): prototypes are the class means of the frozen pretrained
-    features, classification by cosine similarity, no training at all (``lr`` and
-    ``optimizer`` are unused). Defaults here: euclidean, 2 layers: mean validation
-    accuracy 89.09 over CLINC150 (92.70) and HWU64 (85.48); the last layer alone 88.76
-    (cosine 88.73), 4 layers 88.92 (more layers help CLINC150 and hurt HWU64).
+    SimpleCIL (Zhou et al., "Revisiting Class-Incremental Learning with Pre-Trained Models",
+    2023): the prototypes are the class means of the frozen pretrained features and an input
+    goes to the nearest one. No training at all: only ``observe()`` feeds the class sums, and a
+    class's prototype is final once its experience ends (``lr``, ``weight_decay`` and
+    ``optimizer`` are unused). The paper uses cosine similarity on the last layer.
+
+    Options:
+
+    - ``metric``: ``"cosine"`` (the paper) or ``"euclidean"`` (negative squared distance);
+    - ``layers``: the feature is the pooled outputs of the backbone's last ``layers`` layers,
+      each at unit length, concatenated.
+
+    Defaults ``metric="euclidean"`` and ``layers=2``, chosen on validation data; how, with the
+    figures: docs/tuning.md#ncm.
     """
 
     metric: str = o.option("euclidean", "'cosine' (the paper) or 'euclidean' (negative squared distance)",

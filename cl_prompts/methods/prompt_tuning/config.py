@@ -12,13 +12,25 @@ from cl_prompts.methods.config import MethodConfig
 class PromptTuningConfig(MethodConfig):
     """One soft prompt shared by every experience, trained sequentially with the head.
 
-    Paper (Lester et al., "The Power of Scale for Parameter-Efficient Prompt Tuning",
-    EMNLP 2021): 100 prompt tokens, Adafactor lr 0.3 on T5. The encoder-classifier
-    defaults here (20 tokens, Adam lr 1e-2, masked absent classes as in L2P) keep it
-    comparable with the pool methods; no key, no pool: it is the "no pool" reference.
-    ``head_lr=0.03`` was chosen on validation data (benchmarks/tune.py, seed 0, one
-    epoch): mean val accuracy over CLINC150 and HWU64 78.28 (81.50 / 75.06) against 77.50
-    (80.13 / 74.87) with the head at the prompt's lr; 5 prompt tokens gave 78.10 / 77.67.
+    Prompt tuning (Lester et al., "The Power of Scale for Parameter-Efficient Prompt Tuning",
+    EMNLP 2021) as a continual baseline: no key and no pool, the "no pool" reference for the
+    pool methods. The prompt and the current experience's head rows train; the backbone is
+    frozen. The paper trains 100 prompt tokens with Adafactor lr 0.3 on T5; the settings here
+    (20 tokens, Adam lr 1e-2, masked absent classes as in L2P) keep it comparable with the pool
+    methods.
+
+    Options (besides :class:`MethodConfig`'s ``weight_decay``, ``optimizer``, ``grad_clip`` and
+    ``lr_schedule``):
+
+    - ``lr``: learning rate of the prompt;
+    - ``prompt_length``: P, tokens of the prompt;
+    - ``prompt_init``, ``prompt_init_scale``: ``"uniform"`` U(-s, s) or ``"normal"`` N(0, s^2);
+    - ``feature``: what the classifier reads, ``"pooled"`` real tokens or ``"prompt"`` positions;
+    - ``mask_absent``: mask the logits of classes outside the current experience while training;
+    - ``head_lr``: the classifier head's own learning rate (None: ``lr``).
+
+    Defaults: as above, with ``head_lr=0.03`` chosen on validation data; how, with the
+    figures: docs/tuning.md#prompt_tuning.
     """
 
     lr: float = o.lr(1e-2)

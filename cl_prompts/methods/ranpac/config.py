@@ -19,23 +19,24 @@ class RanPACConfig(MethodConfig):
     McDonnell et al., "RanPAC: Random Projections and Pre-trained Models for Continual
     Learning", NeurIPS 2023, without its first-session adaptation: the frozen query q
     (unit-normalised) is expanded to h = ReLU(q W), W (D, M) Gaussian and fixed; every
-    experience adds h h^T to a Gram matrix G and h to its class's column of Q; at the end
-    of each experience the readout is solved as (G + ridge I)^-1 Q. The paper picks the
-    ridge per run on a split of the training data; here it is a config value chosen on
-    validation data (defaults: benchmarks/tune.py, figures in docs/methods.md).
+    experience adds h h^T to a Gram matrix G and h to its class's column of Q; at the end of
+    each experience the readout is solved as (G + ridge I)^-1 Q. The result does not depend on
+    the order of the data. The paper reads the last layer only, uses M = 10,000 and picks the
+    ridge per run on a split of the training data; here the ridge is a config value. ``lr``,
+    ``weight_decay`` and ``optimizer`` are unused.
 
-    The paper reads the last layer only (multi-layer features as in LayUP, Ahrens et al.,
-    2024) and uses 10,000 random features, as here. Defaults ``layers`` 4, ``ridge`` 100,
-    ``projection_dim`` 10,000: mean validation accuracy over CLINC150 and HWU64 and three
-    projection seeds 94.69 (96.92 / 92.45), against 94.22 with 5,000 random features and
-    94.58 with all 6 layers (benchmarks/explore_closed_form.py, results in
-    benchmarks/results/explore_closed_form/). The seed-0 runner trials of
-    benchmarks/tune.py agree on 10,000 features (94.55 against 94.31) and prefer 6 layers
-    by 0.07 (benchmarks/results/tune/tune.json), less than one seed's noise; the
-    three-seed mean decides (docs/methods.md). With 5,000 features the grid chose
-    ``layers`` 4 and ``ridge`` 100 (94.31; 2 layers 93.80, the last layer alone 93.52;
-    ridge 10 / 300 / 1000 gave 93.86 / 94.12 / 93.09).
-    ``lr``, ``weight_decay`` and ``optimizer`` are unused.
+    Options:
+
+    - ``ridge``: the L2 strength, in the units of G (sums over samples);
+    - ``layers``: the feature is the pooled outputs of the backbone's last ``layers`` layers,
+      each at unit length, concatenated (multi-layer features as in LayUP, Ahrens et al., 2024);
+    - ``projection_dim``: M, the random features (memory: a float64 (M, M) Gram matrix, 800 MB
+      at 10,000, in memory and in each checkpoint);
+    - ``projection_seed``: seed of W (None: drawn from torch's global RNG, i.e. the run seed);
+    - ``normalize``: unit-normalise the query first.
+
+    Defaults ``layers=4``, ``ridge=100`` and ``projection_dim=10000``, chosen on validation
+    data; how, with the figures: docs/tuning.md#ranpac.
     """
 
     ridge: float = o.option(100.0, "the ridge (L2) strength, in the units of G (sums over samples)",
