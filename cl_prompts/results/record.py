@@ -1,4 +1,8 @@
-"""The results JSON of one run (format fixed in ARCHITECTURE.md): build, write, read."""
+"""The results JSON of one run: build, write, read.
+
+``REQUIRED_KEYS`` are in every file; the runner adds the rest. What each key means:
+docs/runner.md, "results.json"; the layering around it: docs/design.md.
+"""
 
 from __future__ import annotations
 
