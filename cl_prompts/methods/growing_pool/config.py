@@ -26,19 +26,9 @@ class GrowingPoolConfig(KeyedPromptConfig):
       through its own final prompts. For each candidate task, the score of its classes is
       the routing logit plus ``fusion_weight`` times the prompted logit; the best wins.
 
-    Defaults: each chosen by benchmarks/tune.py on validation data (CLINC150's val split
-    and HWU64's held-out 10%), never on test: ``projection_dim`` 10,000, ``ridge`` 100,
-    ``cross_task_passes`` 2, ``candidates`` 2 and ``fusion_weight`` 0.5
-    (benchmarks/results/tune-growing_pool-fusion: mean val 95.07, 97.23 / 92.90, against
-    95.03 without the cross-task passes and 94.55 for ``ranpac`` with its own defaults, seed
-    0; on HWU64 over seeds 0 1 2, on a lent GPU, 92.79 against 92.53 without them and 92.45
-    for ``ranpac``: benchmarks/results/device/; 10,000 random features are also
-    ``ranpac``'s choice, docs/methods.md); ``layers`` 4 (an earlier
-    grid, benchmarks/results/tune-growing_pool: the last layer alone reached 94.08 at best).
-    That earlier grid ran with one prompt of ``8 * layers`` tokens per task (an 8-token
-    prompt as wide as the 4-layer feature, read as 32 token embeddings), hence the default
-    of one 32-token prompt. The rest (lr 1e-2, ``prompted_ridge`` 100) come from an
-    exploration on the same validation splits (docs/methods.md).
+    Defaults were chosen on validation data only (CLINC150's val split, HWU64's held-out
+    10%): docs/tuning.md#growing_pool has the grids and their figures. What the learned
+    prompts add over untrained ones and over a prompt-free ensemble: docs/prompt_value.md.
     The routing and the prompted readouts read the last ``layers`` layers; the head that
     trains the prompts reads ``feature`` of the last.
     """
