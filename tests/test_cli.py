@@ -328,7 +328,7 @@ def test_methods_options_lists_every_field_with_its_default_and_help(capsys):
     for f in dataclasses.fields(GrowingPoolConfig):
         assert re.search(rf"^  {f.name} = {re.escape(repr(f.default))}$", out, flags=re.M), f.name
     assert re.search(r"^  prompted_ridge = 100.0\n      ridge of the prompted classifier$", out, flags=re.M)
-    assert "Defaults:" in out  # the config's docstring follows
+    assert "docs/tuning.md#growing_pool" in out  # the config's docstring follows
     assert main(["methods", "--options", "nope"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
 
