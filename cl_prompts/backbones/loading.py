@@ -4,12 +4,20 @@ A model folder may come from someone else: transformers never runs its code unle
 ``BackboneConfig.trust_remote_code`` (``--trust-remote-code``) says so, weights are read
 from safetensors only (a pickle can run code), and ``modules.json`` may not point outside
 the folder.
+
+Offline, a hub id that is not in the local Hugging Face cache fails at once with
+:class:`ModelNotAvailableOffline` (one line naming the way out) instead of after
+huggingface_hub's five retries: :func:`hub_reachable` asks the hub once, with a short
+timeout, and when it does not answer the model is read from the cache only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +74,76 @@ def resolve_pooling(pooling: str, family: Family, folder: str | None) -> str:
     return "cls" if family.modality == "vision" else "mean"
 
 
+#: Seconds :func:`hub_reachable` waits for the hub before a hub id is read from the cache only.
+HUB_PROBE_TIMEOUT = 2.0
+
+
+class ModelNotAvailableOffline(OSError):
+    """A hub id that is neither a local folder nor in the Hugging Face cache, with the hub out of reach."""
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """Whether the Hugging Face hub answers within ``timeout`` seconds; False in offline mode
+    (``HF_HUB_OFFLINE=1``).
+
+    One request without retries; any answer counts, an error status too. It runs in a daemon
+    thread, so a name lookup that hangs cannot hold the caller past ``timeout``.
+    """
+    from huggingface_hub import constants, is_offline_mode
+    from huggingface_hub.utils import get_session
+
+    if is_offline_mode():
+        return False
+    done, answered = threading.Event(), []
+
+    def probe() -> None:
+        try:
+            get_session().head(constants.ENDPOINT, timeout=timeout)
+            answered.append(True)
+        except Exception:  # any failure (DNS, refused, timeout, proxy) means "not reachable"
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=probe, name="cl-prompts-hub-probe", daemon=True).start()
+    return done.wait(timeout) and bool(answered)
+
+
+def offline_hub_id(source: str, local_files_only: bool) -> bool:
+    """True when ``source`` is not a local folder, the caller allows the network and the hub
+    does not answer: then read it with ``local_files_only=True`` inside :func:`offline_errors`.
+
+    Raises FileNotFoundError for a missing folder that cannot be a hub id ("name" or
+    "org/name"): an absolute path, one starting with "." or "~", or one of three parts or more.
+    """
+    if os.path.isdir(source):
+        return False
+    if os.path.isabs(source) or source.startswith((".", "~")) or len(Path(source).parts) > 2:
+        raise FileNotFoundError(f"backbone folder not found: {source} (a hub id is 'name' or 'org/name')")
+    return not local_files_only and not hub_reachable()
+
+
+@contextmanager
+def offline_errors(name: str, offline: bool) -> Iterator[None]:
+    """Turn transformers' "couldn't find it in the cached files" OSError into one line saying the
+    model is not available offline and how to point to a local one (only when ``offline``)."""
+    try:
+        yield
+    except ModelNotAvailableOffline:
+        raise
+    except OSError as exc:
+        if not offline:
+            raise
+        from huggingface_hub import constants
+
+        raise ModelNotAvailableOffline(
+            f"backbone {name!r} is not available offline: it is not a local folder, {constants.ENDPOINT} "
+            f"does not answer and it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}); "
+            f"point --backbone (name_or_path) to a local model folder (config.json and *.safetensors, "
+            f"e.g. written by save_pretrained) or use the offline default '{DEFAULT_NAME}'"
+        ) from exc
+
+
 def model_kwargs(family: Family) -> dict:
     """from_pretrained / from_config kwargs: our attention function, no pooler head."""
     kwargs: dict = {"attn_implementation": ATTN_IMPLEMENTATION}
@@ -95,12 +173,18 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
     if name == SMOLLM2_NAME:
         return _causal_lm(config)
     source = minilm_path() if name == DEFAULT_NAME else name
-    # Never a "[y/N]" prompt that runs a folder's code: False unless the user asked for it.
-    trust = {"local_files_only": config.local_files_only, "trust_remote_code": config.trust_remote_code}
     _refuse_pickle_only(source)
+    offline = offline_hub_id(source, config.local_files_only)
+    with offline_errors(name, offline):
+        return _load_encoder(config, source, local_files_only=config.local_files_only or offline)
+
+
+def _load_encoder(config: BackboneConfig, source: str, local_files_only: bool):
+    # Never a "[y/N]" prompt that runs a folder's code: False unless the user asked for it.
+    trust = {"local_files_only": local_files_only, "trust_remote_code": config.trust_remote_code}
     hf_config = AutoConfig.from_pretrained(source, **trust)
     if hf_config.model_type in CAUSAL_FAMILIES:
-        return _causal_lm(config)
+        return _causal_lm(dataclasses.replace(config, local_files_only=local_files_only))
     family = check_family(hf_config.model_type)
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     # the dropped pooler's "unused weights" warning is expected; so is a quiet load
@@ -172,7 +256,9 @@ def image_statistics(backbone: Any) -> tuple[tuple[float, ...], tuple[float, ...
     if name is None or name.startswith(TINY_PREFIX):
         return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
     try:
-        processor = AutoImageProcessor.from_pretrained(name, local_files_only=bool(config.local_files_only),
+        # the cache only when the hub does not answer (no retry loop)
+        local = bool(config.local_files_only) or offline_hub_id(name, False)
+        processor = AutoImageProcessor.from_pretrained(name, local_files_only=local,
                                                        trust_remote_code=bool(getattr(config, "trust_remote_code", False)))
     except (OSError, ValueError):
         return DEFAULT_IMAGE_MEAN, DEFAULT_IMAGE_STD
