@@ -5,6 +5,8 @@
     python benchmarks/headline.py --device cuda        # same on a GPU
     python benchmarks/headline.py --quick --methods ncm growing_pool --seeds 0
     python benchmarks/headline.py --methods l2p dualprompt coda_prompt --preset paper   # the papers' settings
+    python benchmarks/headline.py --benchmark hwu64 --backbone smollm2 --methods zero_shot growing_pool \
+        --train-per-class 20 --test-per-class 5 --batch-size 16 --out benchmarks/results/llm-hwu64-fs20
 
 Benchmarks: ``clinc150`` and ``hwu64`` (benchmarks/suites.py) or ``file:PATH``. The
 validation accuracy that chose each method's settings is read from the tuning results
@@ -64,6 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="reuse finished runs made with another method config or cl_prompts version")
     stale.add_argument("--rerun-stale", action="store_true",
                        help="run again (overwriting) the finished runs made with another method config or version")
+    p.add_argument("--train-per-class", type=int, help="few-shot: N training samples per class (seed 0)")
+    p.add_argument("--test-per-class", type=int, help="N test samples per class (seed 0)")
+    p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
+    p.add_argument("--eval-every", type=int, default=1, help="0: evaluate after the last experience only")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
     p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
     return p.parse_args(argv)
@@ -72,24 +78,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
-    from cl_prompts.backbones import BackboneConfig, load_backbone
+    from cl_prompts.backbones import BackboneConfig, load_backbone, names_causal_lm
     from cl_prompts.methods import list_methods
 
-    methods = args.methods or list_methods()
-    unknown = sorted(set(methods) - set(list_methods()))
+    causal = bool(names_causal_lm(args.backbone))  # the methods of a causal LM (cl_prompts.methods.generative)
+    methods = args.methods or list_methods(causal)
+    unknown = sorted(set(methods) - set(list_methods(causal)))
     if unknown:
-        raise SystemExit(f"unknown method(s) {unknown}; valid: {list_methods()}")
+        raise SystemExit(f"unknown method(s) {unknown}; valid: {list_methods(causal)}")
     if args.preset:
         from cl_prompts.methods import get_method_class
 
-        missing = [m for m in methods if args.preset not in get_method_class(m).config_class.PRESETS]
+        missing = [m for m in methods if args.preset not in get_method_class(m, causal).config_class.PRESETS]
         if missing:
             raise SystemExit(f"method(s) {missing} have no preset {args.preset!r}")
     options = {"preset": args.preset} if args.preset else {}
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     bench = suite_options(args.benchmark, args.data_root) if args.benchmark in SUITES else {"benchmark": args.benchmark}
-    base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick)
+    base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
+                     train_per_class=args.train_per_class, test_per_class=args.test_per_class,
+                     batch_size=args.batch_size, eval_every=args.eval_every)
     dataset = load_dataset(base)  # loaded once, shared by every run
     backbone = load_backbone(BackboneConfig(name_or_path=args.backbone, max_length=base.max_length))
     started = time.perf_counter()
@@ -100,7 +109,7 @@ def main(argv=None) -> Path:
             run_dir = out / "runs" / f"{name}-seed{seed}{'-quick' if args.quick else ''}"
             if (run_dir / RESULTS_FILE).is_file():
                 earlier = read_results(run_dir)
-                why = stale_reasons(earlier, method, options)
+                why = stale_reasons(earlier, method, options, causal)
                 if not why or args.reuse_stale:
                     print(f"[headline] reuse {run_dir}" + (f" (stale: {'; '.join(why)})" if why else ""))
                     results.append(earlier)
@@ -125,7 +134,7 @@ def main(argv=None) -> Path:
             continue
         earlier = read_results(path.parent)
         key = json.dumps(strip_timings(earlier), sort_keys=True, default=str)
-        why = stale_reasons(earlier, earlier["method"], earlier["config"].get("method_options") or {})
+        why = stale_reasons(earlier, earlier["method"], earlier["config"].get("method_options") or {}, causal)
         if key not in ran and why and not args.reuse_stale:
             print(f"[headline] left out of the table, made with other code or settings: {path.parent} ({'; '.join(why)})")
             continue
@@ -180,14 +189,16 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
     return "\n".join(rows) + "\n"
 
 
-def stale_reasons(results: dict, method: str, options: dict) -> list[str]:
-    """How a finished run differs from what ``method`` with ``options`` would run today:
-    its method config (every field) and the cl_prompts version; [] when it matches."""
+def stale_reasons(results: dict, method: str, options: dict, causal: bool = False) -> list[str]:
+    """How a finished run differs from what ``method`` with ``options`` would run today (on a
+    causal LM: its variant there): its method config (every field) and the cl_prompts version;
+    [] when it matches."""
     from cl_prompts.methods import get_method_class
     from cl_prompts.methods.config import make_config
     from cl_prompts.results.record import versions
 
-    today = json.loads(json.dumps(make_config(get_method_class(method).config_class, method, options).to_dict()))
+    config_class = get_method_class(method, causal).config_class
+    today = json.loads(json.dumps(make_config(config_class, method, options).to_dict()))
     saved = results.get("method_config")
     if saved is None:
         return ["its results.json records no method_config"]

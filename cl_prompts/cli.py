@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts import __version__
+from cl_prompts.benchmark_names import benchmark_help
 from cl_prompts.precision_names import PRECISIONS
 from cl_prompts.run.config import DEFAULT_METHOD, RunConfig
 
@@ -26,7 +27,7 @@ _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
-    "eval_every", "log", "trust_remote_code",
+    "eval_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
 )
 
 
@@ -54,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate one method over a task sequence")
     # Defaults are None so that a resume can tell what the user actually typed.
-    r.add_argument("--benchmark", help="clinc150 (default) or file:PATH to a CSV/JSON of text,label")
+    r.add_argument("--benchmark", metavar="NAME|file:PATH|folder:PATH", help=benchmark_help())
     r.add_argument("--method", help=f"a registered method (default {DEFAULT_METHOD})")
-    r.add_argument("--backbone", help="minilm (default), a local model folder or a hub id")
+    r.add_argument("--backbone", help="minilm (default, offline), a local model folder or a hub id "
+                                      "(a hub id needs the network or the Hugging Face cache)")
     r.add_argument("--epochs", type=int, help="epochs per experience (default 1)")
     r.add_argument("--seed", type=int, help="global seed (default 0)")
     r.add_argument("--seeds", type=int, nargs="+", metavar="S",
@@ -84,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", dest="data_root", metavar="DIR",
                    help="folder holding clinc150/ (default $CL_PROMPTS_DATA, else ../shared/data)")
     r.add_argument("--quick", action="store_true", default=None, help="a small fixed subset of the data (a first look)")
+    r.add_argument("--train-per-class", dest="train_per_class", type=int, metavar="N",
+                   help="few-shot: at most N training samples per class (drawn once, seed 0)")
+    r.add_argument("--test-per-class", dest="test_per_class", type=int, metavar="N",
+                   help="at most N test samples per class (drawn once, seed 0)")
+    r.add_argument("--label-text", dest="label_text", metavar="FILE",
+                   help="causal LMs: a CSV of label,text rows, the answer text of each class "
+                        "(default: the class name made readable, card_arrival -> 'card arrival')")
+    r.add_argument("--instruction", metavar="TEXT",
+                   help="causal LMs: the system message before each input (default: the model's own)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")
     r.add_argument("--precision", choices=PRECISIONS, metavar="|".join(PRECISIONS),
@@ -117,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--output", help="also write the table to this file")
     m = sub.add_parser("methods", help="list the registered methods, one line each")
     m.add_argument("--options", metavar="NAME", help="every option of method NAME, its default and its meaning")
+    m.add_argument("--causal-lm", dest="causal_lm", action="store_true",
+                   help="the methods that run on a causal LM (generation, or its frozen features)")
     from cl_prompts.inference.commands import add_commands
 
     add_commands(sub)
@@ -187,11 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cl_prompts.methods.registry import describe_method, describe_options, list_methods
 
             if args.options:
-                print(describe_options(args.options), end="")
+                print(describe_options(args.options, args.causal_lm), end="")
                 return 0
-            names = list_methods()
+            names = list_methods(args.causal_lm)
             width = max(map(len, names))
-            print("\n".join(f"{n:<{width}}  {describe_method(n)}" for n in names))
+            print("\n".join(f"{n:<{width}}  {describe_method(n, args.causal_lm)}" for n in names))
+            if not args.causal_lm:
+                print("\non a causal LM (--backbone smollm2): cl-prompts methods --causal-lm")
         elif args.command in ("predict", "calibrate"):
             from cl_prompts.inference import commands
 

@@ -89,17 +89,57 @@ def test_methods_lists_the_registry_one_line_each(capsys):
     from cl_prompts.methods import list_methods
 
     assert main(["methods"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    table, hint = capsys.readouterr().out.strip().split("\n\n")
+    lines = table.splitlines()
     assert [line.split()[0] for line in lines] == list_methods()
     ranpac = next(line for line in lines if line.startswith("ranpac "))
     assert "ridge classifier on random ReLU features" in ranpac
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # every method has a description
+    assert "--causal-lm" in hint
+    assert main(["methods", "--causal-lm"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list_methods(causal=True)
+    assert any(line.startswith("progressive_prompts ") and "ICLR 2023" in line for line in lines)
 
 
 def test_unknown_subcommand_exits_with_usage():
     with pytest.raises(SystemExit) as exc:
         main(["train"])
     assert exc.value.code == 2
+
+
+def test_run_help_lists_every_benchmark_form(capsys):
+    from cl_prompts.benchmark_names import BENCHMARK_FORMS, IMAGE_BENCHMARKS, TEXT_BENCHMARKS
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    forms = ["file:PATH", "folder:PATH", *TEXT_BENCHMARKS, *IMAGE_BENCHMARKS]
+    assert set(forms) == set(BENCHMARK_FORMS)
+    for form in forms:
+        assert f"{form}: " in text, form
+    assert "hwu64" in text
+
+
+def test_a_hub_id_offline_is_one_error_line_that_points_to_a_local_folder(csv_path, tmp_path, monkeypatch,
+                                                                          capsys):
+    import socket
+
+    from cl_prompts.backbones import loading
+
+    def refuse(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "no network in this test")
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    argv = _args(csv_path, tmp_path / "run")
+    argv[argv.index("tiny-bert")] = "cl-prompts-tests/no-such-model"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("cl-prompts: error: backbone 'cl-prompts-tests/no-such-model' is not available offline")
+    assert "local model folder" in err and "'minilm'" in err
 
 
 def test_headline_script_on_a_tiny_subset(csv_path, tmp_path, benchmark_script):

@@ -3,7 +3,7 @@
 The only package importing transformers. Public names::
 
     BackboneConfig, PromptedBackbone, BackboneOutput, load_backbone, default_backbone,
-    to_device, supported_families,
+    to_device, supported_families, names_causal_lm,
     CausalLMConfig, PromptedCausalLM, load_causal_lm
 """
 
@@ -11,7 +11,7 @@ from .backbone import BackboneOutput, PromptedBackbone
 from .causal_config import CausalLMConfig
 from .causal_lm import PromptedCausalLM
 from .causal_loading import load_causal_lm
-from .config import BackboneConfig, supported_families
+from .config import BackboneConfig, names_causal_lm, supported_families
 from .inputs import to_device
 from .loading import default_backbone, load_backbone
 
@@ -24,6 +24,7 @@ __all__ = [
     "default_backbone",
     "load_backbone",
     "load_causal_lm",
+    "names_causal_lm",
     "supported_families",
     "to_device",
 ]

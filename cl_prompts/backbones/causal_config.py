@@ -38,6 +38,10 @@ class CausalLMConfig:
     answer_max_length: token budget of one answer (its end-of-turn marker included).
     template: "chat" (the tokenizer's chat template), "plain" (``Input: ...\\nAnswer:``)
         or "auto" (chat when the tokenizer has a chat template, else plain).
+    instruction: the chat template's system message, or the plain template's first line
+        (None: none, or the chat template's own default system message, SmolLM2's
+        26-token greeting). An instruction saying what to answer helps a model that is
+        not trained for the task.
     padding_side: where ``tokenize`` pads; scores do not depend on it.
     query_pooling: the frozen query feature pools the input's real tokens by "mean" or
         takes the "last" one.
@@ -53,6 +57,7 @@ class CausalLMConfig:
     max_length: int = 96
     answer_max_length: int = 16
     template: str = "auto"
+    instruction: str | None = None
     padding_side: str = "left"
     query_pooling: str = "mean"
     query_layer: int | None = None
@@ -68,6 +73,8 @@ class CausalLMConfig:
         for name in ("max_length", "answer_max_length", "answer_batch"):
             check_positive(name, getattr(self, name), integer=True)
         check_choice("template", self.template, TEMPLATES)
+        if self.instruction is not None and (not isinstance(self.instruction, str) or not self.instruction.strip()):
+            raise ValueError(f"instruction must be a non-empty str or None, got {self.instruction!r}")
         check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_choice("query_pooling", self.query_pooling, QUERY_POOLINGS)
         if self.query_layer is not None and not is_int(self.query_layer):

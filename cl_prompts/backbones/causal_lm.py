@@ -18,8 +18,11 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from cl_prompts.checks import check_positive
+
 from .attention import prefixes_set, record_attention_modules
 from .backbone import BackboneOutput
+from .cache import layer_keys
 from .causal_config import CausalLMConfig, check_causal_family
 from .frozen import FrozenBackbone
 from .inputs import (
@@ -32,7 +35,7 @@ from .inputs import (
     prepare,
 )
 from .precision import autocast
-from .templates import build_template, encode_answers, encode_inputs, stop_token_ids
+from .templates import build_template, encode_answers, encode_inputs, stop_token_ids, text_budget
 
 Answers = list[str] | Mapping[str, torch.Tensor]
 
@@ -58,6 +61,7 @@ class PromptedCausalLM(FrozenBackbone):
     """
 
     modality = "text"
+    causal = True  # methods that answer by generation need one (encoders have no ``causal``)
 
     def __init__(self, model: nn.Module, config: CausalLMConfig, tokenizer) -> None:
         super().__init__()
@@ -81,7 +85,7 @@ class PromptedCausalLM(FrozenBackbone):
         if config.max_length + config.answer_max_length > self.max_tokens:
             raise ValueError(f"max_length + answer_max_length = {config.max_length + config.answer_max_length} is "
                              f"more than the {self.max_tokens} token positions of {config.name_or_path}")
-        self.template = build_template(tokenizer, config.template)
+        self.template = build_template(tokenizer, config.template, config.instruction)
         self.stop_ids = stop_token_ids(self.template, tokenizer)
         self._init_frozen()
         self._attention: list[nn.Module] = []
@@ -114,9 +118,15 @@ class PromptedCausalLM(FrozenBackbone):
             "pooling": self.config.query_pooling,
             "query_layer": self.config.query_layer,
             "template": self.template.kind,
+            "instruction": self.config.instruction,
         }
 
     # ----------------------------------------------------------------- text
+    @property
+    def text_max_length(self) -> int:
+        """Tokens of an input's text that fit beside the template in ``max_length`` (the rest is cut)."""
+        return text_budget(self.template, self.tokenizer, self.config.max_length)
+
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Templated inputs {"input_ids", "attention_mask"} (N, max_length), padded on ``padding_side``."""
         return encode_inputs(self.template, self.tokenizer, texts, self.config.max_length, self.config.padding_side)
@@ -195,19 +205,25 @@ class PromptedCausalLM(FrozenBackbone):
 
     @torch.no_grad()
     def query_features(self, inputs: Inputs, indices: torch.Tensor | None = None,
-                       use_cache: bool | None = None) -> torch.Tensor:
-        """Frozen, prompt-free features (B, D) of ``query_layer`` pooled by ``query_pooling``.
+                       use_cache: bool | None = None, layers: int = 1) -> torch.Tensor:
+        """Frozen, prompt-free features (B, n * D) pooled by ``query_pooling``, no gradient.
 
+        layers: n = min(layers, query depth) hidden states ending at ``query_layer`` (None:
+        the final, normed one), each pooled, concatenated oldest first; the closed-form
+        methods (``ncm``, ``ranpac``) read several as they do on encoders.
         Cached as the encoder's are (keys: ``indices`` or the non-padding token ids).
         """
+        check_positive("layers", layers, integer=True)
         use_cache = self.config.query_cache if use_cache is None else use_cache
         if not use_cache:
-            return self._query_pass(inputs)
+            return self._query_pass(inputs, layers)
         keys = self._keys(inputs, indices)
+        if min(layers, self.num_layers) > 1:  # other rows than the one-layer features
+            keys = layer_keys(keys, min(layers, self.num_layers))
         rows = [self._cache.get(k) for k in keys]
         missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
-            fresh = self._query_pass(index_rows(inputs, torch.tensor(missing, device=batch_device(inputs))))
+            fresh = self._query_pass(index_rows(inputs, torch.tensor(missing, device=batch_device(inputs))), layers)
             for j, i in enumerate(missing):
                 self._cache.put(keys[i], fresh[j])
                 rows[i] = fresh[j]
@@ -239,12 +255,21 @@ class PromptedCausalLM(FrozenBackbone):
         return generate(self, inputs, input_prompts, prefix_prompts, max_new_tokens)
 
     # ----------------------------------------------------------------- helpers
-    def _query_pass(self, inputs: Inputs) -> torch.Tensor:
+    def _query_pass(self, inputs: Inputs, layers: int = 1) -> torch.Tensor:
+        """(B, n * D): the pooled hidden states of the n layers ending at ``query_layer``."""
         embeds, mask = self.prompted_embeddings(inputs, None)
         layer = self.config.query_layer
-        out = self.run_decoder(embeds, mask, hidden_states=layer is not None)
-        hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]
-        return self._pool(hidden.float(), mask)
+        out = self.run_decoder(embeds, mask, hidden_states=layer is not None or layers > 1)
+        if layer is None and layers == 1:
+            return self._pool(out.last_hidden_state.float(), mask)
+        states = list(out.hidden_states)  # num_layers + 1: the embeddings, then each block's output
+        states[-1] = out.last_hidden_state  # after the final norm, as with layers=1
+        end = len(states) if layer is None else layer % len(states) + 1
+        n = min(layers, self.num_layers)  # the encoders' rule: features are n * D wide
+        if end < n:
+            raise ValueError(f"layers={layers} needs {n} hidden states up to query_layer={layer}, there are {end}")
+        picked = states[end - n:end]
+        return torch.cat([self._pool(h.float(), mask) for h in picked], dim=-1)
 
     def _pool(self, hidden: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """(B, S, D), (B, S) -> (B, D): mean over the real columns, or the last real one."""

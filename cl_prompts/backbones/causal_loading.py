@@ -130,6 +130,11 @@ def load_causal_lm(config: CausalLMConfig | None = None, **overrides) -> Prompte
     return PromptedCausalLM(model, config, tokenizer)
 
 
+# Tokens added to a BackboneConfig's max_length for a causal LM's template (SmolLM2's chat
+# template with its default system message takes 30).
+TEMPLATE_ROOM = 64
+
+
 def causal_config_from(config: BackboneConfig) -> CausalLMConfig:
     """The :class:`CausalLMConfig` of a ``BackboneConfig`` naming a causal LM (shared fields kept).
 
@@ -139,7 +144,9 @@ def causal_config_from(config: BackboneConfig) -> CausalLMConfig:
     if config.pooling == "cls":
         raise ValueError("pooling='cls' does not apply to a causal LM (no CLS token); use 'mean' or 'auto'")
     return CausalLMConfig(
-        name_or_path=config.name_or_path, max_length=config.max_length,
+        # the BackboneConfig counts the text's tokens; the instruction template comes on top
+        name_or_path=config.name_or_path, max_length=config.max_length + TEMPLATE_ROOM,
+        instruction=config.instruction,
         query_cache=config.query_cache, query_cache_path=config.query_cache_path,
         local_files_only=config.local_files_only, precision=config.precision,
     )

@@ -74,7 +74,10 @@ class BackboneConfig:
         (a 2-layer width-32 random model for tests, see ``backbones.testing``).
     pooling: "mean" (over real tokens), "cls" (first token) or "auto": the checkpoint's
         sentence-transformers pooling when it has one, else CLS for vision and mean for text.
-    max_length: tokenizer padding/truncation length (text only).
+    max_length: tokenizer padding/truncation length (text only); for a causal LM the
+        tokens of its text, its instruction template gets ``TEMPLATE_ROOM`` (64) more.
+    instruction: a causal LM's system message (``CausalLMConfig.instruction``); ignored
+        by encoders.
     query_cache: cache the frozen prompt-free query pass of text inputs in memory.
     query_cache_vision: also cache vision inputs. Off by default because augmented
         images differ each epoch; turn it on only for fixed (un-augmented) images.
@@ -96,6 +99,7 @@ class BackboneConfig:
     local_files_only: bool = False
     precision: str = "fp32"
     trust_remote_code: bool = False
+    instruction: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -112,3 +116,25 @@ class BackboneConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")
+
+
+def names_causal_lm(name_or_path: str) -> bool | None:
+    """Whether ``name_or_path`` names a causal LM, known without loading it; None: not known
+    (a hub id, or a folder whose ``config.json`` cannot be read)."""
+    import os
+
+    from cl_prompts.safe_io import read_json
+
+    if name_or_path == SMOLLM2_NAME:
+        return True
+    if name_or_path == DEFAULT_NAME:
+        return False
+    if name_or_path.startswith(TINY_PREFIX):
+        return name_or_path[len(TINY_PREFIX):] in CAUSAL_FAMILIES
+    config_file = os.path.join(name_or_path, "config.json")
+    if not os.path.isfile(config_file):
+        return None
+    try:
+        return read_json(config_file, "model config").get("model_type") in CAUSAL_FAMILIES
+    except ValueError:
+        return None

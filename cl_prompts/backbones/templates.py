@@ -43,11 +43,12 @@ class InstructionTemplate:
         return prompt if answer is None else prompt + self.answer_prefix + answer + self.answer_suffix
 
 
-def build_template(tokenizer, kind: str = "auto") -> InstructionTemplate:
+def build_template(tokenizer, kind: str = "auto", instruction: str | None = None) -> InstructionTemplate:
     """The template ``kind`` ("auto", "chat", "plain") for ``tokenizer``.
 
     "auto" is "chat" when the tokenizer has a chat template. Raises ValueError for
-    "chat" without one.
+    "chat" without one. instruction: the chat's system message (None: the template's
+    own default, if any), or a first line before ``Input:`` in the plain template.
     """
     check_choice("template", kind, TEMPLATES)
     has_chat = bool(getattr(tokenizer, "chat_template", None))
@@ -55,9 +56,11 @@ def build_template(tokenizer, kind: str = "auto") -> InstructionTemplate:
         raise ValueError("template='chat' needs a tokenizer with a chat template; use template='plain'")
     end = getattr(tokenizer, "eos_token", None) or getattr(tokenizer, "sep_token", None) or ""
     if kind == "plain" or not has_chat:
-        return InstructionTemplate("plain", "Input:", "\nAnswer:", input_prefix=" ", answer_prefix=" ",
+        head = "Input:" if instruction is None else f"{instruction}\nInput:"
+        return InstructionTemplate("plain", head, "\nAnswer:", input_prefix=" ", answer_prefix=" ",
                                    answer_suffix=end, bos=getattr(tokenizer, "bos_token_id", None) is not None)
-    user = [{"role": "user", "content": _INPUT}]
+    system = [] if instruction is None else [{"role": "system", "content": instruction}]
+    user = [*system, {"role": "user", "content": _INPUT}]
     prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
     if prompt.count(_INPUT) != 1:
         raise ValueError("the tokenizer's chat template does not write the user's message once; use template='plain'")
@@ -88,6 +91,24 @@ def _pad(rows: list[list[int]], pad_id: int, side: str, width: int | None = None
     return {"input_ids": ids, "attention_mask": mask}
 
 
+def _frame(template: InstructionTemplate, tokenizer) -> tuple[list[int], list[int]]:
+    """The template's token ids before and after an input."""
+    head = _ids(tokenizer, [template.head])[0]
+    if template.bos:
+        head = [tokenizer.bos_token_id, *head]
+    return head, _ids(tokenizer, [template.tail])[0]
+
+
+def text_budget(template: InstructionTemplate, tokenizer, max_length: int) -> int:
+    """Tokens left for an input's text once the template fits in ``max_length``; ValueError if none."""
+    head, tail = _frame(template, tokenizer)
+    budget = max_length - len(head) - len(tail)
+    if budget < 1:
+        raise ValueError(f"max_length={max_length} leaves no room for the input: the {template.kind} template "
+                         f"alone takes {len(head) + len(tail)} tokens")
+    return budget
+
+
 def encode_inputs(template: InstructionTemplate, tokenizer, texts: list[str], max_length: int,
                   padding_side: str = "left", pad_to_max: bool = True) -> dict[str, torch.Tensor]:
     """Templated inputs: {"input_ids", "attention_mask"} (N, max_length), long.
@@ -98,14 +119,8 @@ def encode_inputs(template: InstructionTemplate, tokenizer, texts: list[str], ma
     check_choice("padding_side", padding_side, PADDING_SIDES)
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("texts must be a list of str")
-    head = _ids(tokenizer, [template.head])[0]
-    if template.bos:
-        head = [tokenizer.bos_token_id, *head]
-    tail = _ids(tokenizer, [template.tail])[0]
-    budget = max_length - len(head) - len(tail)
-    if budget < 1:
-        raise ValueError(f"max_length={max_length} leaves no room for the input: the {template.kind} template "
-                         f"alone takes {len(head) + len(tail)} tokens")
+    head, tail = _frame(template, tokenizer)
+    budget = text_budget(template, tokenizer, max_length)
     bodies = _ids(tokenizer, [template.input_prefix + t for t in texts])
     rows = [head + body[:budget] + tail for body in bodies]
     return _pad(rows, tokenizer.pad_token_id, padding_side, max_length if pad_to_max else None)

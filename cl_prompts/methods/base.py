@@ -65,6 +65,10 @@ class ContinualMethod(SharedStatistics, nn.Module):
     # experiences used (a pool's current segment): regularisers that match parameters by
     # name (EWC) would tie them to unrelated frozen ones.
     renews_parameters: ClassVar[bool] = False
+    # Answers by generation on a causal LM (cl_prompts.methods.generative); False: reads features.
+    generative: ClassVar[bool] = False
+    # Reads only the backbone's frozen features, so it runs on a causal LM's too.
+    runs_on_causal_lm: ClassVar[bool] = False
     # Why a data-parallel run (cl_prompts.run.distributed) cannot train this method; "" if it can.
     data_parallel_refusal: ClassVar[str] = ""
 

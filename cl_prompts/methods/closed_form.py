@@ -145,6 +145,7 @@ class StatisticsMethod(ContinualMethod):
     """
 
     requires_training = False
+    runs_on_causal_lm = True  # frozen features only
 
     @property
     def feature_dim(self) -> int:

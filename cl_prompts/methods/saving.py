@@ -54,7 +54,8 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
         "backbone": backbone.identity(),
         # enough to load the backbone again (cl_prompts.inference.Predictor.from_pretrained)
         "backbone_config": {"name_or_path": backbone.config.name_or_path,
-                            "pooling": backbone.config.pooling,
+                            # a causal LM's query pooling is its own config's ("auto" here)
+                            "pooling": getattr(backbone.config, "pooling", "auto"),
                             "max_length": backbone.config.max_length,
                             "precision": backbone.config.precision},  # what its calibration saw
         "experiences": model.experiences,
@@ -73,7 +74,7 @@ def load_method(cls: type[ContinualMethod], path: str | Path, backbone: Prompted
     ``cls`` is the class asked for (``ContinualMethod`` itself: whichever the folder holds).
     """
     from cl_prompts.methods.config import make_config
-    from cl_prompts.methods.registry import get_method_class
+    from cl_prompts.methods.registry import get_method_class, is_causal
 
     path = Path(path)
     meta = read_meta(path)
@@ -81,7 +82,7 @@ def load_method(cls: type[ContinualMethod], path: str | Path, backbone: Prompted
     if cls.name and meta["method"] != cls.name:
         raise ValueError(f"{path} holds method {meta['method']!r}, not {cls.name!r}")
     if not cls.name:
-        cls = get_method_class(meta["method"])
+        cls = get_method_class(meta["method"], is_causal(backbone))
     ident = backbone.identity()
     if ident != meta["backbone"]:
         raise ValueError(f"backbone mismatch: saved with {meta['backbone']}, got {ident}")

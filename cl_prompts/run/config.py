@@ -44,6 +44,12 @@ class RunConfig:
         order, the default), ``"sorted"`` (by class name) or ``"seed:N"`` (the same as
         ``class_order_seed=N``); None: the benchmark's default (a file's sorted labels).
     quick: a fixed per-class subset of the data (a first look in about a minute).
+    train_per_class / test_per_class: the few-shot protocol: at most this many training
+        (test) samples per class, drawn once with seed 0 (the same samples for every run
+        and seed); None: all.
+    label_text: a CSV file of ``label,text`` rows: the answer text of each class for the
+        methods that answer by generation (default: the class name made readable).
+    instruction: a causal LM's system message (None: its chat template's default).
     eval_split: ``"test"`` (report) or ``"val"`` (choose settings): CLINC150's own val
         split, or for a file benchmark a stratified ``val_fraction`` of its training rows,
         held out from training (seed 0, the same for every run); the test data is then
@@ -79,6 +85,10 @@ class RunConfig:
     class_order_seed: int | None = None
     class_order: str | None = None
     quick: bool = False
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    label_text: str | None = None
+    instruction: str | None = None
     eval_split: str = "test"
     val_fraction: float = 0.1
     test_file: str | None = None
@@ -116,6 +126,14 @@ class RunConfig:
         v = self.eval_every
         if not is_int(v) or v < 0:
             raise ValueError(f"eval_every must be an int >= 0 (0: the last experience only), got {v!r}")
+        for name in ("train_per_class", "test_per_class"):
+            v = getattr(self, name)
+            if v is not None and (not is_int(v) or v < 1):
+                raise ValueError(f"{name} must be an int >= 1 or None, got {v!r}")
+        for name in ("label_text", "instruction"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                raise ValueError(f"{name} must be a non-empty string or None, got {v!r}")
         if self.experiences is not None and self.experiences < 1:
             raise ValueError(f"experiences must be >= 1, got {self.experiences}")
         if not isinstance(self.benchmark, str) or not (
@@ -182,9 +200,9 @@ class RunConfig:
     def run_dir(self, benchmark_name: str) -> Path:
         """``out``, or ``runs/<benchmark>-<method>-seed<S>`` plus what sets the run apart.
 
-        Non-default epochs, experiences, class order, ``--quick``, ``--eval-split val`` and
-        precision each add a part (``-ep3``, ``-exp5``, ``-order7`` / ``-sortedorder`` /
-        ``-fileorder``, ``-quick``, ``-val``, ``-bf16``), so two
+        Non-default epochs, experiences, class order, ``--quick``, the few-shot sizes,
+        ``--eval-split val`` and precision each add a part (``-ep3``, ``-exp5``, ``-order7`` /
+        ``-sortedorder`` / ``-fileorder``, ``-quick``, ``-fs20``, ``-test10``, ``-val``, ``-bf16``), so two
         different runs never share a folder.
         """
         if self.out:
@@ -195,6 +213,8 @@ class RunConfig:
         parts += [f"order{self.class_order_seed}"] if self.class_order_seed is not None else []
         parts += [f"{self.class_order}order"] if self.class_order is not None else []
         parts += ["quick"] if self.quick else []
+        parts += [f"fs{self.train_per_class}"] if self.train_per_class is not None else []
+        parts += [f"test{self.test_per_class}"] if self.test_per_class is not None else []
         parts += ["val"] if self.eval_split == "val" else []
         parts += [self.precision] if self.precision != "fp32" else []
         return Path("runs") / "-".join(parts)

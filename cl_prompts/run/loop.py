@@ -31,11 +31,12 @@ __all__ = [
 
 
 def warn_truncated(backbone, texts: list[str]) -> int:
-    """Count texts longer than ``backbone.config.max_length`` tokens; warn once if any.
+    """Count texts longer than the backbone's text budget; warn once if any.
 
-    They are truncated by the tokenizer (not an error); the warning says how many.
+    They are truncated by the tokenizer (not an error); the warning says how many. The
+    budget is ``config.max_length`` tokens, less a causal LM's template.
     """
-    limit = int(backbone.config.max_length)
+    limit = int(getattr(backbone, "text_max_length", backbone.config.max_length))
     lengths = [len(ids) for ids in backbone.tokenizer(list(texts), truncation=False)["input_ids"]]
     over = sum(n > limit for n in lengths)
     if over:

@@ -64,6 +64,8 @@ __all__ = [
     "warn_truncated",
 ]
 
+# --test-per-class alone keeps every training sample: a bound no class reaches.
+MAX_PER_CLASS = 1 << 30
 # From this many experiences on, evaluating after every one warns (the cost is quadratic).
 EVAL_COST_WARNING = 50
 
@@ -86,22 +88,25 @@ def run(
     The run holds a lock on its folder; with ``overwrite`` the old results stay in place
     until the new run has finished (:mod:`cl_prompts.run.out_dir`).
     """
-    from cl_prompts.methods.config import make_config
-    from cl_prompts.methods.registry import get_method_class
+    from cl_prompts.backbones import names_causal_lm
+    from cl_prompts.methods.registry import check_method_options, get_method_class, is_causal
 
     thread_independent_math()
     # a bad method or option is refused before the data and the backbone are loaded
-    make_config(get_method_class(config.method).config_class, config.method, config.method_options)
+    causal = is_causal(backbone) if backbone is not None else names_causal_lm(config.backbone)
+    check_method_options(config.method, config.method_options, causal)
     if dataset is None:
         if config.is_image and backbone is None:  # the images are preprocessed for the backbone
             backbone = _load_backbone(config)
         dataset = load_dataset(config, backbone)
     if config.quick:
         dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
+    if config.train_per_class is not None or config.test_per_class is not None:
+        dataset = dataset.subset(config.train_per_class or MAX_PER_CLASS, seed=0, test_per_class=config.test_per_class)
     out = config.run_dir(dataset.name)
     workers = init_workers(config.device)
     if workers.active:
-        refusal = get_method_class(config.method).data_parallel_refusal
+        refusal = get_method_class(config.method, bool(causal)).data_parallel_refusal
         if refusal:
             raise ValueError(f"{config.method} cannot run data-parallel ({workers.world_size} processes): {refusal}")
         config = dataclasses.replace(config, device=rank_device(config.device))
@@ -169,6 +174,13 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
                  "eval_seconds": [], "train_samples": 0}
     model.set_class_names(dataset.class_names)  # saved with the model: predictions carry names
+    if config.label_text is not None:
+        if not model.generative:
+            raise ValueError(f"label_text gives answer texts to the methods that answer by generation; "
+                             f"{config.method} on {config.backbone} reads features")
+        from cl_prompts.methods.generative import read_label_texts
+
+        model.set_answer_texts(read_label_texts(config.label_text, dataset.class_names))
     state["world_sizes"] = [*state.get("world_sizes", []), workers.world_size]  # one per process start
     loggers = RunLoggers(config.log if workers.is_main else [], work, dataclasses.asdict(config), run_name=out.name)
     try:
@@ -182,7 +194,9 @@ def _load_backbone(config: RunConfig):
     from cl_prompts.backbones import BackboneConfig, load_backbone
 
     return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
-                                        precision=config.precision, trust_remote_code=config.trust_remote_code))
+                                        precision=config.precision, trust_remote_code=config.trust_remote_code,
+                                        instruction=config.instruction))
+
 
 
 def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,

@@ -22,6 +22,7 @@ class LinearProbe(ContinualMethod):
 
     name = "linear_probe"
     config_class = LinearProbeConfig
+    runs_on_causal_lm = True  # frozen features only
 
     def __init__(self, backbone: Any, num_classes: int, config: LinearProbeConfig):
         super().__init__(backbone, num_classes, config)

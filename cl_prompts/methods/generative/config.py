@@ -1,0 +1,96 @@
+"""Configurations of the methods that answer by generation on a causal LM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cl_prompts.methods import options as o
+from cl_prompts.methods.config import MethodConfig
+
+PROMPT_INITS = ("vocab", "normal")
+
+
+def llm_prompt_init(default: str = "vocab") -> object:
+    return o.option(default, "initialisation of a new prompt: 'vocab' (the embeddings of random common "
+                             "tokens, as Lester et al.) or 'normal' N(0, s^2), s = prompt_init_scale",
+                    o.one_of(PROMPT_INITS))
+
+
+@dataclass
+class GenerativeConfig(MethodConfig):
+    """Options of every method that scores answer texts (none but the optimizer's)."""
+
+
+@dataclass
+class GenerativePromptConfig(GenerativeConfig):
+    """A soft prompt in front of the templated input, trained on the answer tokens.
+
+    Defaults follow the prompt tuning papers rather than a search here: 20 tokens
+    initialised from vocabulary embeddings (Lester et al., EMNLP 2021) and Adam at
+    lr 3e-2 (HF PEFT's prompt tuning examples); they were not chosen on validation
+    data yet.
+    """
+
+    lr: float = o.lr(3e-2)
+    prompt_length: int = o.prompt_length(20)
+    prompt_init: str = llm_prompt_init()
+    prompt_init_scale: float = o.prompt_init_scale(0.02)
+
+
+@dataclass
+class GenerativePromptTuningConfig(GenerativePromptConfig):
+    """One soft prompt shared by every experience, trained through the sequence (causal LM).
+
+    Prompt tuning (Lester et al., "The Power of Scale for Parameter-Efficient Prompt
+    Tuning", EMNLP 2021) on a frozen causal LM: the prompt is trained on each experience
+    in turn to make the model say the answer text of the input's class; prediction ranks
+    every seen class by its answer's likelihood. Nothing protects earlier experiences: the
+    forgetting reference for the pool methods.
+    """
+
+
+@dataclass
+class ProgressivePromptsConfig(GenerativePromptConfig):
+    """Progressive Prompts (Razdaibiedina et al., ICLR 2023) on a frozen causal LM.
+
+    Each experience trains a new prompt put in front of the frozen prompts of the earlier
+    ones (``[P_t, ..., P_1, input]``); the earlier prompts never change, so what they
+    learnt stays. Prediction (class-incremental, no task label) scores every seen class's
+    answer under the whole sequence of prompts. The paper's 10 tokens per task.
+    """
+
+    prompt_length: int = o.prompt_length(10, "tokens of each experience's prompt")
+
+
+@dataclass
+class GenerativeGrowingPoolConfig(GenerativePromptConfig):
+    """Per-experience prompts routed by a key per class (causal LM).
+
+    Each experience trains a prompt of its own on its classes' answers, then freezes it.
+    The keys: a ridge classifier on random ReLU features of the frozen query (the LLM's
+    own pooled hidden states of the last ``layers`` layers, as ``ranpac``), one readout
+    column per class, searched in the :class:`~cl_prompts.index.KeyIndex` (faiss when
+    installed). A test input is scored under the prompts of the ``candidates`` tasks whose
+    classes' keys are nearest; each candidate's classes score their answer likelihood
+    under its prompt plus ``route_weight`` times their routing logit; the best class wins.
+    """
+
+    candidates: int = o.option(2, "tasks tried per input (each costs one prompted pass and its "
+                                  "classes' answers at test)", o.positive_int)
+    route_weight: float = o.option(1.0, "weight of the routing logits added to the answer scores",
+                                   o.non_negative)
+    ridge: float = o.option(100.0, "ridge of the routing classifier (frozen query)", o.positive)
+    projection_dim: int = o.projection_dim(10000)
+    layers: int = o.feature_layers(4)
+    index: str = o.index()
+    init_from_previous: bool = o.option(True, "a new task's prompt starts from the previous task's",
+                                        o.boolean)
+
+
+@dataclass
+class ZeroShotConfig(GenerativeConfig):
+    """No training: the frozen instruction-tuned LM ranks the seen classes' answer texts.
+
+    The reference any trained method must beat: the chat template wraps the input and
+    each seen class's answer is scored after it, with no prompt.
+    """

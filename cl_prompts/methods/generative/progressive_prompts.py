@@ -1,0 +1,62 @@
+"""``progressive_prompts`` on a causal LM: each experience's prompt goes in front of the frozen earlier ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cl_prompts.methods.generative.base import GenerativeMethod, init_llm_prompts
+from cl_prompts.methods.generative.config import ProgressivePromptsConfig
+from cl_prompts.methods.registry import register
+
+
+@register
+class ProgressivePrompts(GenerativeMethod):
+    """Buffers ``frozen`` (T_done * P, D): the finished experiences' prompts, newest first;
+    ``current`` (P, D): the open experience's, trained."""
+
+    name = "progressive_prompts"
+    config_class = ProgressivePromptsConfig
+    renews_parameters = True  # each experience trains a new ``current``
+
+    def __init__(self, backbone: Any, num_classes: int, config: ProgressivePromptsConfig):
+        super().__init__(backbone, num_classes, config)
+        self.register_buffer("frozen", torch.zeros(0, self.hidden_size))
+        self.register_parameter("current", None)
+
+    def _grow(self, experience: int, classes: list[int]) -> None:
+        c = self.config
+        prompt = init_llm_prompts(self.backbone, c.prompt_length, c.prompt_init, c.prompt_init_scale)
+        self.current = nn.Parameter(prompt.to(self.frozen.device))
+
+    def _freeze(self, experience: int) -> None:
+        self.frozen = torch.cat([self.current.detach(), self.frozen])  # newest first
+        self.current = None
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [self.current] if self.current is not None else []
+
+    def input_prompts(self) -> tuple[Tensor, Tensor] | None:
+        """Each finished experience's prompt (T, P, D), oldest first, and its experience."""
+        p = self.config.prompt_length
+        n = self.frozen.shape[0] // p
+        if n == 0:
+            return None
+        prompts = self.frozen.detach().view(n, p, -1).flip(0)
+        return prompts, torch.arange(n)
+
+    def _sequence(self) -> Tensor:
+        """(1, P_total, D): the open prompt (if any) in front of the frozen ones."""
+        parts = ([self.current] if self.current is not None else []) + [self.frozen]
+        return torch.cat(parts)[None]
+
+    def _train_prompts(self, inputs: Any) -> Tensor:
+        return self._sequence()
+
+    def _logits(self, inputs: Any) -> Tensor:
+        return self.scores_over(inputs, self.seen_classes(), self._sequence())
+
+    def _after_load(self) -> None:
+        self.current = None

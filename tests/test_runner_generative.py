@@ -1,0 +1,66 @@
+"""Runs of the methods that answer by generation: few-shot protocol, answer texts, predict."""
+
+from __future__ import annotations
+
+import pytest
+
+from cl_prompts.data.synthetic import synthetic_text_dataset
+from cl_prompts.inference import Predictor
+from cl_prompts.run.checkpoints import latest_model_dir
+from cl_prompts.run.runner import RunConfig, run
+
+TINY_POOL = {"lr": 0.05, "prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
+
+
+def config(tmp_path, **kw) -> RunConfig:
+    base = {"backbone": "tiny-llama", "method": "growing_pool", "out": str(tmp_path / "run"), "progress": False,
+            "plots": False, "batch_size": 4, "method_options": TINY_POOL}
+    return RunConfig(**{**base, **kw})
+
+
+def test_a_few_shot_run_on_a_causal_lm_trains_on_n_per_class_and_answers_with_the_label_texts(tmp_path):
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=4)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"label,text\n{data.class_names[0]},the first one\n")
+    results = run(config(tmp_path, train_per_class=3, test_per_class=2, label_text=str(labels)), dataset=data)
+    assert results["train_samples"] == 4 * 3  # 3 per class, one epoch
+    assert len(results["accuracy_matrix"]) == 2
+    assert results["method_config"]["route_weight"] == 1.0  # the causal LM variant's config
+    assert results["key_search"]["backend"] == "faiss"
+    predictor = Predictor.from_pretrained(latest_model_dir(tmp_path / "run"))
+    assert predictor.model.answer_texts[0] == "the first one"
+    assert predictor.model.answer_texts[1] == data.class_names[1].replace("_", " ")
+    answer = predictor.predict([data.test.texts[0]])[0]
+    assert answer.labels[0] in data.class_names and answer.experience in (0, 1)
+
+
+def test_answer_texts_are_refused_for_a_method_that_reads_features(tmp_path):
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("label,text\n")
+    with pytest.raises(ValueError, match="label_text gives answer texts to the methods that answer by generation"):
+        run(config(tmp_path, method="ncm", method_options={}, label_text=str(labels)), dataset=data)
+
+
+def test_an_option_of_the_other_variant_is_refused_before_anything_loads(tmp_path):
+    # route_weight belongs to growing_pool on a causal LM, not on an encoder
+    with pytest.raises(TypeError, match="unknown config option.*route_weight"):
+        run(RunConfig(backbone="minilm", method="growing_pool", method_options={"route_weight": 1.0},
+                      out=str(tmp_path / "r"), progress=False))
+    with pytest.raises(ValueError, match="does not run on a causal LM"):
+        run(RunConfig(backbone="tiny-llama", method="l2p", out=str(tmp_path / "r"), progress=False))
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"train_per_class": 0}, "train_per_class must be an int >= 1"),
+    ({"test_per_class": 2.5}, "test_per_class must be an int >= 1"),
+    ({"label_text": " "}, "label_text must be a non-empty string"),
+])
+def test_few_shot_options_are_checked(kw, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig(**kw)
+
+
+def test_the_few_shot_sizes_name_the_run_folder():
+    cfg = RunConfig(train_per_class=20, test_per_class=5, backbone="smollm2")
+    assert cfg.run_dir("hwu64").name == "hwu64-growing_pool-seed0-fs20-test5"
