@@ -43,7 +43,7 @@ def _source(cell: dict) -> str:
 def test_the_numbered_notebooks_exist():
     assert [p.name for p in PATHS] == ["01_quickstart.ipynb", "02_avalanche_forgetting.ipynb",
                                        "03_inside_the_prompts.ipynb", "04_multitask_recycling.ipynb",
-                                       "05_your_own_intents.ipynb"]
+                                       "05_your_own_intents.ipynb", "06_llm_prompts.ipynb"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
@@ -233,3 +233,23 @@ def test_a_notebook_runs_in_a_jupyter_kernel_with_injected_parameters(tmp_path):
     _check_your_own_intents(got, tmp_path)
     results = json.loads((tmp_path / "runs" / "05_your_own_intents" / "results.json").read_text())
     assert results["config"]["method_options"] == TINY  # the injected cell came after the parameters
+
+
+@pytest.mark.parametrize("backbone", ["tiny-llama", pytest.param("smollm2", marks=pytest.mark.slow)])
+def test_llm_notebook_trains_both_learners_and_decodes_under_each_prompt(tmp_path, monkeypatch, backbone):
+    probe = ('{"domains": domains, "said": said, "unprompted": unprompted, "tables": len(tables), '
+             '"summary": summary, "answers": pool.answer_texts[:2]}')
+    overrides = {"BACKBONE": backbone, "EXPERIENCES": 2, "TRAIN_PER_CLASS": 2, "TEST_PER_CLASS": 1, "EPOCHS": 1}
+    path = NOTEBOOKS / "06_llm_prompts.ipynb"
+    if backbone == "tiny-llama":
+        got = _in_process(path, {**overrides, "PROMPT_LENGTH": 2, "POOL_OPTIONS": {"projection_dim": 64}},
+                          probe, tmp_path, monkeypatch)
+    else:
+        got = _in_kernel(path, {**overrides, "TRAIN_PER_CLASS": 5, "TEST_PER_CLASS": 2}, probe, tmp_path)
+    assert got["domains"] == ["banking", "credit_cards"]
+    assert set(got["said"]) == set(got["domains"]) and all(len(v) == 2 for v in got["said"].values())
+    assert len(got["unprompted"]) == 2 and got["tables"] == 2  # one prompt per domain
+    assert got["answers"] == ["freeze account", "routing"]  # readable intent names
+    assert set(got["summary"]) == {"prompt_tuning", "growing_pool"}
+    for summary in got["summary"].values():
+        assert 0.0 <= summary["final_average_accuracy"] <= 100.0
