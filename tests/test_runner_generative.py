@@ -64,3 +64,16 @@ def test_few_shot_options_are_checked(kw, match):
 def test_the_few_shot_sizes_name_the_run_folder():
     cfg = RunConfig(train_per_class=20, test_per_class=5, backbone="smollm2")
     assert cfg.run_dir("hwu64").name == "hwu64-growing_pool-seed0-fs20-test5"
+
+
+def test_predict_prints_what_the_model_says_only_for_a_generative_run(tmp_path, capsys):
+    from cl_prompts.cli import main
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2)
+    run(config(tmp_path), dataset=data)
+    assert main(["predict", str(tmp_path / "run"), data.test.texts[0], "--generate", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{data.test.texts[0]!r} -> the model says " in out
+    run(config(tmp_path, method="ncm", method_options={}, out=str(tmp_path / "ncm")), dataset=data)
+    assert main(["predict", str(tmp_path / "ncm"), "hello", "--generate", "3"]) == 2
+    assert "--generate needs a run of a method that answers by generation" in capsys.readouterr().err

@@ -35,6 +35,9 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     p.add_argument("--text-column", dest="text_column", default="text", help="text column of --file (default text)")
     p.add_argument("--out", help="write the predictions to this .csv or .jsonl file (a new file)")
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes per text (default 3)")
+    p.add_argument("--generate", type=int, metavar="N", default=0,
+                   help="causal LM runs: also print what the model says (greedy, at most N tokens) under "
+                        "the prompts it predicts with")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     add_trust_flag(p)
     c = sub.add_parser("calibrate", help="fit a run's out-of-scope threshold on in-scope labelled texts")
@@ -123,6 +126,12 @@ def predict_command(args: argparse.Namespace) -> None:
         print(f"{len(predictions)} predictions: {args.out}")
     else:
         print("\n".join(_line(p) for p in predictions))
+    if args.generate:
+        if not getattr(predictor.model, "generative", False):
+            raise ValueError(f"--generate needs a run of a method that answers by generation on a causal LM; "
+                             f"{predictor.model.name} reads features")
+        said = predictor.model.generate(texts, max_new_tokens=args.generate)
+        print("\n".join(f"{t!r} -> the model says {s!r}" for t, s in zip(texts, said, strict=True)))
     if predictor.calibration is None:
         print(f"(no out-of-scope threshold: fit one with cl-prompts calibrate {args.run_dir} --file VAL.csv)")
 

@@ -226,3 +226,18 @@ def test_query_features_of_several_layers_are_the_pooled_hidden_states_concatena
     torch.testing.assert_close(two[:, lm.hidden_size:], one)  # the last one is the final (normed) state
     torch.testing.assert_close(lm.query_features(x, layers=2), two)  # cached rows are the same
     torch.testing.assert_close(lm.query_features(x), one)  # and kept apart from the one-layer rows
+
+
+def test_generation_uses_the_prompts_each_method_predicts_with(lm):
+    texts = [TEXTS[0], TEXTS[4]]
+    x, _ = inputs(lm, [0, 4])
+    pool = built("growing_pool", lm)
+    train(pool, lm, steps=1)
+    routed = pool._task_prompts(pool.predict_task(x))  # (B, P, D)
+    assert pool.generate(texts, max_new_tokens=3) == lm.generate(x, routed, max_new_tokens=3)
+    tuned = built("prompt_tuning", lm)
+    train(tuned, lm, steps=1)
+    assert tuned.generate(x, max_new_tokens=3) == lm.generate(x, tuned.prompt[None], max_new_tokens=3)
+    plain = built("zero_shot", lm)
+    train(plain, lm)
+    assert plain.generate(texts, max_new_tokens=3) == lm.generate(texts, max_new_tokens=3)

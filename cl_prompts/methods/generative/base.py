@@ -115,6 +115,19 @@ class GenerativeMethod(ContinualMethod):
         """Training logits: the open experience's classes scored under its training prompts."""
         return self.scores_over(inputs, self.seen_classes(), self._train_prompts(inputs)), []
 
+    # ---------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(self, inputs: Any, max_new_tokens: int = 16) -> list[str]:
+        """Greedy answers (B texts) under the prompts the method predicts with; ``inputs``
+        may be raw texts."""
+        if isinstance(inputs, list):
+            inputs = {k: v.to(self.backbone.device) for k, v in self.backbone.tokenize(inputs).items()}
+        return self.backbone.generate(inputs, self._generation_prompts(inputs), max_new_tokens=max_new_tokens)
+
+    def _generation_prompts(self, inputs: Any) -> Tensor | None:
+        """The prompts (B|1, P, D) an input is answered under (the training ones by default)."""
+        return self._train_prompts(inputs)
+
     # ---------------------------------------------------------------- save / load
     def extra_state(self) -> dict[str, Any]:
         return {"answer_texts": self.answer_texts}

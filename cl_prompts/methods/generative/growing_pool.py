@@ -115,6 +115,10 @@ class GenerativeGrowingPool(GenerativeMethod):
         owners = torch.where(ids >= 0, self.class_task[ids.clamp(min=0)], -1)
         return route, first_distinct(owners.cpu(), m).to(h.device)
 
+    def _generation_prompts(self, inputs: Any) -> Tensor:
+        """The prompt of the task each input is routed to first (B, P, D)."""
+        return self._task_prompts(self.predict_task(inputs))
+
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the task the key index ranks first."""
         return self.candidate_tasks(inputs)[1][:, 0]
