@@ -191,6 +191,13 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cl-prompts``; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)  # --help and --version exit here, before torch is imported
+    if args.command == "run" and args.backbone:  # offline, a hub id fails here, not after torch and retries
+        from cl_prompts.hub import unavailable_hub_id
+
+        message = unavailable_hub_id(args.backbone)
+        if message:
+            print(f"cl-prompts: error: {message}", file=sys.stderr)
+            return 2
     from cl_prompts.random_state import thread_independent_math
 
     thread_independent_math()  # before any matrix product (the runner's call may come too late)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from cl_prompts.hub import HUB_PROBE_TIMEOUT, hub_reachable, offline_message  # noqa: F401 (re-exported)
 from cl_prompts.safe_io import join_inside, read_json, require
 
 from .attention import ATTN_IMPLEMENTATION
@@ -74,39 +74,8 @@ def resolve_pooling(pooling: str, family: Family, folder: str | None) -> str:
     return "cls" if family.modality == "vision" else "mean"
 
 
-#: Seconds :func:`hub_reachable` waits for the hub before a hub id is read from the cache only.
-HUB_PROBE_TIMEOUT = 2.0
-
-
 class ModelNotAvailableOffline(OSError):
     """A hub id that is neither a local folder nor in the Hugging Face cache, with the hub out of reach."""
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
-    """Whether the Hugging Face hub answers within ``timeout`` seconds; False in offline mode
-    (``HF_HUB_OFFLINE=1``).
-
-    One request without retries; any answer counts, an error status too. It runs in a daemon
-    thread, so a name lookup that hangs cannot hold the caller past ``timeout``.
-    """
-    from huggingface_hub import constants, is_offline_mode
-    from huggingface_hub.utils import get_session
-
-    if is_offline_mode():
-        return False
-    done, answered = threading.Event(), []
-
-    def probe() -> None:
-        try:
-            get_session().head(constants.ENDPOINT, timeout=timeout)
-            answered.append(True)
-        except Exception:  # any failure (DNS, refused, timeout, proxy) means "not reachable"
-            pass
-        finally:
-            done.set()
-
-    threading.Thread(target=probe, name="cl-prompts-hub-probe", daemon=True).start()
-    return done.wait(timeout) and bool(answered)
 
 
 def offline_hub_id(source: str, local_files_only: bool) -> bool:
@@ -134,14 +103,7 @@ def offline_errors(name: str, offline: bool) -> Iterator[None]:
     except OSError as exc:
         if not offline:
             raise
-        from huggingface_hub import constants
-
-        raise ModelNotAvailableOffline(
-            f"backbone {name!r} is not available offline: it is not a local folder, {constants.ENDPOINT} "
-            f"does not answer and it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}); "
-            f"point --backbone (name_or_path) to a local model folder (config.json and *.safetensors, "
-            f"e.g. written by save_pretrained) or use the offline default '{DEFAULT_NAME}'"
-        ) from exc
+        raise ModelNotAvailableOffline(offline_message(name)) from exc
 
 
 def model_kwargs(family: Family) -> dict:
