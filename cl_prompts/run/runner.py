@@ -99,10 +99,7 @@ def run(
         if config.is_image and backbone is None:  # the images are preprocessed for the backbone
             backbone = _load_backbone(config)
         dataset = load_dataset(config, backbone)
-    if config.quick:
-        dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
-    if config.train_per_class is not None or config.test_per_class is not None:
-        dataset = dataset.subset(config.train_per_class or MAX_PER_CLASS, seed=0, test_per_class=config.test_per_class)
+    dataset = run_subset(dataset, config)
     out = config.run_dir(dataset.name)
     workers = init_workers(config.device)
     if workers.active:
@@ -128,6 +125,15 @@ def run(
         print(f"results: {out / res.RESULTS_FILE}\nplots:   {out}/accuracy_matrix.png, "
               f"{out}/accuracy_over_time.png\ncheckpoint: {ckpt.checkpoint_root(out)}")
     return results
+
+
+def run_subset(dataset, config: RunConfig):
+    """The part of ``dataset`` a run of ``config`` reads: ``--quick``, then the few-shot sizes."""
+    if config.quick:
+        dataset = dataset.subset(QUICK["per_class"], seed=0, test_per_class=QUICK["test_per_class"])
+    if config.train_per_class is not None or config.test_per_class is not None:
+        dataset = dataset.subset(config.train_per_class or MAX_PER_CLASS, seed=0, test_per_class=config.test_per_class)
+    return dataset
 
 
 def _received_folder(workers: Workers) -> str:

@@ -1,0 +1,114 @@
+"""``growing_pool`` on a causal LM: ``route_weight`` and ``candidates`` chosen on validation data.
+
+    python benchmarks/explore_llm_fusion.py RUN_DIR --out benchmarks/results/llm-hwu64-fs20/fusion-val.json
+
+RUN_DIR: a finished ``growing_pool`` run on a causal LM made with ``--eval-split val`` (the
+test data is never read). Its final model is loaded from the checkpoint and every
+validation sample is scored once, under the prompts of its ``max(--candidates)`` nearest
+tasks: the answer log-likelihood of each candidate class, and the routing logits. The
+accuracy of every (candidates, route_weight) pair is then a sum of these: a smaller
+``candidates`` keeps the first tasks of a larger one. ``route_weight`` = inf is the
+routing classifier alone (a ``ranpac`` on the LLM's features). Ties go to the cheaper
+setting (fewer candidates), then to the smaller weight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cl_prompts.backbones import BackboneConfig, load_backbone
+from cl_prompts.methods import load_model
+from cl_prompts.random_state import thread_independent_math
+from cl_prompts.results import read_results
+from cl_prompts.results.record import versions
+from cl_prompts.run.checkpoints import latest_model_dir
+from cl_prompts.run.config import read_config_file
+from cl_prompts.run.loop import TokenizedStream
+from cl_prompts.run.runner import RunConfig, load_dataset, run_subset
+
+WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, math.inf)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--candidates", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", type=Path, required=True)
+    return p.parse_args(argv)
+
+
+@torch.no_grad()
+def score(model, stream: TokenizedStream, most: int, batch_size: int) -> dict[str, torch.Tensor]:
+    """Answer scores (N, C) of the candidate classes (-inf elsewhere), routing logits (N, C),
+    candidate tasks (N, most) and targets (N,) of every validation sample."""
+    model.config = dataclasses.replace(model.config, candidates=most, route_weight=0.0)
+    idx = torch.cat([stream.indices("test", e) for e in range(len(stream.experiences))])
+    out: dict[str, list] = {"answers": [], "route": [], "cands": [], "y": []}
+    for start in range(0, len(idx), batch_size):
+        x, y = stream.batch("test", idx[start:start + batch_size])
+        route, cands = model.candidate_tasks(x)
+        out["answers"].append(model(x).cpu())
+        out["route"].append(route.cpu())
+        out["cands"].append(cands.cpu())
+        out["y"].append(y.cpu())
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor, m: int, weight: float) -> float:
+    if math.isinf(weight):
+        return 100.0 * float((s["route"].argmax(-1) == s["y"]).float().mean())
+    kept = (class_task[None, None, :] == s["cands"][:, :m, None]).any(1)  # (N, C) classes of the first m tasks
+    logits = (s["answers"] + weight * s["route"]).masked_fill(~kept, float("-inf"))
+    return 100.0 * float((logits.argmax(-1) == s["y"]).float().mean())
+
+
+def main(argv=None) -> Path:
+    thread_independent_math()
+    args = parse_args(argv)
+    results = read_results(args.run_dir)
+    config = RunConfig(**read_config_file(args.run_dir / "results.json"))
+    if config.eval_split != "val" or results["method"] != "growing_pool":
+        raise SystemExit(f"{args.run_dir} must be a growing_pool run made with --eval-split val")
+    started = time.perf_counter()
+    backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
+                                            instruction=config.instruction))
+    model = load_model(latest_model_dir(args.run_dir), backbone).eval()
+    stream = TokenizedStream(run_subset(load_dataset(config), config), backbone, "cpu")
+    s = score(model, stream, max(args.candidates), args.batch_size)
+    class_task = model.class_task.cpu()
+    grid = [{"candidates": m, "route_weight": w, "val_accuracy": accuracy(s, class_task, m, w)}
+            for m in sorted(args.candidates) for w in sorted(args.weights)]
+    best = max(grid, key=lambda g: (round(g["val_accuracy"], 6), -g["candidates"], -g["route_weight"]))
+    first = s["cands"][:, 0]
+    task_id = 100.0 * float((class_task[s["y"]] == first).float().mean())
+    doc = {
+        "command": "python benchmarks/explore_llm_fusion.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "run": str(args.run_dir), "run_config": results["config"], "method_config": results["method_config"],
+        "validation_samples": int(len(s["y"])), "task_id_accuracy": task_id,
+        "grid": [{**g, "route_weight": str(g["route_weight"]) if math.isinf(g["route_weight"]) else g["route_weight"]}
+                 for g in grid],
+        "chosen": {"candidates": best["candidates"], "route_weight": str(best["route_weight"])
+                   if math.isinf(best["route_weight"]) else best["route_weight"],
+                   "val_accuracy": best["val_accuracy"]},
+        "seconds": round(time.perf_counter() - started, 1), "versions": versions(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    for g in grid:
+        print(f"candidates {g['candidates']}  route_weight {g['route_weight']:>5}  val {g['val_accuracy']:.2f}")
+    print(f"task identification {task_id:.2f}; chosen {doc['chosen']}: {args.out}")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""benchmarks/explore_llm_fusion.py: the fusion grid of growing_pool on a causal LM, on validation data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from cl_prompts.data.synthetic import synthetic_text_dataset
+
+
+@pytest.fixture(scope="module")
+def fusion(benchmark_script):
+    return benchmark_script("explore_llm_fusion")
+
+
+def test_accuracy_adds_the_weighted_routing_to_the_answers_of_the_first_candidates(fusion):
+    class_task = torch.tensor([0, 0, 1, 1])
+    s = {"answers": torch.tensor([[-1.0, -2.0, -0.5, -3.0], [-2.0, -1.0, -0.5, float("-inf")]]),
+         "route": torch.tensor([[0.9, 0.1, 0.2, 0.0], [0.0, 0.8, 0.1, 0.0]]),
+         "cands": torch.tensor([[0, 1], [0, 1]]), "y": torch.tensor([0, 1])}
+    assert fusion.accuracy(s, class_task, 1, 0.0) == 100.0  # task 0 only: classes 0 and 1
+    assert fusion.accuracy(s, class_task, 2, 0.0) == 0.0  # class 2's answer wins both
+    assert fusion.accuracy(s, class_task, 2, 1.0) == 100.0  # -1 + 0.9 > -0.5 + 0.2; -1 + 0.8 > -0.5 + 0.1
+    assert fusion.accuracy(s, class_task, 2, math.inf) == 100.0  # the routing classifier alone
+
+
+def test_the_script_refuses_a_test_run_and_writes_its_grid_for_a_val_run(fusion, tmp_path, monkeypatch):
+    from cl_prompts.run.runner import RunConfig, run
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
+    csv = tmp_path / "data.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{data.class_names[y]}\n" for t, y in
+                                              zip(data.train.texts, data.train.labels, strict=True)))
+    options = {"prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
+    base = {"benchmark": f"file:{csv}", "backbone": "tiny-llama", "method": "growing_pool", "experiences": 2,
+            "progress": False, "plots": False, "batch_size": 4, "method_options": options, "val_fraction": 0.34}
+    run(RunConfig(**base, out=str(tmp_path / "test")))
+    with pytest.raises(SystemExit, match="--eval-split val"):
+        fusion.main([str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
+    run(RunConfig(**base, eval_split="val", out=str(tmp_path / "val")))
+    out = fusion.main([str(tmp_path / "val"), "--candidates", "1", "2", "--weights", "0", "1", "inf",
+                       "--out", str(tmp_path / "f.json")])
+    doc = json.loads(out.read_text())
+    assert [(g["candidates"], g["route_weight"]) for g in doc["grid"]] == [
+        (1, 0.0), (1, 1.0), (1, "inf"), (2, 0.0), (2, 1.0), (2, "inf")]
+    assert doc["validation_samples"] == 4 * 2  # a third of 6 rows per class held out
+    assert doc["chosen"]["val_accuracy"] == max(g["val_accuracy"] for g in doc["grid"])
+    assert doc["command"].startswith("python benchmarks/explore_llm_fusion.py")
