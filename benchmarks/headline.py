@@ -150,7 +150,8 @@ def main(argv=None) -> Path:
     note = (f"\nFinal average accuracy: mean over the experiences of the accuracy after the last "
             f"one (%). {FORGETTING} Train time: seconds, summed over experiences, "
             f"{platform.processor() or platform.machine()}, device {args.device}.\n")
-    note += validation_table(args.tune, sorted({r["method"] for r in results}), args.benchmark)
+    # the tunings are of the encoder methods: a causal LM's methods have their own configs
+    note += validation_table([] if causal else args.tune, sorted({r["method"] for r in results}), args.benchmark)
     (out / "headline.md").write_text(header + table + note, encoding="utf-8")
     doc = {
         "command": "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv),
