@@ -192,8 +192,9 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
 
 def stale_reasons(results: dict, method: str, options: dict, causal: bool = False) -> list[str]:
     """How a finished run differs from what ``method`` with ``options`` would run today (on a
-    causal LM: its variant there): its method config (every field) and the cl_prompts version;
-    [] when it matches."""
+    causal LM: its variant there): its method config (every field; an option the run predates
+    counts only when today's value is not its default) and the cl_prompts version; [] when it
+    matches."""
     from cl_prompts.methods import get_method_class
     from cl_prompts.methods.config import make_config
     from cl_prompts.results.record import versions
@@ -203,7 +204,10 @@ def stale_reasons(results: dict, method: str, options: dict, causal: bool = Fals
     saved = results.get("method_config")
     if saved is None:
         return ["its results.json records no method_config"]
-    why = [f"{k}={saved.get(k, '(absent)')!r}, today {v!r}" for k, v in today.items() if saved.get(k, "(absent)") != v]
+    # an option added after the run, at the default that does what the code did before, is no change
+    defaults = json.loads(json.dumps(config_class().to_dict()))
+    why = [f"{k}={saved.get(k, '(absent)')!r}, today {v!r}" for k, v in today.items()
+           if saved.get(k, "(absent)") != v and not (k not in saved and v == defaults.get(k))]
     why += [f"option {k!r} no longer exists" for k in sorted(set(saved) - set(today))]
     ran, now = results.get("versions", {}).get("cl_prompts"), versions()["cl_prompts"]
     if ran != now:

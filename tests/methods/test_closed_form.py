@@ -141,3 +141,27 @@ def test_growing_pool_class_similarity_reads_its_routing_statistics(backbone, st
     expected = stats.class_similarity(backbone.query_features(x, layers=model.config.layers))
     assert torch.equal(model.class_similarity(x), expected) and expected.shape == (x["input_ids"].shape[0],)
     assert float(expected.max()) <= 1 + 1e-9
+
+
+def test_a_ranpac_ensemble_averages_independent_projections_and_saves_them(tmp_path):
+    from cl_prompts.backbones.testing import tiny_text_backbone
+    from cl_prompts.methods import build_model, load_model
+
+    bb = tiny_text_backbone()
+    x = bb.tokenize([f"sentence {i} about topic {i % 3}" for i in range(12)])
+    y = torch.arange(12) % 3
+    options = {"projection_dim": 32, "ridge": 1.0, "projection_seed": 5}
+    one = build_model("ranpac", bb, 3, **options)
+    two = build_model("ranpac", bb, 3, **options, ensemble=2)
+    second = build_model("ranpac", bb, 3, **{**options, "projection_seed": 6})
+    for model in (one, two, second):
+        model.begin_experience(0, [0, 1, 2])
+        model.observe(x, y)
+        model.end_experience(0)
+    assert "more_readouts" not in one.state_dict()  # a single projection saves what it always did
+    torch.testing.assert_close(two.stats.projection, one.stats.projection)  # the first member is ranpac
+    torch.testing.assert_close(two.more_stats[0].projection, second.stats.projection)
+    torch.testing.assert_close(two(x), (one(x) + second(x)) / 2)
+    two.save_pretrained(tmp_path / "two")
+    torch.testing.assert_close(load_model(tmp_path / "two", bb)(x), two(x))
+    assert type(two).config_class.from_preset("ensemble2").ensemble == 2

@@ -33,7 +33,10 @@ class RanPACConfig(MethodConfig):
     - ``projection_dim``: M, the random features (memory: a float64 (M, M) Gram matrix, 800 MB
       at 10,000, in memory and in each checkpoint);
     - ``projection_seed``: seed of W (None: drawn from torch's global RNG, i.e. the run seed);
-    - ``normalize``: unit-normalise the query first.
+    - ``normalize``: unit-normalise the query first;
+    - ``ensemble``: N independent projections, each with its own statistics and readout;
+      the logits are their mean. The prompt-free ensemble that docs/prompt_value.md
+      compares learned prompts with (memory and solves: N times one).
 
     Defaults ``layers=4``, ``ridge=100`` and ``projection_dim=10000``, chosen on validation
     data; how, with the figures: docs/tuning.md#ranpac.
@@ -46,3 +49,8 @@ class RanPACConfig(MethodConfig):
     projection_seed: int | None = o.option(None, "seed of the random projection; None draws it from "
                                            "torch's global RNG (the run seed)", _seed)
     normalize: bool = o.normalize()
+    ensemble: int = o.option(1, "independent random projections whose readouts' logits are averaged "
+                                "(each one a Gram matrix and a solve)", o.positive_int)
+
+    PRESETS = {"ensemble2": {"ridge": 100.0, "layers": 4, "projection_dim": 10000, "projection_seed": None,
+                             "normalize": True, "ensemble": 2}}
