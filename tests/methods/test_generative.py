@@ -241,3 +241,13 @@ def test_generation_uses_the_prompts_each_method_predicts_with(lm):
     plain = built("zero_shot", lm)
     train(plain, lm)
     assert plain.generate(texts, max_new_tokens=3) == lm.generate(texts, max_new_tokens=3)
+
+
+@pytest.mark.parametrize("name", ["growing_pool", "progressive_prompts", "prompt_tuning"])
+def test_labels_init_starts_each_prompt_from_its_experience_answer_texts(lm, name):
+    model = built(name, lm, prompt_init="labels", prompt_length=4)
+    model.begin_experience(0, [1, 2])
+    words = lm.tokenizer("alarm query, play music", add_special_tokens=False)["input_ids"][:4]
+    table = lm.model.get_input_embeddings().weight
+    prompt = model._train_prompts(None)[0, :4]  # the open experience's prompt comes first
+    torch.testing.assert_close(prompt, table[torch.tensor(words)])

@@ -25,14 +25,19 @@ from cl_prompts.methods.generative.config import GenerativeConfig
 VOCAB_INIT_TOKENS = 5000
 
 
-def init_llm_prompts(backbone: Any, length: int, init: str, scale: float) -> Tensor:
+def init_llm_prompts(backbone: Any, length: int, init: str, scale: float, labels: Sequence[str] = ()) -> Tensor:
     """A new prompt (length, D): ``"vocab"`` copies the embeddings of random common tokens
-    (so it starts where real tokens live), ``"normal"`` draws N(0, scale^2)."""
+    (so it starts where real tokens live); ``"labels"`` the embeddings of ``labels`` joined
+    by commas, cut or completed with ``"vocab"`` rows to ``length``; ``"normal"`` draws
+    N(0, scale^2)."""
     table = backbone.model.get_input_embeddings().weight  # (V, D)
-    if init == "vocab":
-        ids = torch.randint(0, min(VOCAB_INIT_TOKENS, table.shape[0]), (length,))
-        return table.detach()[ids.to(table.device)].float().clone()
-    return torch.randn(length, table.shape[1], device=table.device) * scale
+    if init == "normal":
+        return torch.randn(length, table.shape[1], device=table.device) * scale
+    ids = torch.randint(0, min(VOCAB_INIT_TOKENS, table.shape[0]), (length,))
+    if init == "labels" and labels:
+        words = backbone.tokenizer(", ".join(labels), add_special_tokens=False)["input_ids"][:length]
+        ids[: len(words)] = torch.tensor(words, dtype=ids.dtype)
+    return table.detach()[ids.to(table.device)].float().clone()
 
 
 class GenerativeMethod(ContinualMethod):
@@ -92,6 +97,12 @@ class GenerativeMethod(ContinualMethod):
         if len(classes):
             out[:, classes.to(out.device)] = self.score(inputs, classes, input_prompts).to(out.device)
         return out
+
+    def new_prompt(self, classes: Sequence[int]) -> Tensor:
+        """A prompt (P, D) for an experience of ``classes``, initialised as the config says."""
+        c = self.config
+        labels = [self.answer_texts[k] for k in classes] if self.answer_texts is not None else []
+        return init_llm_prompts(self.backbone, c.prompt_length, c.prompt_init, c.prompt_init_scale, labels)
 
     def seen_classes(self) -> Tensor:
         return torch.nonzero(self.seen_mask).flatten()

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from cl_prompts.methods import options as o
 from cl_prompts.methods.config import MethodConfig
 
-PROMPT_INITS = ("vocab", "normal")
+PROMPT_INITS = ("vocab", "labels", "normal")
 
 
 def llm_prompt_init(default: str = "vocab") -> object:
     return o.option(default, "initialisation of a new prompt: 'vocab' (the embeddings of random common "
-                             "tokens, as Lester et al.) or 'normal' N(0, s^2), s = prompt_init_scale",
+                             "tokens, as Lester et al.), 'labels' (the token embeddings of the experience's "
+                             "answer texts, as Lester et al.'s class-label init; cut or completed with "
+                             "'vocab' rows to prompt_length) or 'normal' N(0, s^2), s = prompt_init_scale",
                     o.one_of(PROMPT_INITS))
 
 
@@ -83,8 +85,9 @@ class GenerativeGrowingPoolConfig(GenerativePromptConfig):
     projection_dim: int = o.projection_dim(10000)
     layers: int = o.feature_layers(4)
     index: str = o.index()
-    init_from_previous: bool = o.option(True, "a new task's prompt starts from the previous task's",
-                                        o.boolean)
+    init_from_previous: bool = o.option(True, "a new task's prompt starts from the previous task's "
+                                              "(not with prompt_init='labels': each starts from its own "
+                                              "answer texts)", o.boolean)
 
 
 @dataclass

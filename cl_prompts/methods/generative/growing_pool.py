@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.closed_form import RidgeStatistics
 from cl_prompts.methods.common import FeatureCollector, pool_contents
-from cl_prompts.methods.generative.base import GenerativeMethod, init_llm_prompts
+from cl_prompts.methods.generative.base import GenerativeMethod
 from cl_prompts.methods.generative.config import GenerativeGrowingPoolConfig
 from cl_prompts.methods.growing_pool.model import first_distinct
 from cl_prompts.methods.registry import register
@@ -46,11 +46,11 @@ class GenerativeGrowingPool(GenerativeMethod):
     # ---------------------------------------------------------------- growth
     def _grow(self, experience: int, classes: list[int]) -> None:
         c = self.config
-        if c.init_from_previous and self.pool.num_tasks:
+        if c.init_from_previous and self.pool.num_tasks and c.prompt_init != "labels":
             start, stop = self.pool.task_range(self.pool.current_task)
             init = self.pool.lookup(torch.arange(start, stop))[0]  # (1, P, D)
         else:
-            init = init_llm_prompts(self.backbone, c.prompt_length, c.prompt_init, c.prompt_init_scale)[None]
+            init = self.new_prompt(classes)[None]
         self.pool.add_task(1, prompts=init)
         cls = torch.tensor(classes, device=self.class_task.device)
         self.class_task[cls[self.class_task[cls] < 0]] = experience

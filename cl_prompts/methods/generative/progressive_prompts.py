@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cl_prompts.methods.generative.base import GenerativeMethod, init_llm_prompts
+from cl_prompts.methods.generative.base import GenerativeMethod
 from cl_prompts.methods.generative.config import ProgressivePromptsConfig
 from cl_prompts.methods.registry import register
 
@@ -27,9 +27,7 @@ class ProgressivePrompts(GenerativeMethod):
         self.register_parameter("current", None)
 
     def _grow(self, experience: int, classes: list[int]) -> None:
-        c = self.config
-        prompt = init_llm_prompts(self.backbone, c.prompt_length, c.prompt_init, c.prompt_init_scale)
-        self.current = nn.Parameter(prompt.to(self.frozen.device))
+        self.current = nn.Parameter(self.new_prompt(classes).to(self.frozen.device))
 
     def _freeze(self, experience: int) -> None:
         self.frozen = torch.cat([self.current.detach(), self.frozen])  # newest first

@@ -25,6 +25,9 @@ class GenerativePromptTuning(GenerativeMethod):
         self.prompt = nn.Parameter(init_llm_prompts(backbone, c.prompt_length, c.prompt_init, c.prompt_init_scale))
 
     def _grow(self, experience: int, classes: list[int]) -> None:
+        if experience == 0 and self.config.prompt_init == "labels" and not self._restoring:
+            with torch.no_grad():  # the first experience's answer texts
+                self.prompt.copy_(self.new_prompt(classes))
         self.prompt.requires_grad_(True)
 
     def _freeze(self, experience: int) -> None:
