@@ -33,9 +33,9 @@ def read_rows(path: str | os.PathLike, text_column: str = "text", label_column: 
     if suffix not in SUFFIXES:
         raise ValueError(f"path must end with one of {SUFFIXES}, got {p.name!r}")
     if suffix in (".csv", ".tsv"):
-        rows, columns = _read_delimited_rows(p, suffix)
+        rows, columns = read_delimited_rows(p, suffix)
     else:
-        rows = _read_json_rows(p, suffix)
+        rows = read_json_rows(p, suffix)
         columns = sorted({k for r in rows for k in r}) if rows else []
         _check_label_types(p, rows, label_column)
     if not rows:
@@ -64,7 +64,7 @@ def _open_text(p: Path):
     return open(p, newline="", encoding="utf-8-sig")
 
 
-def _read_delimited_rows(p: Path, suffix: str) -> tuple[list[dict], list[str]]:
+def read_delimited_rows(p: Path, suffix: str) -> tuple[list[dict], list[str]]:
     """CSV (standard quoting) or TSV (no quoting: a ``"`` is text); refuses what would shift columns.
 
     Row numbers in errors are the file's lines (the header is line 1).
@@ -107,7 +107,8 @@ def _check_label_types(p: Path, rows: list[dict], label_column: str) -> None:
                          "use one type for every label")
 
 
-def _read_json_rows(p: Path, suffix: str) -> list[dict]:
+def read_json_rows(p: Path, suffix: str) -> list[dict]:
+    """The rows (dicts) of a ``.json`` list or a ``.jsonl`` file, one object per line."""
     with _open_text(p) as f:
         if suffix == ".jsonl":
             rows = []

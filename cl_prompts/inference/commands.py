@@ -62,7 +62,7 @@ def add_trust_flag(parser: argparse.ArgumentParser) -> None:
 
 def read_texts(path: str | Path, text_column: str) -> list[str]:
     """Texts of a ``.txt`` (one per non-empty line) or of a column of a table file."""
-    from cl_prompts.data.text_file import _read_delimited_rows, _read_json_rows
+    from cl_prompts.data.text_file import read_delimited_rows, read_json_rows
 
     p = Path(path)
     if not p.exists():
@@ -72,7 +72,7 @@ def read_texts(path: str | Path, text_column: str) -> list[str]:
     if suffix == ".txt":
         texts = [line.strip() for line in read_text(p, "--file").splitlines() if line.strip()]
     elif suffix in (".csv", ".tsv", ".json", ".jsonl"):
-        rows = _read_delimited_rows(p, suffix)[0] if suffix in (".csv", ".tsv") else _read_json_rows(p, suffix)
+        rows = read_delimited_rows(p, suffix)[0] if suffix in (".csv", ".tsv") else read_json_rows(p, suffix)
         missing = [i for i, r in enumerate(rows) if not isinstance(r.get(text_column), str)]
         if rows and len(missing) == len(rows):
             raise ValueError(f"{p}: no column {text_column!r}; choose the text column with --text-column")
