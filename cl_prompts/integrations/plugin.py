@@ -15,7 +15,9 @@ before_training_exp        ``begin_experience`` (grow) and point the optimizer a
 before_forward             ``observe`` the samples of the open experience (statistics)
 after_forward              class masking of ``mb_output`` for the strategy's criterion
 before_backward            unmasked ``mb_output`` back (for LwF, metrics), auxiliary
-                           loss terms added; statistics-only methods: a zero loss
+                           loss terms added; statistics-only methods: a zero loss;
+                           methods that answer by generation: their answer loss added
+                           (their training logits carry no gradient)
 before_update              gradient clipping at ``grad_clip`` (its optimizer only)
 after_update               one step of the lr schedule
 after_training_epoch       statistics-only methods stop after one pass
@@ -279,6 +281,8 @@ class PromptPoolPlugin(SupervisedPlugin):
             return
         for term in self.method.pop_auxiliary_losses():
             strategy.loss = strategy.loss + term
+        if getattr(self.method, "generative", False):  # its own loss: the answer tokens' cross-entropy
+            strategy.loss = strategy.loss + self.method.training_loss(strategy.mb_x, strategy.mb_y, observe=False)
 
     # ---------------------------------------------------------------- evaluation
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:

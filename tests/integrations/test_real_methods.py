@@ -74,3 +74,34 @@ def test_l2p_in_plain_naive_trains_and_freezes(bench, text_backbone, tiny_settin
     frozen_first = probe.seen[0][1] - probe.seen[2][1]
     named = {id(p): n for n, p in method.named_parameters()}
     assert frozen_first and all(named[i] not in changed for i in frozen_first)
+
+
+@pytest.mark.parametrize("name", ["growing_pool", "prompt_tuning"])
+def test_a_generative_method_trains_on_its_answer_loss_inside_a_strategy(name, toy_data):
+    from cl_prompts.backbones.testing import tiny_causal_lm
+
+    torch.manual_seed(0)
+    lm = tiny_causal_lm("llama")
+    with torch.no_grad():
+        lm.model.lm_head.weight.mul_(50)  # a random head's logits are near zero: no prompt could move them
+    options = {"lr": 0.05, "prompt_length": 2} | ({"projection_dim": 32, "ridge": 1.0} if name == "growing_pool" else {})
+    method = build_model(name, lm, num_classes=6, **options)
+    method.set_class_names(toy_data.class_names)
+    bench = text_benchmark(toy_data, lm)
+    losses = []
+
+    class LossProbe(SupervisedPlugin):
+        def before_update(self, strategy, **kw):
+            losses.append(strategy.loss.item())
+            assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in method.trainable_parameters())
+
+    strategy = make_strategy(method, train_mb_size=8, train_epochs=3, evaluator=None, plugins=[LossProbe()])
+    strategy.train(bench.train_stream[0])
+    steps = len(losses)
+    first = method.input_prompts()[0][0].clone()
+    strategy.train(bench.train_stream[1])
+    assert losses[steps - 1] < losses[0]  # the answer loss goes down over the first experience's epochs
+    if name == "growing_pool":  # the first experience's prompt is frozen
+        assert torch.equal(method.input_prompts()[0][0], first)
+    preds, _ = predict(method, bench.test_stream[0].dataset, batch_size=4)
+    assert int(preds.max()) <= 3  # only seen classes are predicted

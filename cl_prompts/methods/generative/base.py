@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cl_prompts.data.tensors import take_rows
 from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.generative.answers import check_answer_texts, readable_label
 from cl_prompts.methods.generative.config import GenerativeConfig
@@ -109,13 +110,21 @@ class GenerativeMethod(ContinualMethod):
 
     # ---------------------------------------------------------------- training
     def training_loss(self, inputs: Any, targets: Tensor, *, observe: bool = True) -> Tensor:
-        """Cross-entropy of each input's own answer tokens under the training prompts."""
+        """Cross-entropy of each input's own answer tokens under the training prompts.
+
+        targets: classes seen so far (a replayed sample of an earlier experience trains the
+        open prompts on its own answer); ``observe`` adds the open experience's samples only.
+        """
         if not self.requires_training:
             raise RuntimeError(f"method {self.name!r} is not trained by gradient: use observe()")
-        self._check_open(targets)
-        if observe:
+        if not self.is_open:
+            raise RuntimeError("call begin_experience() before training or observing")
+        if targets.dim() != 1 or not bool(self.seen_mask[targets].all()):
+            raise ValueError(f"targets must be (B,) classes seen so far, got {targets.tolist()}")
+        own = self.current_mask[targets]
+        if observe and bool(own.any()):
             with torch.no_grad():
-                self.observe(inputs, targets)
+                self.observe(take_rows(inputs, own), targets[own])
         return self.backbone.answer_loss(inputs, self._train_prompts(inputs), self.answers_of(targets))
 
     def _train_prompts(self, inputs: Any) -> Tensor | None:
@@ -123,8 +132,14 @@ class GenerativeMethod(ContinualMethod):
         raise NotImplementedError
 
     def _train_forward(self, inputs: Any) -> tuple[Tensor, list[Tensor]]:
-        """Training logits: the open experience's classes scored under its training prompts."""
-        return self.scores_over(inputs, self.seen_classes(), self._train_prompts(inputs)), []
+        """Training logits, without gradient: the seen classes scored under the training prompts.
+
+        They serve the metrics of a strategy; what trains is ``training_loss``, which the
+        Avalanche plugin adds to the strategy's loss (a criterion on these logits adds a value
+        but no gradient).
+        """
+        with torch.no_grad():
+            return self.scores_over(inputs, self.seen_classes(), self._train_prompts(inputs)), []
 
     # ---------------------------------------------------------------- generation
     @torch.no_grad()
