@@ -10,6 +10,11 @@ accuracy of every (candidates, route_weight) pair is then a sum of these: a smal
 ``candidates`` keeps the first tasks of a larger one. ``route_weight`` = inf is the
 routing classifier alone (a ``ranpac`` on the LLM's features). Ties go to the cheaper
 setting (fewer candidates), then to the smaller weight.
+
+``--test-run DIR``: a finished run of the same method config on the test split; its final
+model is scored on its test samples with the chosen pair, and the final average accuracy
+(the mean over experiences of their accuracy) is written beside the grid. Only prediction
+options are chosen here, so the trained model does not change.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--candidates", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--test-run", type=Path, help="a test-split run of the same config: score the chosen pair on it")
     p.add_argument("--out", type=Path, required=True)
     return p.parse_args(argv)
 
@@ -72,19 +78,37 @@ def accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor, m: int, weigh
     return 100.0 * float((logits.argmax(-1) == s["y"]).float().mean())
 
 
+def per_experience_accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor, m: int, weight: float) -> list[float]:
+    """Accuracy (%) on each experience's samples with ``m`` candidates and ``weight``."""
+    out = []
+    for task in range(int(class_task.max()) + 1):
+        rows = class_task[s["y"]] == task
+        out.append(accuracy({k: v[rows] for k, v in s.items()}, class_task, m, weight))
+    return out
+
+
+def load_scored(run_dir: Path, most: int, batch_size: int):
+    """The run's config, final model and the scores of its evaluation samples."""
+    config = RunConfig(**read_config_file(run_dir / "results.json"))
+    backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
+                                            instruction=config.instruction))
+    model = load_model(latest_model_dir(run_dir), backbone).eval()
+    stream = TokenizedStream(run_subset(load_dataset(config), config), backbone, "cpu")
+    return config, model, score(model, stream, most, batch_size)
+
+
 def main(argv=None) -> Path:
     thread_independent_math()
     args = parse_args(argv)
     results = read_results(args.run_dir)
     config = RunConfig(**read_config_file(args.run_dir / "results.json"))
+    test = read_results(args.test_run) if args.test_run else None
+    if test is not None and (test["config"]["eval_split"] != "test" or test["method_config"] != results["method_config"]):
+        raise SystemExit(f"{args.test_run} must be a test-split run of the same method config as {args.run_dir}")
     if config.eval_split != "val" or results["method"] != "growing_pool":
         raise SystemExit(f"{args.run_dir} must be a growing_pool run made with --eval-split val")
     started = time.perf_counter()
-    backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
-                                            instruction=config.instruction))
-    model = load_model(latest_model_dir(args.run_dir), backbone).eval()
-    stream = TokenizedStream(run_subset(load_dataset(config), config), backbone, "cpu")
-    s = score(model, stream, max(args.candidates), args.batch_size)
+    _, model, s = load_scored(args.run_dir, max(args.candidates), args.batch_size)
     class_task = model.class_task.cpu()
     grid = [{"candidates": m, "route_weight": w, "val_accuracy": accuracy(s, class_task, m, w)}
             for m in sorted(args.candidates) for w in sorted(args.weights)]
@@ -102,6 +126,15 @@ def main(argv=None) -> Path:
                    "val_accuracy": best["val_accuracy"]},
         "seconds": round(time.perf_counter() - started, 1), "versions": versions(),
     }
+    if test is not None:
+        m, w = best["candidates"], best["route_weight"]
+        _, test_model, t = load_scored(args.test_run, m, args.batch_size)
+        per = per_experience_accuracy(t, test_model.class_task.cpu(), m, w)
+        doc["test"] = {"run": str(args.test_run), "test_samples": int(len(t["y"])), "per_experience": per,
+                       "final_average_accuracy": sum(per) / len(per),
+                       "at_run_settings": test["final_average_accuracy"]}
+        print(f"test, chosen pair: final average accuracy {doc['test']['final_average_accuracy']:.2f} "
+              f"(the run's own settings: {test['final_average_accuracy']:.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     for g in grid:

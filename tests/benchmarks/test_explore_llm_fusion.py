@@ -49,3 +49,25 @@ def test_the_script_refuses_a_test_run_and_writes_its_grid_for_a_val_run(fusion,
     assert doc["validation_samples"] == 4 * 2  # a third of 6 rows per class held out
     assert doc["chosen"]["val_accuracy"] == max(g["val_accuracy"] for g in doc["grid"])
     assert doc["command"].startswith("python benchmarks/explore_llm_fusion.py")
+
+
+def test_the_chosen_pair_scored_on_a_test_run_at_its_own_settings_gives_its_own_figure(fusion, tmp_path):
+    from cl_prompts.run.runner import RunConfig, run
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
+    csv = tmp_path / "data.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{data.class_names[y]}\n" for t, y in
+                                              zip(data.train.texts, data.train.labels, strict=True)))
+    options = {"prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
+    base = {"benchmark": f"file:{csv}", "backbone": "tiny-llama", "method": "growing_pool", "experiences": 2,
+            "progress": False, "plots": False, "batch_size": 4, "method_options": options, "val_fraction": 0.34}
+    run(RunConfig(**base, out=str(tmp_path / "test")))
+    run(RunConfig(**base, eval_split="val", out=str(tmp_path / "val")))
+    # the run's own settings (candidates 2, route_weight 1) are the only pair: the same model, the same figure
+    out = fusion.main([str(tmp_path / "val"), "--candidates", "2", "--weights", "1", "--test-run",
+                       str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
+    test = json.loads(out.read_text())["test"]
+    assert len(test["per_experience"]) == 2
+    assert test["final_average_accuracy"] == pytest.approx(test["at_run_settings"])
+    with pytest.raises(SystemExit, match="test-split run of the same method config"):
+        fusion.main([str(tmp_path / "val"), "--test-run", str(tmp_path / "val"), "--out", str(tmp_path / "g.json")])
