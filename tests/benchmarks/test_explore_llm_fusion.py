@@ -11,6 +11,21 @@ import torch
 from cl_prompts.data.synthetic import synthetic_text_dataset
 
 
+def make_test_and_val_runs(tmp_path):
+    """Two tiny growing_pool runs of one config on a file benchmark: tmp_path/test and tmp_path/val."""
+    from cl_prompts.run.runner import RunConfig, run
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
+    csv = tmp_path / "data.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{data.class_names[y]}\n" for t, y in
+                                              zip(data.train.texts, data.train.labels, strict=True)))
+    options = {"prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
+    base = {"benchmark": f"file:{csv}", "backbone": "tiny-llama", "method": "growing_pool", "experiences": 2,
+            "progress": False, "plots": False, "batch_size": 4, "method_options": options, "val_fraction": 0.34}
+    run(RunConfig(**base, out=str(tmp_path / "test")))
+    run(RunConfig(**base, eval_split="val", out=str(tmp_path / "val")))
+
+
 @pytest.fixture(scope="module")
 def fusion(benchmark_script):
     return benchmark_script("explore_llm_fusion")
@@ -28,19 +43,9 @@ def test_accuracy_adds_the_weighted_routing_to_the_answers_of_the_first_candidat
 
 
 def test_the_script_refuses_a_test_run_and_writes_its_grid_for_a_val_run(fusion, tmp_path, monkeypatch):
-    from cl_prompts.run.runner import RunConfig, run
-
-    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
-    csv = tmp_path / "data.csv"
-    csv.write_text("text,label\n" + "".join(f"{t},{data.class_names[y]}\n" for t, y in
-                                              zip(data.train.texts, data.train.labels, strict=True)))
-    options = {"prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
-    base = {"benchmark": f"file:{csv}", "backbone": "tiny-llama", "method": "growing_pool", "experiences": 2,
-            "progress": False, "plots": False, "batch_size": 4, "method_options": options, "val_fraction": 0.34}
-    run(RunConfig(**base, out=str(tmp_path / "test")))
+    make_test_and_val_runs(tmp_path)
     with pytest.raises(SystemExit, match="--eval-split val"):
         fusion.main([str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
-    run(RunConfig(**base, eval_split="val", out=str(tmp_path / "val")))
     out = fusion.main([str(tmp_path / "val"), "--candidates", "1", "2", "--weights", "0", "1", "inf",
                        "--out", str(tmp_path / "f.json")])
     doc = json.loads(out.read_text())
@@ -52,17 +57,7 @@ def test_the_script_refuses_a_test_run_and_writes_its_grid_for_a_val_run(fusion,
 
 
 def test_the_chosen_pair_scored_on_a_test_run_at_its_own_settings_gives_its_own_figure(fusion, tmp_path):
-    from cl_prompts.run.runner import RunConfig, run
-
-    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
-    csv = tmp_path / "data.csv"
-    csv.write_text("text,label\n" + "".join(f"{t},{data.class_names[y]}\n" for t, y in
-                                              zip(data.train.texts, data.train.labels, strict=True)))
-    options = {"prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
-    base = {"benchmark": f"file:{csv}", "backbone": "tiny-llama", "method": "growing_pool", "experiences": 2,
-            "progress": False, "plots": False, "batch_size": 4, "method_options": options, "val_fraction": 0.34}
-    run(RunConfig(**base, out=str(tmp_path / "test")))
-    run(RunConfig(**base, eval_split="val", out=str(tmp_path / "val")))
+    make_test_and_val_runs(tmp_path)
     # the run's own settings (candidates 2, route_weight 1) are the only pair: the same model, the same figure
     out = fusion.main([str(tmp_path / "val"), "--candidates", "2", "--weights", "1", "--test-run",
                        str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
