@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 
 @dataclass
@@ -37,3 +38,38 @@ class Routing:
             assert self.queries.dim() == 2 and self.queries.shape[0] == b, (
                 f"queries must be (B={b}, W), got {tuple(self.queries.shape)}"
             )
+
+
+def first_distinct(tasks: Tensor, m: int) -> Tensor:
+    """(B, K) task ids of ranked keys -> (B, m): the first m distinct ones, padded with the first."""
+    out = tasks[:, :1].repeat(1, m)
+    for b in range(tasks.shape[0]):
+        seen: list[int] = []
+        for t in tasks[b].tolist():
+            if t >= 0 and t not in seen:
+                seen.append(t)
+                if len(seen) == m:
+                    break
+        out[b, : len(seen)] = torch.tensor(seen, dtype=tasks.dtype)
+    return out
+
+
+def rebuild_class_keys(key_index, route_stats, route_readout: torch.Tensor) -> None:
+    """Refill ``key_index`` with one key per class seen: its column of ``route_readout`` (M, C)."""
+    key_index.reset()
+    solved = torch.nonzero(route_stats.class_counts > 0).flatten()
+    if len(solved):
+        key_index.add(route_readout.T[solved], solved)  # (n, M)
+
+
+def candidate_tasks_of(key_index, h: torch.Tensor, class_task: torch.Tensor, m: int, open_task: int) -> torch.Tensor:
+    """(B, m) the first ``m`` distinct tasks owning the classes whose keys are nearest to ``h`` (B, M).
+
+    Before any key exists (the first experience open) every input gets ``open_task``.
+    """
+    k = min(key_index.ntotal, class_task.shape[0])
+    if k == 0:
+        return torch.full((h.shape[0], 1), open_task, device=h.device)
+    _, ids = key_index.search(h, k)  # (B, k) class ids, nearest first
+    owners = torch.where(ids >= 0, class_task[ids.clamp(min=0)], -1)
+    return first_distinct(owners.cpu(), m).to(h.device)

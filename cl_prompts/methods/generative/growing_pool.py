@@ -12,9 +12,8 @@ from cl_prompts.methods.closed_form import RidgeStatistics
 from cl_prompts.methods.common import FeatureCollector, pool_contents
 from cl_prompts.methods.generative.base import GenerativeMethod
 from cl_prompts.methods.generative.config import GenerativeGrowingPoolConfig
-from cl_prompts.methods.growing_pool.model import first_distinct
 from cl_prompts.methods.registry import register
-from cl_prompts.methods.routing import Routing
+from cl_prompts.methods.routing import Routing, candidate_tasks_of, rebuild_class_keys
 from cl_prompts.pool import PoolConfig, PromptPool
 
 
@@ -69,10 +68,7 @@ class GenerativeGrowingPool(GenerativeMethod):
         self._collector.clear()
 
     def _rebuild_index(self) -> None:
-        self.key_index.reset()
-        solved = torch.nonzero(self.route_stats.class_counts > 0).flatten()
-        if len(solved):
-            self.key_index.add(self.route_readout.T[solved], solved)  # one key per class: (n, M)
+        rebuild_class_keys(self.key_index, self.route_stats, self.route_readout)
 
     def _after_load(self) -> None:
         self._rebuild_index()
@@ -108,12 +104,7 @@ class GenerativeGrowingPool(GenerativeMethod):
         h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates, max(self.pool.num_tasks, 1))
-        k = min(self.key_index.ntotal, self.num_classes)
-        if k == 0:  # nothing solved yet (first experience open): its task is the only one
-            return route, torch.full((h.shape[0], 1), max(self.pool.current_task, 0), device=h.device)
-        _, ids = self.key_index.search(h, k)  # (B, k) class ids, nearest first
-        owners = torch.where(ids >= 0, self.class_task[ids.clamp(min=0)], -1)
-        return route, first_distinct(owners.cpu(), m).to(h.device)
+        return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
 
     def _generation_prompts(self, inputs: Any) -> Tensor:
         """The prompt of the task each input is routed to first (B, P, D)."""

@@ -16,25 +16,11 @@ from cl_prompts.methods.common import FeatureCollector, pick_feature, pool_conte
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.registry import register
-from cl_prompts.methods.routing import Routing
+from cl_prompts.methods.routing import Routing, candidate_tasks_of, rebuild_class_keys
 from cl_prompts.pool import PoolConfig, PromptPool
 
 # Samples per forward pass when an experience's data is passed through its final prompts.
 FREEZE_BATCH = 128
-
-
-def first_distinct(tasks: Tensor, m: int) -> Tensor:
-    """(B, K) task ids of ranked keys -> (B, m): the first m distinct ones, padded with the first."""
-    out = tasks[:, :1].repeat(1, m)
-    for b in range(tasks.shape[0]):
-        seen: list[int] = []
-        for t in tasks[b].tolist():
-            if t >= 0 and t not in seen:
-                seen.append(t)
-                if len(seen) == m:
-                    break
-        out[b, : len(seen)] = torch.tensor(seen, dtype=tasks.dtype)
-    return out
 
 
 @register
@@ -116,10 +102,7 @@ class GrowingPool(ContinualMethod):
         return list(cands.unbind(1))
 
     def _rebuild_index(self) -> None:
-        self.key_index.reset()
-        solved = torch.nonzero(self.route_stats.class_counts > 0).flatten()
-        if len(solved):
-            self.key_index.add(self.route_readout.T[solved], solved)  # one key per class: (n, M)
+        rebuild_class_keys(self.key_index, self.route_stats, self.route_readout)
 
     def _after_load(self) -> None:
         self._rebuild_index()
@@ -189,12 +172,7 @@ class GrowingPool(ContinualMethod):
         h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates if m is None else m, max(self.pool.num_tasks, 1))
-        k = min(self.key_index.ntotal, self.num_classes)
-        if k == 0:  # nothing solved yet (first experience open): its task is the only one
-            return route, torch.full((h.shape[0], 1), max(self.pool.current_task, 0), device=h.device)
-        _, ids = self.key_index.search(h, k)  # (B, k) class ids, nearest first
-        owners = torch.where(ids >= 0, self.class_task[ids.clamp(min=0)], -1)
-        return route, first_distinct(owners.cpu(), m).to(h.device)
+        return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
 
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the task the key index ranks first (the first candidate; no prompted pass)."""
