@@ -6,7 +6,7 @@ VENV    := .venv
 STAMP   := $(VENV)/.installed
 ARGS    ?=
 
-.PHONY: run quick test test-all lint notebooks check-wheel clean-venv
+.PHONY: run quick test test-all lint docs notebooks check-wheel clean-venv
 
 $(STAMP): setup.cfg pyproject.toml constraints-cpu.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cl_prompts tests benchmarks notebooks
+
+# the user's manual and the API reference from the docstrings in site/; any warning fails it
+docs: $(STAMP)
+	DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
 
 # every notebook with its default (long) settings; executed copies in notebooks/executed/
 notebooks: $(STAMP)

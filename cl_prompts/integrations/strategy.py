@@ -38,7 +38,8 @@ class PromptStrategy(SupervisedTemplate):
         precision: the frozen encoder's precision, "fp32" (default), "bf16", "fp16" or
             "auto" (set on ``model.backbone``; prompts, keys and heads stay fp32). fp16
             scales the loss (``torch.amp.GradScaler``) so prompt gradients do not underflow.
-        Other arguments as ``SupervisedTemplate`` (``train_mb_size``, ``device``, ...).
+
+    Other arguments as ``SupervisedTemplate`` (``train_mb_size``, ``device``, ...).
     """
 
     def __init__(
