@@ -32,7 +32,7 @@ from cl_prompts.backbones import default_backbone
 from cl_prompts.data import load_clinc150
 from cl_prompts.methods import build_model
 from cl_prompts.random_state import thread_independent_math
-from cl_prompts.run.config import RunConfig
+from cl_prompts.run import RunConfig
 from cl_prompts.run.loop import TokenizedStream, evaluate, train_experience
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,10 +24,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suites import SUITES, suite_options  # noqa: E402
 
+from cl_prompts.data import load_benchmark  # noqa: E402
 from cl_prompts.data.tensors import trim_padding  # noqa: E402
 from cl_prompts.files import atomic_write_text  # noqa: E402
 from cl_prompts.methods.closed_form import solve_spd  # noqa: E402
-from cl_prompts.run.runner import RunConfig, load_dataset  # noqa: E402
+from cl_prompts.run import RunConfig  # noqa: E402
 
 
 @torch.no_grad()
@@ -49,7 +50,7 @@ def cached_features(name: str, cache: Path, backbone_name: str, data_root: str |
     from cl_prompts.backbones import BackboneConfig, load_backbone
 
     backbone = load_backbone(BackboneConfig(name_or_path=backbone_name))
-    dataset = load_dataset(RunConfig(**suite_options(name, data_root), backbone=backbone_name, eval_split="val"))
+    dataset = load_benchmark(RunConfig(**suite_options(name, data_root), backbone=backbone_name, eval_split="val"))
     doc = {"train_x": layer_features(backbone, dataset.train.texts),
            "train_y": torch.tensor(dataset.train.labels), "val_x": layer_features(backbone, dataset.test.texts),
            "val_y": torch.tensor(dataset.test.labels), "experiences": dataset.experiences}

@@ -30,14 +30,16 @@ from pathlib import Path
 import torch
 
 from cl_prompts.backbones import BackboneConfig, load_backbone
+from cl_prompts.data import load_benchmark
 from cl_prompts.methods import load_model
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import read_results
 from cl_prompts.results.record import versions
+from cl_prompts.run import RunConfig
 from cl_prompts.run.checkpoints import latest_model_dir
 from cl_prompts.run.config import read_config_file
 from cl_prompts.run.loop import TokenizedStream
-from cl_prompts.run.runner import RunConfig, load_dataset, run_subset
+from cl_prompts.run.runner import run_subset
 
 WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, math.inf)
 
@@ -93,7 +95,7 @@ def load_scored(run_dir: Path, most: int, batch_size: int):
     backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
                                             instruction=config.instruction))
     model = load_model(latest_model_dir(run_dir), backbone).eval()
-    stream = TokenizedStream(run_subset(load_dataset(config), config), backbone, "cpu")
+    stream = TokenizedStream(run_subset(load_benchmark(config), config), backbone, "cpu")
     return config, model, score(model, stream, most, batch_size)
 
 

@@ -35,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suites import suite_options  # noqa: E402
 
 from cl_prompts.backbones import BackboneConfig, load_backbone  # noqa: E402
+from cl_prompts.data import load_benchmark  # noqa: E402
 from cl_prompts.data.tensors import trim_padding  # noqa: E402
 from cl_prompts.methods.closed_form import RidgeStatistics  # noqa: E402
 from cl_prompts.results.record import versions  # noqa: E402
-from cl_prompts.run.config import RunConfig, load_dataset  # noqa: E402
+from cl_prompts.run import RunConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "explore_prompt_value"
@@ -108,7 +109,7 @@ def main() -> None:
     torch.set_num_threads(2)
     cfg = RunConfig(**suite_options(args.benchmark), eval_split="val")
     bb = load_backbone(BackboneConfig(name_or_path="minilm", max_length=cfg.max_length))
-    ds = load_dataset(cfg)
+    ds = load_benchmark(cfg)
     tr, va = bb.tokenize(ds.train.texts), bb.tokenize(ds.test.texts)
     ty, vy = torch.tensor(ds.train.labels), torch.tensor(ds.test.labels)
     exps = [list(e) for e in ds.experiences]

@@ -33,10 +33,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suites import SUITES, suite_options  # noqa: E402
 
+from cl_prompts.data import load_benchmark
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import has_checkpoint
-from cl_prompts.run.runner import RunConfig, load_dataset, run
 
 FORGETTING = (
     "Forgetting: for each old experience, its best accuracy after any earlier training "
@@ -99,7 +100,7 @@ def main(argv=None) -> Path:
     base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
                      batch_size=args.batch_size, eval_every=args.eval_every)
-    dataset = load_dataset(base)  # loaded once, shared by every run
+    dataset = load_benchmark(base)  # loaded once, shared by every run
     backbone = load_backbone(BackboneConfig(name_or_path=args.backbone, max_length=base.max_length))
     started = time.perf_counter()
     results = []

@@ -39,7 +39,7 @@ from cl_prompts.inference import (
     calibrate,
     rejection_report,
 )
-from cl_prompts.inference.out_of_scope import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
+from cl_prompts.inference.defaults import COMBINED_SCORE, DEFAULT_SIMILARITY_WEIGHT
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, read_results
 from cl_prompts.run.checkpoints import has_checkpoint

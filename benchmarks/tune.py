@@ -27,11 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from suites import SUITES, suite_options  # noqa: E402
 
+from cl_prompts.data import load_benchmark  # noqa: E402
 from cl_prompts.methods import load_model  # noqa: E402
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, read_results  # noqa: E402
+from cl_prompts.run import RunConfig, run  # noqa: E402
 from cl_prompts.run import checkpoints as ckpt  # noqa: E402
-from cl_prompts.run.runner import RunConfig, TokenizedStream, load_dataset, run  # noqa: E402
+from cl_prompts.run.loop import TokenizedStream  # noqa: E402
 
 # The grid of each method: option -> values, trials are the product in this order; a list
 # of such grids is their union (a later, narrower grid around an earlier choice).
@@ -221,7 +223,7 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
         for seed in args.seeds:
             base = RunConfig(**options, backbone=args.backbone, eval_split="val", seed=seed, device=args.device)
             if dataset is None:
-                dataset = load_dataset(base)  # validation split: the test data are not read
+                dataset = load_benchmark(base)  # validation split: the test data are not read
             for method in args.methods:
                 post = PREDICTION_ONLY.get(method, ())
                 pending = [opts for opts in trials(method, grids)

@@ -1,7 +1,8 @@
 """cl_prompts: continual-learning prompt pools for HuggingFace transformers.
 
 Top-level names are resolved lazily so that ``import cl_prompts`` stays fast and
-never imports avalanche, transformers or faiss.
+never imports avalanche, transformers or faiss. Runs have their own package:
+``from cl_prompts.run import RunConfig, run``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ _LAZY = {
     "load_text_file": "cl_prompts.data",
     "Predictor": "cl_prompts.inference",
     "Calibration": "cl_prompts.inference",
-    "RunConfig": "cl_prompts.run",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

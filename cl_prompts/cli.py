@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts import __version__
-from cl_prompts.benchmark_names import benchmark_help
-from cl_prompts.precision_names import PRECISIONS
+from cl_prompts.choices import PRECISIONS, benchmark_help
 from cl_prompts.run.config import DEFAULT_METHOD, RunConfig
 
 # CLI flag -> RunConfig field, for the options that exist in both.
@@ -230,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.output:
                 atomic_write_text(args.output, table)
         else:
-            from cl_prompts.run.runner import run
+            from cl_prompts.run import run
 
             main_process = os.environ.get("RANK", "0") == "0"  # under a launcher, rank 0 alone reports
             for config in configs_from_args(args):

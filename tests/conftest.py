@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 def tiny_run():
     """``tiny_run(out, method, options, dataset)``: a runner run on the tiny BERT; returns the results."""
     from cl_prompts.backbones.testing import tiny_text_backbone
-    from cl_prompts.run.runner import RunConfig, run
+    from cl_prompts.run import RunConfig, run
 
     def train(out, method: str, options: dict, dataset) -> dict:
         cfg = RunConfig(method=method, backbone="tiny-bert", out=str(out), progress=False,

@@ -20,8 +20,9 @@ from cl_prompts.data import (
 )
 from cl_prompts.methods import build_model, load_model
 from cl_prompts.pool import PoolConfig, PromptPool
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import load_checkpoint, save_checkpoint
-from cl_prompts.run.runner import RunConfig, run, warn_truncated
+from cl_prompts.run.loop import warn_truncated
 
 
 @pytest.fixture
@@ -318,7 +319,7 @@ def test_39_cli_bad_method_or_option_before_loading_anything(tmp_path, capsys, m
     def never(*args, **kwargs):
         raise AssertionError("the data were loaded before the method options were checked")
 
-    monkeypatch.setattr(runner, "load_dataset", never)
+    monkeypatch.setattr(runner, "load_benchmark", never)
     assert main(["run", "--out", str(tmp_path / "r"), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

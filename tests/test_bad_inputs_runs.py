@@ -18,8 +18,10 @@ from cl_prompts.data import TextDataset, TextSplit, synthetic_text_dataset
 from cl_prompts.methods import build_model, load_model
 from cl_prompts.pool import PoolConfig, PromptPool
 from cl_prompts.results import compare_dirs, read_results
+from cl_prompts.run import RunConfig, run
+from cl_prompts.run.loop import warn_truncated
 from cl_prompts.run.out_dir import LOCK_FILE, RunDirBusyError, run_lock
-from cl_prompts.run.runner import RunConfig, run, warn_evaluation_cost, warn_truncated
+from cl_prompts.run.runner import warn_evaluation_cost
 
 
 class Crash(RuntimeError):

@@ -15,8 +15,8 @@ import pytest
 from cl_prompts.cli import main, parse_set
 from cl_prompts.data import synthetic_text_dataset, write_text_csv
 from cl_prompts.results import read_results
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import has_checkpoint
-from cl_prompts.run.runner import RunConfig, run
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_unknown_subcommand_exits_with_usage():
 
 
 def test_run_help_lists_every_benchmark_form(capsys):
-    from cl_prompts.benchmark_names import BENCHMARK_FORMS, IMAGE_BENCHMARKS, TEXT_BENCHMARKS
+    from cl_prompts.choices import BENCHMARK_FORMS, IMAGE_BENCHMARKS, TEXT_BENCHMARKS
 
     with pytest.raises(SystemExit) as exc:
         main(["run", "--help"])

@@ -32,7 +32,6 @@ def test_cli_help_and_version_answer_without_torch():
 def test_the_run_config_loads_without_torch():
     assert _loaded_after("from cl_prompts.run.config import RunConfig; RunConfig(method='ranpac')") == []
     assert _loaded_after("from cl_prompts.run import RunConfig; RunConfig()") == []
-    assert _loaded_after("import cl_prompts; cl_prompts.RunConfig(quick=True)") == []
 
 
 def test_a_missing_extra_is_named_in_one_line(monkeypatch):

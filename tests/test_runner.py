@@ -8,8 +8,8 @@ import torch
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.results import REQUIRED_KEYS, read_results, strip_timings, summary_table
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import checkpoint_root, has_checkpoint
-from cl_prompts.run.runner import RunConfig, run
 
 METHOD = "prompt_tuning"  # trained by gradient, draws random prompts each experience
 

@@ -6,8 +6,8 @@ import pytest
 
 from cl_prompts.data.synthetic import synthetic_text_dataset
 from cl_prompts.inference import Predictor
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import latest_model_dir
-from cl_prompts.run.runner import RunConfig, run
 
 TINY_POOL = {"lr": 0.05, "prompt_length": 2, "projection_dim": 32, "ridge": 1.0}
 

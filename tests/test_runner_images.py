@@ -14,7 +14,7 @@ from cl_prompts.backbones.testing import tiny_vision_backbone
 from cl_prompts.cli import main
 from cl_prompts.data.images import load_image_benchmark
 from cl_prompts.results import read_results
-from cl_prompts.run.runner import RunConfig, run
+from cl_prompts.run import RunConfig, run
 
 L2P_SMALL = ["--set", "pool_size=4", "--set", "top_k=2", "--set", "prompt_length=2"]
 

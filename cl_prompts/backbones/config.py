@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.checks import check_choice, is_int
-from cl_prompts.precision_names import PRECISIONS
+from cl_prompts.choices import PRECISIONS
 
 POOLINGS = ("auto", "mean", "cls")
 

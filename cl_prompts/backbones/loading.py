@@ -23,7 +23,7 @@ from typing import Any
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from cl_prompts.hub import HUB_PROBE_TIMEOUT, hub_reachable, offline_message  # noqa: F401 (re-exported)
+from cl_prompts.hub import hub_reachable, offline_message
 from cl_prompts.safe_io import join_inside, read_json, require
 
 from .attention import ATTN_IMPLEMENTATION

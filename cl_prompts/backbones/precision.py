@@ -15,7 +15,7 @@ import functools
 import torch
 
 from cl_prompts.checks import check_choice
-from cl_prompts.precision_names import PRECISIONS
+from cl_prompts.choices import PRECISIONS
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -1,8 +1,10 @@
-"""Class-incremental text data: CLINC150-10, your own files, a synthetic toy stream.
+"""Class-incremental data: CLINC150-10, your own text files, a synthetic toy stream, and
+:func:`load_benchmark` for any benchmark name a run accepts.
 
 Only numpy, torch and the standard library are used here (no avalanche, no transformers).
 """
 
+from cl_prompts.data.benchmarks import BenchmarkOptions, load_benchmark
 from cl_prompts.data.clinc150 import (
     ENV_VAR,
     candidate_roots,
@@ -23,6 +25,7 @@ from cl_prompts.data.types import (
 )
 
 __all__ = [
+    "BenchmarkOptions",
     "ENV_VAR",
     "TextDataset",
     "TextInputs",
@@ -32,6 +35,7 @@ __all__ = [
     "class_order",
     "find_clinc150",
     "find_data_folder",
+    "load_benchmark",
     "load_clinc150",
     "load_clinc150_out_of_scope",
     "load_text_file",

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Subset
 
-from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark  # noqa: F401 - re-exported
 from cl_prompts.checks import is_int
+from cl_prompts.choices import IMAGE_BENCHMARKS
 from cl_prompts.data.types import ExperienceNames, class_order, split_classes, validate_experiences
 from cl_prompts.extras import require
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cl_prompts.inference.defaults import (  # noqa: F401 - re-exported
+from cl_prompts.inference.defaults import (
     COMBINED_SCORE,
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,

@@ -19,15 +19,14 @@ from torch import Tensor
 from cl_prompts.backbones.inputs import to_device
 from cl_prompts.checks import is_int
 from cl_prompts.data.tensors import trim_padding
-from cl_prompts.inference.defaults import CALIBRATION_FILE
-from cl_prompts.inference.out_of_scope import (
+from cl_prompts.inference.defaults import (
+    CALIBRATION_FILE,
     DEFAULT_FALSE_REJECTION,
     DEFAULT_SCORE,
     DEFAULT_SIMILARITY_WEIGHT,
     FALLBACK_SCORE,
-    Calibration,
-    calibrate,
 )
+from cl_prompts.inference.out_of_scope import Calibration, calibrate
 from cl_prompts.safe_io import join_inside, printable, read_json, require
 
 

@@ -12,9 +12,9 @@ from avalanche.training.templates import SupervisedTemplate
 
 from cl_prompts.backbones.precision import grad_scaler
 from cl_prompts.checks import check_choice, check_positive
+from cl_prompts.choices import PRECISIONS
 from cl_prompts.integrations.evaluators import results_evaluator
 from cl_prompts.integrations.plugin import PromptPoolPlugin, start_experience
-from cl_prompts.precision_names import PRECISIONS
 
 
 class PromptStrategy(SupervisedTemplate):

@@ -58,7 +58,7 @@ class SharedStatistics:
         """The rows of a batch this process adds to its statistics: all, or its share (may be empty)."""
         if self._ranks is None:
             return inputs, targets
-        from cl_prompts.methods.common import row_keys
+        from cl_prompts.methods.features import row_keys
 
         owner = [int.from_bytes(k[:8], "little") % self._ranks.world_size for k in row_keys(inputs)]
         keep = torch.tensor([o == self._ranks.rank for o in owner], dtype=torch.bool, device=targets.device)

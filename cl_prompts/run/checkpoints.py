@@ -285,10 +285,6 @@ def verify_checkpoint(folder: Path, manifest_sha256: str) -> dict[str, Any]:
     return doc
 
 
-# What the runner keeps in a checkpoint's state: a resume needs each of them.
-RUN_STATE_KEYS = ("next_experience", "accuracy", "task_id", "train_seconds", "eval_seconds", "train_samples")
-
-
 def check_state(state: dict[str, Any], done: int, what: str, required: tuple[str, ...] = ()) -> None:
     """The run progress of a checkpoint after ``done`` experiences: one row per experience,
     numbers where numbers go. Keys in ``required`` must be there; the others are checked when present."""
@@ -362,7 +358,7 @@ def load_checkpoint(
     their sha256 check. RNG states are restored *after* the model is built, because
     building a model draws random initial values. ``loader(path, backbone)`` defaults
     to ``cl_prompts.methods.load_model``. ``required_state``: keys the state must hold
-    (the runner's: ``RUN_STATE_KEYS``).
+    (the runner's: ``RunState.REQUIRED``).
     """
     if loader is None:
         from cl_prompts.methods import load_model as loader

@@ -1,4 +1,4 @@
-"""The configuration of a run (:class:`RunConfig`) and the dataset it names."""
+"""The configuration of a run (:class:`RunConfig`) and the config files it is read from (``--config``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cl_prompts.benchmark_names import IMAGE_BENCHMARKS, is_image_benchmark
 from cl_prompts.checks import check_choice, is_int, is_number
-from cl_prompts.precision_names import PRECISIONS
+from cl_prompts.choices import IMAGE_BENCHMARKS, PRECISIONS, is_image_benchmark
 from cl_prompts.safe_io import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth, parse_json, read_text
 
 DEFAULT_METHOD = "growing_pool"
@@ -233,57 +232,6 @@ def _cuda_available() -> bool:
     import torch  # here, not at the top: the config (and `cl-prompts --help`) loads without torch
 
     return torch.cuda.is_available()
-
-
-def load_dataset(config: RunConfig, backbone=None):
-    """The dataset named by ``config.benchmark``: a :class:`~cl_prompts.data.TextDataset`, or an
-    :class:`~cl_prompts.data.images.ImageDataset` preprocessed for ``backbone``; regrouped."""
-    if config.is_image:
-        return _load_images(config, backbone)
-    dataset = _load(config)
-    if config.class_order is None:
-        return dataset
-    if config.class_order == "sorted":
-        order = sorted(range(dataset.num_classes), key=lambda c: dataset.class_names[c])
-    else:  # "file": CLINC150's own order is its file's (domains.json)
-        order = dataset.info.get("file_order") or dataset.class_order()
-    return dataset.regroup(config.experiences, order=order)
-
-
-def _load_images(config: RunConfig, backbone):
-    from cl_prompts.backbones.loading import image_preprocessing
-    from cl_prompts.data.images import load_image_benchmark
-
-    size, mean, std = image_preprocessing(backbone)
-    dataset = load_image_benchmark(config.benchmark, config.data_root, image_size=size, mean=mean, std=std,
-                                   num_experiences=config.experiences or 10,
-                                   class_order_seed=config.class_order_seed)
-    if config.class_order == "sorted":
-        return dataset.regroup(order=sorted(range(dataset.num_classes), key=lambda c: dataset.class_names[c]))
-    return dataset  # "file": the folders' (sorted) order, the default
-
-
-def _load(config: RunConfig):
-    from cl_prompts.data import load_clinc150, load_text_file
-
-    if config.benchmark == "clinc150":
-        root = None if config.data_root is None else Path(config.data_root) / "clinc150"
-        return load_clinc150(root, num_experiences=config.experiences, class_order_seed=config.class_order_seed,
-                             eval_split=config.eval_split)
-    path = Path(config.benchmark[len("file:"):])
-    test_file = config.test_file if config.eval_split == "test" else None  # validation never reads it
-    for flag, p in (("--benchmark file:", path), ("--test-file", test_file)):
-        if p is None:
-            continue
-        if not Path(p).exists():
-            raise FileNotFoundError(f"{flag} data file not found: {p}")
-        if Path(p).is_dir():
-            raise IsADirectoryError(f"{flag} must name a file, got the directory {p}")
-    return load_text_file(
-        path, config.text_column, config.label_column, test_path=config.test_file,
-        num_experiences=config.experiences, class_order_seed=config.class_order_seed,
-        eval_split=config.eval_split, val_fraction=config.val_fraction,
-    )
 
 
 # A run's results.json records these too, but they belong to that run, not to a repeat of it.

@@ -14,19 +14,16 @@ from collections.abc import Callable, Iterable
 import torch
 
 from cl_prompts.backbones.precision import grad_scaler
-
-# re-exported: the runner and benchmark scripts import them from here
 from cl_prompts.data.tensors import take_rows, trim_padding
 from cl_prompts.methods.optimization import make_lr_schedule, optimizer_step
-from cl_prompts.random_state import isolated_rng, seed_everything
 from cl_prompts.run.config import RunConfig
 from cl_prompts.run.distributed import Workers
 
 SINGLE = Workers()  # one process: no slicing, no collective
 
 __all__ = [
-    "TokenizedStream", "evaluate", "isolated_rng", "score_experience", "seed_everything",
-    "train_experience", "warn_truncated",
+    "ImageStream", "TokenizedStream", "evaluate", "make_stream", "score_experience", "train_experience",
+    "warn_truncated",
 ]
 
 

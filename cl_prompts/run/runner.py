@@ -6,9 +6,11 @@ resumed run repeats an uninterrupted one exactly. After every experience: evalua
 the experiences seen so far (one row of the accuracy matrix; ``eval_every`` thins them
 out), then an atomic checkpoint (:mod:`cl_prompts.run.checkpoints`).
 
-This module drives a run and writes its results; the names scripts need from the modules
-beside it (:mod:`~cl_prompts.run.config`, :mod:`~cl_prompts.run.out_dir`,
-:mod:`~cl_prompts.run.loop`) are importable from here too.
+The story of one :func:`run`: check the options, load the data, take the out folder
+(:mod:`~cl_prompts.run.out_dir`), then :func:`_start` builds the model (or resumes it) into
+one :class:`~cl_prompts.run.state.ActiveRun`, :func:`_experiences` trains and evaluates it with
+:mod:`~cl_prompts.run.loop` and checkpoints it, and :func:`_finish` writes the results.
+None of those modules calls back into this one.
 """
 
 from __future__ import annotations
@@ -24,45 +26,19 @@ import numpy as np
 import torch
 
 from cl_prompts import results as res
-from cl_prompts.random_state import thread_independent_math
+from cl_prompts.data.benchmarks import load_benchmark
+from cl_prompts.random_state import isolated_rng, seed_everything, thread_independent_math
 from cl_prompts.results.loggers import RunLoggers
 from cl_prompts.run import checkpoints as ckpt
-from cl_prompts.run.config import DEFAULT_METHOD, QUICK, RUN_ONLY, RunConfig, load_dataset
+from cl_prompts.run.config import QUICK, RunConfig
 from cl_prompts.run.distributed import Workers, init_workers, rank_device
 from cl_prompts.run.loop import (
-    ImageStream,
-    TokenizedStream,
     evaluate,
-    isolated_rng,
     make_stream,
-    seed_everything,
     train_experience,
-    warn_truncated,
 )
-from cl_prompts.run.out_dir import (
-    OUTPUT_FILES,
-    commit_staged,
-    prepare_out_dir,
-    remove_stale_files,
-    run_lock,
-)
-
-__all__ = [
-    "DEFAULT_METHOD",
-    "OUTPUT_FILES",
-    "QUICK",
-    "RUN_ONLY",
-    "RunConfig",
-    "TokenizedStream",
-    "evaluate",
-    "load_dataset",
-    "prepare_out_dir",
-    "run",
-    "seed_everything",
-    "train_experience",
-    "warn_evaluation_cost",
-    "warn_truncated",
-]
+from cl_prompts.run.out_dir import commit_staged, prepare_out_dir, remove_stale_files, run_lock
+from cl_prompts.run.state import ActiveRun, RunSetup, RunState
 
 # --test-per-class alone keeps every training sample: a bound no class reaches.
 MAX_PER_CLASS = 1 << 30
@@ -75,15 +51,16 @@ def run(
     *,
     backbone=None,
     dataset=None,
-    on_experience_end: Callable[[int, dict[str, Any]], None] | None = None,
+    on_experience_end: Callable[[int, RunState], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``config``; returns the results dict (also written to ``<out>/results.json``).
 
     backbone / dataset: inject ready-made ones (tests, notebooks); by default they are
     loaded from ``config.backbone`` / ``config.benchmark``. An injected backbone is set
     to ``config.precision``.
-    on_experience_end(e, state): called after the checkpoint of experience ``e``, with the
-        global RNGs isolated (its random draws do not change the rest of the run).
+    on_experience_end(e, state): called after the checkpoint of experience ``e`` with the
+        run's :class:`~cl_prompts.run.state.RunState`, the global RNGs isolated (its random
+        draws do not change the rest of the run).
 
     The run holds a lock on its folder; with ``overwrite`` the old results stay in place
     until the new run has finished (:mod:`cl_prompts.run.out_dir`).
@@ -96,9 +73,13 @@ def run(
     causal = is_causal(backbone) if backbone is not None else names_causal_lm(config.backbone)
     check_method_options(config.method, config.method_options, causal)
     if dataset is None:
-        if config.is_image and backbone is None:  # the images are preprocessed for the backbone
-            backbone = _load_backbone(config)
-        dataset = load_dataset(config, backbone)
+        preprocessing = None
+        if config.is_image:  # the images are preprocessed for the backbone
+            from cl_prompts.backbones.loading import image_preprocessing
+
+            backbone = backbone if backbone is not None else _load_backbone(config)
+            preprocessing = image_preprocessing(backbone)
+        dataset = load_benchmark(config, preprocessing)
     dataset = run_subset(dataset, config)
     out = config.run_dir(dataset.name)
     workers = init_workers(config.device)
@@ -107,19 +88,20 @@ def run(
         if refusal:
             raise ValueError(f"{config.method} cannot run data-parallel ({workers.world_size} processes): {refusal}")
         config = dataclasses.replace(config, device=rank_device(config.device))
+    setup = RunSetup(config, dataset, backbone, out, out, workers, on_experience_end)
     if not workers.is_main:  # rank 0 holds the folder; the others only read a checkpoint from it
-        work = Path(_received_folder(workers))
-        return _train_and_evaluate(config, dataset, backbone, out, work, None, workers)
+        setup.work = Path(_received_folder(workers))
+        return _train_and_evaluate(setup)
     with run_lock(out):
         try:
             remove_stale_files(out)
-            work = prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
+            setup.work = prepare_out_dir(out, resume=config.resume, overwrite=config.overwrite)
         except Exception as exc:
             workers.broadcast({"error": f"{type(exc).__name__}: {exc}"})  # the other ranks stop too
             raise
-        workers.broadcast({"folder": str(work)})
-        results = _train_and_evaluate(config, dataset, backbone, out, work, on_experience_end, workers)
-        commit_staged(work, out)
+        workers.broadcast({"folder": str(setup.work)})
+        results = _train_and_evaluate(setup)
+        commit_staged(setup.work, out)
     if config.progress:
         print(res.summary_table(results))
         print(f"results: {out / res.RESULTS_FILE}\nplots:   {out}/accuracy_matrix.png, "
@@ -144,17 +126,27 @@ def _received_folder(workers: Workers) -> str:
     return message["folder"]
 
 
-def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: Path,
-                        on_experience_end, workers: Workers) -> dict[str, Any]:
-    """The run itself, writing into ``work`` (``out``, or the staging folder of an overwrite);
-    only rank 0 writes."""
+def _train_and_evaluate(setup: RunSetup) -> dict[str, Any]:
+    """The run itself, writing into ``setup.work``; only rank 0 writes."""
+    started = _start(setup)
+    if isinstance(started, dict):  # a finished run, resumed: its results as they are
+        return started
+    try:
+        _experiences(started)
+        return _finish(started)
+    finally:
+        started.loggers.close()
+
+
+def _start(setup: RunSetup) -> ActiveRun | dict[str, Any]:
+    """Seed, load the backbone, tokenize, and build the model or resume it from its checkpoint."""
     from cl_prompts.methods import build_model
 
+    config, dataset = setup.config, setup.dataset
     seed_everything(config.seed)
     if str(config.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
-    if backbone is None:
-        backbone = _load_backbone(config)
+    backbone = setup.backbone if setup.backbone is not None else _load_backbone(config)
     backbone = backbone.to(config.device)
     backbone.set_precision(config.precision)
     stream = make_stream(dataset, backbone, config.device)
@@ -169,16 +161,16 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         "data": dataset.fingerprint(),
     }
     if config.resume:
-        model, state = ckpt.load_checkpoint(work, backbone, identity=identity, required_state=ckpt.RUN_STATE_KEYS)
-        if state["next_experience"] == n_exp and (work / res.RESULTS_FILE).is_file():
+        model, saved = ckpt.load_checkpoint(setup.work, backbone, identity=identity, required_state=RunState.REQUIRED)
+        state = RunState.from_dict(saved)
+        if state.next_experience == n_exp and (setup.work / res.RESULTS_FILE).is_file():
             if config.progress:
-                print(f"{work} holds a finished run; its results are left as they are")
-            return res.read_results(work)
-        state["resumed_at"] = [*state.get("resumed_at", []), state["next_experience"]]
+                print(f"{setup.work} holds a finished run; its results are left as they are")
+            return res.read_results(setup.work)
+        state.resumed_at.append(state.next_experience)
     else:
         model = build_model(config.method, backbone, dataset.num_classes, **dict(config.method_options))
-        state = {"next_experience": 0, "accuracy": [], "task_id": [], "train_seconds": [],
-                 "eval_seconds": [], "train_samples": 0}
+        state = RunState()
     model.set_class_names(dataset.class_names)  # saved with the model: predictions carry names
     if config.label_text is not None:
         if not model.generative:
@@ -187,13 +179,10 @@ def _train_and_evaluate(config: RunConfig, dataset, backbone, out: Path, work: P
         from cl_prompts.methods.generative import read_label_texts
 
         model.set_answer_texts(read_label_texts(config.label_text, dataset.class_names))
-    state["world_sizes"] = [*state.get("world_sizes", []), workers.world_size]  # one per process start
-    loggers = RunLoggers(config.log if workers.is_main else [], work, dataclasses.asdict(config), run_name=out.name)
-    try:
-        return _experiences(config, dataset, stream, model, state, identity, work, loggers, on_experience_end,
-                            workers)
-    finally:
-        loggers.close()
+    state.world_sizes.append(setup.workers.world_size)  # one per process start
+    loggers = RunLoggers(config.log if setup.workers.is_main else [], setup.work, dataclasses.asdict(config),
+                         run_name=setup.out.name)
+    return ActiveRun(setup, stream, model, state, identity, loggers)
 
 
 def _load_backbone(config: RunConfig):
@@ -204,56 +193,54 @@ def _load_backbone(config: RunConfig):
                                         instruction=config.instruction))
 
 
-
-def _experiences(config: RunConfig, dataset, stream: TokenizedStream | ImageStream, model, state: dict, identity: dict,
-                 work: Path, loggers: RunLoggers, on_experience_end, workers: Workers) -> dict[str, Any]:
-    """Train and evaluate the experiences left, checkpointing after each; then the results."""
+def _experiences(active: ActiveRun) -> None:
+    """Train and evaluate the experiences left, checkpointing after each."""
     from tqdm.auto import tqdm
 
+    config, model, state, stream = active.config, active.model, active.state, active.stream
+    workers = active.setup.workers
     n_exp = len(stream.experiences)
 
     def on_loss(value: float) -> None:
-        state["train_steps"] = state.get("train_steps", 0) + 1
-        loggers.loss(state["train_steps"], value)
+        state.train_steps += 1
+        active.loggers.loss(state.train_steps, value)
 
     model.share_observations(workers)  # each rank adds its share of the samples to the statistics
     try:
-        for e in range(state["next_experience"], n_exp):
+        for e in range(state.next_experience, n_exp):
             n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
             epochs = config.epochs if model.requires_training else 1
             with tqdm(total=n_batches * epochs, desc=f"exp {e + 1}/{n_exp}", unit="batch",
                       disable=not (config.progress and workers.is_main), leave=False) as bar:
                 start = time.perf_counter()
                 model.begin_experience(e, stream.experiences[e])
-                state["train_samples"] += train_experience(model, stream, e, config, bar, on_loss, workers)
+                state.train_samples += train_experience(model, stream, e, config, bar, on_loss, workers)
                 model.end_experience(e)
-                state["train_seconds"].append(time.perf_counter() - start)
+                train_seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 if config.evaluates_after(e, n_exp):
                     acc, task_acc = evaluate(model, stream, e, config.eval_batch_size, workers)
                 else:
                     acc, task_acc = [None] * (e + 1), [None] * (e + 1)
-                state["eval_seconds"].append(time.perf_counter() - start)
-            if e == n_exp - 1 and dataset.calibration is not None:
+                eval_seconds = time.perf_counter() - start
+            if e == n_exp - 1 and active.setup.dataset.calibration is not None:
                 start = time.perf_counter()
-                calibrate_on(model, dataset, config)
-                state["calibration"] = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
-            state["accuracy"].append(acc)
-            state["task_id"].append(task_acc)
-            loggers.experience(e, state.get("train_steps", 0), acc, task_acc)
-            state["next_experience"] = e + 1
-            state["peak_memory_mb"] = max(state.get("peak_memory_mb", 0.0), res.peak_memory_mb(config.device)[0])
+                calibrate_on(model, active.setup.dataset, config)
+                state.calibration = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}
+            state.record(acc, task_acc, train_seconds, eval_seconds)
+            active.loggers.experience(e, state.train_steps, acc, task_acc)
+            state.peak_memory_mb = max(state.peak_memory_mb, res.peak_memory_mb(config.device)[0])
             if config.progress and workers.is_main and acc[0] is not None:
                 tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
             if workers.is_main:
-                ckpt.save_checkpoint(work, model, experience=e, state=state, identity=identity)
+                ckpt.save_checkpoint(active.setup.work, model, experience=e, state=state.to_dict(),
+                                     identity=active.identity)
             workers.barrier()  # a rank that fails later finds the checkpoint complete
-            if on_experience_end is not None:
+            if active.setup.on_experience_end is not None:
                 with isolated_rng(config.device):  # a callback must not change the rest of the run
-                    on_experience_end(e, state)
+                    active.setup.on_experience_end(e, state)
     finally:
         model.share_observations(None)
-    return _finish(config, dataset, model, work, state, workers.is_main)
 
 
 def calibrate_on(model, dataset, config: RunConfig) -> None:
@@ -275,43 +262,46 @@ def warn_evaluation_cost(n_exp: int, eval_every: int) -> None:
         )
 
 
-def _finish(config: RunConfig, dataset, model, out: Path, state: dict, write: bool = True) -> dict[str, Any]:
-    n = len(state["accuracy"])
-    matrix = res.pad_rows(state["accuracy"], n)
+def _finish(active: ActiveRun) -> dict[str, Any]:
+    """The results of the finished run; rank 0 also writes them (JSON, plots, summary)."""
+    config, dataset, model, state = active.config, active.setup.dataset, active.model, active.state
+    n = len(state.accuracy)
+    matrix = res.pad_rows(state.accuracy, n)
     extra: dict[str, Any] = {
         "num_classes": dataset.num_classes,
         "eval_split": config.eval_split,
-        "train_samples": state["train_samples"],
+        "train_samples": state.train_samples,
         "experiences": [list(e) for e in dataset.experiences],
         "experience_names": dataset.experience_names(),
-        "experience_train_seconds": state["train_seconds"],
-        "experience_eval_seconds": state["eval_seconds"],
-        "resumed_at": state.get("resumed_at", []),
+        "experience_train_seconds": state.train_seconds,
+        "experience_eval_seconds": state.eval_seconds,
+        "resumed_at": state.resumed_at,
         # every field of the method's config, defaults included: `--config results.json` repeats the run
         "method_config": model.config.to_dict(),
         # what searched the method's keys (faiss or the torch fallback), None without keys
         "key_search": model.key_search(),
         # out-of-scope threshold and temperature fitted on held-out in-scope data (None: no such data)
-        "calibration": state.get("calibration"),
+        "calibration": state.calibration,
         # processes of each start (a resumed run may have run on another world size)
-        "world_sizes": state.get("world_sizes", [1]),
+        "world_sizes": state.world_sizes,
     }
-    if any(v is not None for row in state["task_id"] for v in row):
-        tid = res.pad_rows(state["task_id"], n)
+    if any(v is not None for row in state.task_id for v in row):
+        tid = res.pad_rows(state.task_id, n)
         extra["task_id_accuracy_matrix"] = tid
         extra["final_task_id_accuracy"] = float(np.mean([v for v in tid[-1] if v is not None]))
     backbone_name = model.backbone.identity().get("name_or_path", config.backbone)
     results = res.build_results(
         benchmark=dataset.name,
         method=config.method, backbone=str(backbone_name), seed=config.seed,
-        accuracy_matrix=matrix, train_seconds=sum(state["train_seconds"]),
-        train_samples=state["train_samples"], eval_seconds=sum(state["eval_seconds"]),
+        accuracy_matrix=matrix, train_seconds=sum(state.train_seconds),
+        train_samples=state.train_samples, eval_seconds=sum(state.eval_seconds),
         config=dataclasses.asdict(config), device=config.device, extra=extra,
     )
     # the largest of every process that worked on the run (a resumed run had several)
-    results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.get("peak_memory_mb", 0.0)), 1)
-    if not write:  # a rank other than 0: the same results, written by rank 0
+    results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.peak_memory_mb), 1)
+    if not active.setup.workers.is_main:  # a rank other than 0: the same results, written by rank 0
         return results
+    out = active.setup.work
     res.write_results(results, out / res.RESULTS_FILE)
     if config.plots:
         res.write_plots(matrix, out, title=f"{config.method} on {results['benchmark']}",

@@ -13,7 +13,7 @@ from cl_prompts.data.synthetic import synthetic_text_dataset
 
 def make_test_and_val_runs(tmp_path):
     """Two tiny growing_pool runs of one config on a file benchmark: tmp_path/test and tmp_path/val."""
-    from cl_prompts.run.runner import RunConfig, run
+    from cl_prompts.run import RunConfig, run
 
     data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=3)
     csv = tmp_path / "data.csv"

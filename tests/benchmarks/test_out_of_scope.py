@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cl_prompts.data import synthetic_text_dataset
-from cl_prompts.run.runner import RunConfig, run
+from cl_prompts.run import RunConfig, run
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import torch
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.inference import CALIBRATION_FILE, Calibration, Predictor
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import latest_model_dir
-from cl_prompts.run.runner import RunConfig, run
 
 TINY = {
     "growing_pool": {"projection_dim": 64, "ridge": 1.0, "prompted_ridge": 1.0, "prompt_length": 2},

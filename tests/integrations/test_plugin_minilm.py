@@ -18,7 +18,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from cl_prompts.data import TextDataset, load_clinc150
 from cl_prompts.integrations.avalanche import PromptPoolPlugin, text_benchmark
 from cl_prompts.methods import build_model
-from cl_prompts.run.runner import RunConfig, run
+from cl_prompts.run import RunConfig, run
 
 DOMAINS = 3
 TOLERANCE = 0.5  # points of final average accuracy

@@ -41,8 +41,8 @@ from cl_prompts.integrations.avalanche import (
     text_benchmark,
 )
 from cl_prompts.methods import build_model, get_method_class, list_methods
+from cl_prompts.run import RunConfig, run
 from cl_prompts.run import checkpoints as ckpt
-from cl_prompts.run.runner import RunConfig, run
 
 MAX_LENGTH = 16
 TRAINED = [n for n in list_methods() if get_method_class(n).requires_training]

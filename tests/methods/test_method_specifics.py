@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from cl_prompts.methods.common import FeatureCollector, gram_schmidt
+from cl_prompts.methods.features import FeatureCollector
+from cl_prompts.methods.prompts import gram_schmidt
 
 
 def _all(stream):

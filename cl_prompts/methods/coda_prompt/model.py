@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.coda_prompt.config import CodaPromptConfig
-from cl_prompts.methods.common import SegmentedParameter, check_layers, gram_schmidt, pool_contents
 from cl_prompts.methods.heads import GrowingHead
+from cl_prompts.methods.prompts import SegmentedParameter, check_layers, gram_schmidt, pool_contents
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool

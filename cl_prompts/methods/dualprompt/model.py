@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import check_layers, init_prompts, pool_contents
 from cl_prompts.methods.dualprompt.config import DualPromptConfig
 from cl_prompts.methods.heads import GrowingHead
+from cl_prompts.methods.prompts import check_layers, init_prompts, pool_contents
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool

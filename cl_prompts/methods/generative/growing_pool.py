@@ -9,9 +9,10 @@ from torch import Tensor, nn
 
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.closed_form import RidgeStatistics
-from cl_prompts.methods.common import FeatureCollector, pool_contents
+from cl_prompts.methods.features import FeatureCollector
 from cl_prompts.methods.generative.base import GenerativeMethod
 from cl_prompts.methods.generative.config import GenerativeGrowingPoolConfig
+from cl_prompts.methods.prompts import pool_contents
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing, candidate_tasks_of, rebuild_class_keys
 from cl_prompts.pool import PoolConfig, PromptPool

@@ -12,9 +12,10 @@ from torch import Tensor, nn
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.base import ContinualMethod, batch_size_of
 from cl_prompts.methods.closed_form import RidgeStatistics
-from cl_prompts.methods.common import FeatureCollector, pick_feature, pool_contents
+from cl_prompts.methods.features import FeatureCollector, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
+from cl_prompts.methods.prompts import pool_contents
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing, candidate_tasks_of, rebuild_class_keys
 from cl_prompts.pool import PoolConfig, PromptPool

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import FeatureCollector
+from cl_prompts.methods.features import FeatureCollector
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.joint.config import JointConfig
 from cl_prompts.methods.registry import register

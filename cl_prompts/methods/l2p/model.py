@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import pick_feature, pool_contents
+from cl_prompts.methods.features import pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
+from cl_prompts.methods.prompts import pool_contents
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.routing import Routing
 from cl_prompts.pool import PoolConfig, PromptPool

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
-from cl_prompts.methods.common import init_prompts, pick_feature
+from cl_prompts.methods.features import pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.prompt_tuning.config import PromptTuningConfig
+from cl_prompts.methods.prompts import init_prompts
 from cl_prompts.methods.registry import register
 
 

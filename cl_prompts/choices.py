@@ -1,8 +1,14 @@
-"""Names of the benchmarks the runner knows (no torch import: the run configuration checks them).
+"""The choices a run accepts, importable without torch (the CLI's and RunConfig's checks).
 
-The one list of ``--benchmark`` forms: ``cl-prompts run --help`` is written from
+Benchmarks: the one list of ``--benchmark`` forms; ``cl-prompts run --help`` is written from
 :data:`BENCHMARK_FORMS`.
+
+Precisions: fp32: exact. bf16 / fp16: autocast around the frozen encoder only (prompts, keys,
+heads and closed-form statistics stay fp32). auto: bf16 where the device computes it
+natively, else fp32 (:func:`cl_prompts.backbones.precision.resolve_precision`).
 """
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 TEXT_BENCHMARKS = ("clinc150",)  # besides "file:PATH"
 IMAGE_BENCHMARKS = ("split_cifar100", "imagenet_r")  # besides "folder:PATH"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cl_prompts.benchmark_names import (
+from cl_prompts.choices import (
     BENCHMARK_FORMS,
     benchmark_help,
     is_benchmark,
