@@ -58,7 +58,10 @@ GRIDS: dict[str, Grid | list[Grid]] = {
                       "fusion_weight": [0.5, 1.0, 2.0], "cross_task_passes": [0]},
                      # the prompted readout also fitted on samples through earlier tasks' prompts
                      {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "candidates": [1, 2, 3],
-                      "fusion_weight": [0.5, 1.0, 2.0]}],
+                      "fusion_weight": [0.5, 1.0, 2.0]},
+                     # a quarter of the prompted compute (8 tokens), and the head that trains the prompts
+                     {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "prompt_length": [8],
+                      "head": ["cosine", "linear"], "candidates": [2], "fusion_weight": [0.5]}],
     # The paper methods and the references: each grid's first trial is the paper's (or the
     # documented) configuration; the rest are the choices a text user would try first: the
     # official code's key initialisation and E-prompt copy, a separate head learning rate
@@ -92,7 +95,8 @@ ADDED_OPTIONS: dict[str, dict[str, Any]] = {
     "ranpac": {"layers": 1, "projection_dim": 5000},
     "slda": {"layers": 1},
     "ncm": {"layers": 1},
-    "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0},
+    "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0, "prompt_length": 32,
+                     "head": "cosine"},
     "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "grad_clip": None, "lr_schedule": "constant"},
     "linear_probe": {"lr_schedule": "constant"},
     "coda_prompt": {"lr_schedule": "constant"},

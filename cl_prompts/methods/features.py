@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -91,3 +91,56 @@ def _join_rows(rows: list, device=None):
             padded[i, : r[k].shape[0]] = r[k]
         out[k] = padded.to(device)
     return out
+
+
+class FrozenPromptFeatures:
+    """Features of (input, task) pairs under frozen tasks' prompts, kept for evaluation.
+
+    An input's features under a frozen task's prompts never change (the backbone and those
+    prompts are frozen), so the runner's evaluations after each experience, which read the
+    same test inputs again and again, compute each (input, task) pair once. Rows are keyed by
+    the input's non-padding content and the task; at most ``max_bytes`` of rows are kept (later
+    pairs are computed every time). Derived state: never saved with the model.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        from cl_prompts.backbones.cache import QueryCache
+
+        self.max_bytes = max_bytes
+        self._rows = QueryCache()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def info(self) -> dict[str, int]:
+        """{"size", "hits", "misses", "bytes"}."""
+        return {**self._rows.info(), "bytes": self._bytes}
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._bytes = 0
+
+    def features(self, inputs: Any, tasks: Tensor, frozen: Tensor,
+                 compute: Callable[[Any, Tensor], Tensor]) -> Tensor:
+        """(B, F) rows of ``compute(inputs, tasks)``: kept rows where ``frozen`` (B,) bool is set,
+        the others computed (on the sub-batch that needs them) and kept when frozen."""
+        from cl_prompts.backbones.cache import tensor_keys, text_keys
+        from cl_prompts.data.tensors import take_rows, trim_padding
+
+        content = (tensor_keys(inputs) if isinstance(inputs, Tensor)
+                   else text_keys(inputs["input_ids"], inputs["attention_mask"]))
+        keys = [b"%d:" % t + k for t, k in zip(tasks.tolist(), content, strict=True)]
+        is_frozen = frozen.tolist()
+        rows = [self._rows.get(k) if f else None for k, f in zip(keys, is_frozen, strict=True)]
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            idx = torch.tensor(missing, device=tasks.device)
+            part = take_rows(inputs, idx)
+            fresh = compute(part if isinstance(part, Tensor) else trim_padding(part), tasks[idx])  # (m, F)
+            for j, i in enumerate(missing):
+                rows[i] = fresh[j]
+                if is_frozen[i] and self._bytes < self.max_bytes:
+                    self._rows.put(keys[i], fresh[j])
+                    self._bytes += fresh[j].numel() * fresh[j].element_size()
+        return torch.stack([r.to(tasks.device) for r in rows])

@@ -111,6 +111,45 @@ def test_growing_pool_predicts_during_its_first_experience(backbone, stream, h):
     assert torch.isfinite(model(stream[0][1])[:, :2]).all()
 
 
+def test_growing_pool_evaluation_computes_each_input_and_frozen_task_once(backbone, stream, h):
+    model = h.build("growing_pool", backbone, candidates=2)
+    h.run_stream(model, stream[:2], steps=3)
+    model.eval()
+    x, _ = _all(stream[:2])
+    n = len(x["input_ids"])
+    with torch.no_grad():
+        first = model(x)
+        cached = model._eval_features.info()
+        assert cached["size"] == 2 * n and cached["hits"] == 0  # every input under both frozen tasks
+        again = model(x)
+        assert model._eval_features.info()["hits"] == 2 * n
+        model._eval_features.clear()
+        model._eval_features.max_bytes = 0  # nothing kept: every feature computed again
+        fresh = model(x)
+    assert torch.equal(first, again) and torch.equal(first, fresh)
+    assert len(model._eval_features) == 0
+
+
+def cached_bytes(model):
+    return sum(r.numel() * r.element_size() for r in model._eval_features._rows._rows.values())
+
+
+def test_growing_pool_keeps_no_features_of_the_open_task_or_of_training(backbone, stream, h):
+    model = h.build("growing_pool", backbone, candidates=2)
+    h.run_stream(model, stream[:1], steps=3)
+    model.begin_experience(1, stream[1][0])  # task 1 is open: its prompts still change
+    model.eval()
+    x = stream[1][1]
+    with torch.no_grad():
+        tasks = torch.tensor([0, 1] * (len(x["input_ids"]) // 2))
+        model._readout_features(x, tasks)
+    assert len(model._eval_features) == model._eval_features.info()["misses"] == int((tasks == 0).sum())
+    model.train()  # training passes (the end-of-experience ones too) neither read nor keep
+    with torch.no_grad():
+        model._readout_features(x, torch.zeros_like(tasks))
+    assert model._eval_features.info() == {"size": 8, "hits": 0, "misses": 8, "bytes": cached_bytes(model)}
+
+
 def test_growing_pool_statistics_count_each_sample_once(backbone, stream, h):
     """Three epochs over the same data give the statistics of one: samples are kept once."""
     classes, x, y = stream[0]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.base import ContinualMethod, batch_size_of
 from cl_prompts.methods.closed_form import RidgeStatistics
-from cl_prompts.methods.features import FeatureCollector, pick_feature
+from cl_prompts.methods.features import FeatureCollector, FrozenPromptFeatures, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.prompts import pool_contents
@@ -22,6 +22,8 @@ from cl_prompts.pool import PoolConfig, PromptPool
 
 # Samples per forward pass when an experience's data is passed through its final prompts.
 FREEZE_BATCH = 128
+# Prompted features kept for evaluation (CLINC150's test set, 3 tasks each: about 80 MB).
+EVAL_FEATURE_BYTES = 256 << 20
 
 
 @register
@@ -55,6 +57,7 @@ class GrowingPool(ContinualMethod):
         self.register_buffer("class_task", torch.full((num_classes,), -1, dtype=torch.long))
         self.key_index = KeyIndex(m, c.index)
         self._collector = FeatureCollector(keep_inputs=True)
+        self._eval_features = FrozenPromptFeatures(EVAL_FEATURE_BYTES)
         self._recycle_pending = False
         self.recycled_from: int | None = None  # the task the open task's prompts were copied from
 
@@ -149,7 +152,16 @@ class GrowingPool(ContinualMethod):
         return pick_feature(out, self.config.feature)
 
     def _readout_features(self, inputs: Any, tasks: Tensor) -> Tensor:
-        """(B, n * D) the prompted readout's input: the last ``layers`` layers' pooled features."""
+        """(B, n * D) the prompted readout's input: the last ``layers`` layers' pooled features.
+
+        In evaluation, the features under frozen tasks' prompts are computed once per input."""
+        if self.training or torch.is_grad_enabled():
+            return self._prompted_pass(inputs, tasks)
+        frozen = (tasks + 1) * self.config.prompts_per_task <= self.pool.num_frozen  # (B,)
+        return self._eval_features.features(inputs, tasks, frozen, self._prompted_pass)
+
+    def _prompted_pass(self, inputs: Any, tasks: Tensor) -> Tensor:
+        """(B, n * D) :meth:`_readout_features`, computed."""
         if self.config.layers == 1:
             return self._features(inputs, tasks)
         out = self.backbone(inputs, input_prompts=self._task_prompts(tasks), layers=self.config.layers)
