@@ -27,16 +27,14 @@ time one epoch over the same samples.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance, write_json
 
 from cl_prompts.backbones import BackboneConfig, PromptedBackbone, default_backbone, to_device
 from cl_prompts.pool import PoolConfig, PromptPool
@@ -214,15 +212,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict = {
         "benchmark": "backbone_prompt_tuning_step",
-        "command": "python " + " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        **provenance("bench_backbone", argv, device=args.device),
         "step": f"L2P step: query -> pool select (size {POOL_SIZE}, top-{TOP_K}, length {PROMPT_LENGTH}) "
         "-> prompted forward -> CE + 0.1 key loss -> backward -> Adam",
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": __import__("transformers").__version__},
         "results": {},
     }
     if not args.skip_text:
@@ -234,9 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         bb = vit_base_random(args.device)
         batches = image_batches(args.vit_steps, args.batch, args.seed)
         results["results"]["vit_base_random"] = bench("vit-base", bb, batches, args.device, args.seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_json(args.out, results, indent=2)
     print(f"wrote {out}")
     return results
 

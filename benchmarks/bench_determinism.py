@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
-from pathlib import Path
+
+from provenance import provenance, write_json
 
 CHILD = r"""
 import hashlib, json, statistics, sys, time
@@ -84,11 +84,9 @@ def main(argv=None) -> dict:
     strict_grads = {r["grad_sha"] for r in rows if r["mkl_cbwr"] != "default"}
     doc = {"backbone": args.backbone, "steps": args.steps, "rows": rows,
            "strict_same_bits_across_threads": len(strict_grads) == 1,
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-           "command": "python benchmarks/bench_determinism.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+           **provenance("bench_determinism", argv)}
     print(f"strict setting gives the same gradient with every thread count: {doc['strict_same_bits_across_threads']}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(args.out, doc)
     return doc
 
 

@@ -13,13 +13,13 @@ with all of them.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from provenance import provenance, write_json
 
 from cl_prompts.index import KeyIndex
 
@@ -72,10 +72,8 @@ def main(argv=None) -> dict:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     doc = {"device": device_name(device), "torch": torch.__version__, "batch": args.batch, "k": args.k,
-           "repeats": args.repeats, "rows": rows,
-           "command": "python benchmarks/bench_exact_search.py " + " ".join(argv if argv is not None else [])}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1))
+           "repeats": args.repeats, "rows": rows, **provenance("bench_exact_search", argv, device=args.device)}
+    write_json(args.out, doc)
     return doc
 
 

@@ -22,20 +22,15 @@ on 1M keys takes tens of minutes on this 2-core CPU).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from bench_selection import clinc_embeddings, make_keys, recall, time_ms, widen
+from provenance import provenance, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_selection import clinc_embeddings, make_keys, recall, time_ms, widen  # noqa: E402
-
-from cl_prompts.index import KeyIndex  # noqa: E402
+from cl_prompts.index import KeyIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, K = 256, 5
@@ -124,9 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "large_pool.json"))
     args = ap.parse_args(argv)
     doc: dict[str, Any] = {
-        "command": "python benchmarks/bench_large_pool.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads()},
+        **provenance("bench_large_pool", argv),
         "keys": args.keys, "batch": BATCH, "k": K,
     }
     if args.keys_1m:
@@ -134,8 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    args.seed)
     if args.table_keys:
         doc["limits"] = limit_table(args.keys, args.table_keys, args.seed)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1))
+    write_json(args.out, doc)
     for rows in (doc.get("large", []), doc.get("limits", [])):
         if rows:
             print(f"\n| {' | '.join(rows[0])} |\n|{'---|' * len(rows[0])}")

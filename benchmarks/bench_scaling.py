@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from provenance import provenance, write_json
+
 from cl_prompts.data import synthetic_text_dataset, write_text_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +78,8 @@ def main(argv=None) -> dict[str, Any]:
     p.add_argument("--backbone", default="minilm", help="the minilm system's backbone (a hub id or a local folder)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scaling.json"))
     args = p.parse_args(argv)
-    doc: dict[str, Any] = {"command": "python benchmarks/bench_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                           "cpu_count": os.cpu_count(), "method": args.method, "systems": {}}
+    doc: dict[str, Any] = {**provenance("bench_scaling", argv), "cpu_count": os.cpu_count(), "method": args.method,
+                           "systems": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for system in args.systems:
@@ -105,8 +107,7 @@ def main(argv=None) -> dict[str, Any]:
         for n, r in rows.items():
             print(f"| {system} | {n} | {r['train_samples_per_s']} | {r['speedup']} | {r['efficiency']} | "
                   f"{r['final_average_accuracy']} |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=1))
+    write_json(args.out, doc)
     print(f"written: {args.out}")
     return doc
 

@@ -22,14 +22,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance, write_json
 
 from cl_prompts.index import KeyIndex
 
@@ -177,19 +176,16 @@ def main(argv: list[str] | None = None) -> dict:
                           f"recall@{K} {r['recall']:.3f}", flush=True)
                 results.extend(rows)
     goals = check_goals(results)
+    prov = provenance("bench_selection", argv)
     report = {
         "benchmark": "selection",
-        "command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
+        **prov,
         "batch": BATCH, "k": K, "noise": NOISE,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "faiss_threads": faiss.omp_get_max_threads(), "platform": platform.platform()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "faiss": faiss.__version__},
+        "machine": {**prov["machine"], "faiss_threads": faiss.omp_get_max_threads()},
         "load_average_1min_at_end": os.getloadavg()[0],
         "rows": results, "goals": goals,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    write_json(args.out, report)
     print(markdown_table(results))
     print(summary_table(results))
     print(json.dumps(goals, indent=1))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from provenance import provenance, write_json
 
 from cl_prompts.index import KeyIndex, RankShardedKeyIndex
 
@@ -80,10 +81,12 @@ def main(argv=None) -> None:
                "memory_mib_per_rank": [round(int(m) / 2**20, 1) for m in per_rank],
                "ms_per_collective_search": round(statistics.median(times), 2),
                "queries_per_s": round(1000 * world * args.batch / statistics.median(times)),
-               "recall_at_5": recall, "threads_per_rank": torch.get_num_threads()}
+               "recall_at_5": recall, "threads_per_rank": torch.get_num_threads(),
+               **provenance("bench_sharded_search", argv)}
+        # launched by torchrun, not python
+        doc["command"] = doc["command"].replace("python", f"torchrun --nproc-per-node {world}", 1)
         print(json.dumps(doc))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(doc, indent=1))
+        write_json(args.out, doc)
     dist.destroy_process_group()
 
 

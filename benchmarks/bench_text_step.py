@@ -18,7 +18,6 @@ single timings vary by 15%); median samples/s and ours/floor ratios, JSON in ``-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance, write_json
 
 from cl_prompts.backbones import default_backbone
 from cl_prompts.data import load_clinc150
@@ -138,9 +138,8 @@ def main(argv=None) -> dict:
     result = {"rows": rows, "ratios": ratios, "threads": torch.get_num_threads(),
               "setting": {"per_class": args.per_class, "test_per_class": args.test_per_class,
                           "batch_size": args.batch_size, "experience": 0, "repeats": args.repeats},
-              "command": "python benchmarks/bench_text_step.py " + " ".join(argv)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+              **provenance("bench_text_step", argv)}
+    write_json(args.out, result, indent=2)
     print(f"written: {args.out}")
     return result
 

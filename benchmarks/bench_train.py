@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed_systems import CLASSES, LENGTH, LR, POOL, SYSTEMS, TOP_K  # noqa: E402
+from provenance import provenance, write_json
+from train_speed_systems import CLASSES, LENGTH, LR, POOL, SYSTEMS, TOP_K
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("first_epoch_samples_per_s", "later_epochs_samples_per_s", "train_samples_per_s", "eval_samples_per_s")
@@ -127,19 +126,6 @@ def median_row(tries: list[dict]) -> dict:
     return row
 
 
-def machine(device: str) -> str:
-    if device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} cores"
-
-
 def ratios(rows: list[dict]) -> dict:
     """ours / peer and ours / floor, per precision, for each figure."""
     by = {(r["system"], r["precision"]): r for r in rows}
@@ -189,17 +175,16 @@ def main(argv=None) -> dict:
     import torch
 
     result = {
-        "machine": machine(args.device), "device": args.device, "torch": torch.__version__,
+        **provenance("bench_train", argv, device=args.device), "device": args.device, "torch": torch.__version__,
         "threads": args.threads or os.cpu_count(),
         "setting": {"vit": "tiny" if args.tiny else f"ViT-B/{args.patch}", "images": args.images, "repeats": args.repeats,
                     "batch_size": args.batch_size, "epochs": args.epochs, "pool": POOL, "prompt_length": LENGTH,
                     "top_k": TOP_K, "lr": LR, "classes": CLASSES},
-        "rows": rows, "ratios": ratios(rows), "command": "python benchmarks/bench_train.py " + " ".join(argv),
+        "rows": rows, "ratios": ratios(rows),
     }
     for name, r in result["ratios"].items():
         print(f"{name:24s} " + "  ".join(f"{k.replace('_samples_per_s', '')} {v:.2f}x" for k, v in r.items()))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result, indent=2)
     print(f"written: {args.out}")
     return result
 

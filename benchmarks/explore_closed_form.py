@@ -13,22 +13,18 @@ seeds. Test data are never read.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance, write_json
+from suites import SUITES, suite_options
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suites import SUITES, suite_options  # noqa: E402
-
-from cl_prompts.data import load_benchmark  # noqa: E402
-from cl_prompts.data.tensors import trim_padding  # noqa: E402
-from cl_prompts.files import atomic_write_text  # noqa: E402
-from cl_prompts.methods.closed_form import solve_spd  # noqa: E402
-from cl_prompts.run import RunConfig  # noqa: E402
+from cl_prompts.data import load_benchmark
+from cl_prompts.data.tensors import trim_padding
+from cl_prompts.methods.closed_form import solve_spd
+from cl_prompts.run import RunConfig
 
 
 @torch.no_grad()
@@ -141,14 +137,13 @@ def main(argv=None) -> dict:
     p.add_argument("--cache", default=".cache/explore_closed_form")
     p.add_argument("--out", default="benchmarks/results/explore_closed_form/explore.json")
     args = p.parse_args(argv)
-    doc = {"command": "python benchmarks/explore_closed_form.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "seeds": args.seeds, "benchmarks": {}}
+    doc = {**provenance("explore_closed_form", argv), "seeds": args.seeds, "benchmarks": {}}
     for name in args.benchmarks:
         start = time.perf_counter()
         feats = cached_features(name, Path(args.cache), args.backbone, args.data_root)
         print(f"[explore] {name}: features in {time.perf_counter() - start:.0f} s", flush=True)
         doc["benchmarks"][name] = explore(feats, args.seeds, args.dims, args.layers, args.betas)
-        atomic_write_text(Path(args.out), json.dumps(doc, indent=1))
+        write_json(args.out, doc)
     return doc
 
 

@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
+from provenance import provenance, write_json
 
 from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
 from cl_prompts.methods import load_model
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import read_results
-from cl_prompts.results.record import versions
 from cl_prompts.run import RunConfig
 from cl_prompts.run.checkpoints import latest_model_dir
 from cl_prompts.run.config import read_config_file
@@ -118,7 +116,7 @@ def main(argv=None) -> Path:
     first = s["cands"][:, 0]
     task_id = 100.0 * float((class_task[s["y"]] == first).float().mean())
     doc = {
-        "command": "python benchmarks/explore_llm_fusion.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **provenance("explore_llm_fusion", argv),
         "run": str(args.run_dir), "run_config": results["config"], "method_config": results["method_config"],
         "validation_samples": int(len(s["y"])), "task_id_accuracy": task_id,
         "grid": [{**g, "route_weight": str(g["route_weight"]) if math.isinf(g["route_weight"]) else g["route_weight"]}
@@ -126,7 +124,7 @@ def main(argv=None) -> Path:
         "chosen": {"candidates": best["candidates"], "route_weight": str(best["route_weight"])
                    if math.isinf(best["route_weight"]) else best["route_weight"],
                    "val_accuracy": best["val_accuracy"]},
-        "seconds": round(time.perf_counter() - started, 1), "versions": versions(),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     if test is not None:
         m, w = best["candidates"], best["route_weight"]
@@ -137,8 +135,7 @@ def main(argv=None) -> Path:
                        "at_run_settings": test["final_average_accuracy"]}
         print(f"test, chosen pair: final average accuracy {doc['test']['final_average_accuracy']:.2f} "
               f"(the run's own settings: {test['final_average_accuracy']:.2f})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    write_json(args.out, doc)
     for g in grid:
         print(f"candidates {g['candidates']}  route_weight {g['route_weight']:>5}  val {g['val_accuracy']:.2f}")
     print(f"task identification {task_id:.2f}; chosen {doc['chosen']}: {args.out}")

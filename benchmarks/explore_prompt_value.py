@@ -23,23 +23,19 @@ mean over experiences of each experience's accuracy.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance, write_json
+from suites import suite_options
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suites import suite_options  # noqa: E402
-
-from cl_prompts.backbones import BackboneConfig, load_backbone  # noqa: E402
-from cl_prompts.data import load_benchmark  # noqa: E402
-from cl_prompts.data.tensors import trim_padding  # noqa: E402
-from cl_prompts.methods.closed_form import RidgeStatistics  # noqa: E402
-from cl_prompts.results.record import versions  # noqa: E402
-from cl_prompts.run import RunConfig  # noqa: E402
+from cl_prompts.backbones import BackboneConfig, load_backbone
+from cl_prompts.data import load_benchmark
+from cl_prompts.data.tensors import trim_padding
+from cl_prompts.methods.closed_form import RidgeStatistics
+from cl_prompts.run import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "explore_prompt_value"
@@ -154,11 +150,9 @@ def main() -> None:
             print(f"seed {seed}  {k:45s} {v:6.2f}", flush=True)
     out = Path(args.out or ROOT / "benchmarks" / "results" / "prompt_value" /
                f"{args.benchmark}-fsa{args.first_tasks}-{args.feature}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"command": "python benchmarks/explore_prompt_value.py " + " ".join(sys.argv[1:]),
-           "split": "val", "metric": "mean over experiences of each experience's val accuracy (%)",
-           "versions": versions(), "seeds": rows}
-    out.write_text(json.dumps(doc, indent=1))
+    doc = {**provenance("explore_prompt_value", None),
+           "split": "val", "metric": "mean over experiences of each experience's val accuracy (%)", "seeds": rows}
+    write_json(out, doc)
     print(f"written: {out}")
 
 

@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suites import SUITES, suite_options  # noqa: E402
+from provenance import provenance, write_json
+from suites import SUITES, suite_options
 
 from cl_prompts.data import load_benchmark
 from cl_prompts.random_state import thread_independent_math
@@ -155,13 +154,13 @@ def main(argv=None) -> Path:
     note += validation_table([] if causal else args.tune, sorted({r["method"] for r in results}), args.benchmark)
     (out / "headline.md").write_text(header + table + note, encoding="utf-8")
     doc = {
-        "command": "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **provenance("headline", argv, device=args.device),
         "wall_seconds": time.perf_counter() - started,
         "table_markdown": table,
         "runs": [{**strip_timings(r), "train_seconds": r["train_seconds"],
                   "eval_seconds": r["eval_seconds"]} for r in results],
     }
-    (out / "headline.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    write_json(out / "headline.json", doc)
     print(header + table + note)
     return out / "headline.md"
 

@@ -21,16 +21,15 @@ markdown table per method (mean ± std over the seeds found).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance, write_json
 
 from cl_prompts.data import load_clinc150, load_clinc150_out_of_scope
-from cl_prompts.files import atomic_write_text
 from cl_prompts.inference import (
     LOGIT_SCORES,
     Calibration,
@@ -162,9 +161,8 @@ def main(argv=None) -> int:
         print("no CLINC150 run with a checkpoint among the folders given", file=sys.stderr)
         return 2
     md = table(entries)
-    command = "python benchmarks/out_of_scope.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    atomic_write_text(Path(args.out), json.dumps({"command": command, "false_rejection": args.false_rejection,
-                                                  "runs": entries, "table": md}, indent=2))
+    write_json(args.out, {**provenance("out_of_scope", argv, device=args.device),
+                          "false_rejection": args.false_rejection, "runs": entries, "table": md}, indent=2)
     print(md, end="")
     return 0
 

@@ -18,22 +18,21 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-from suites import SUITES, suite_options  # noqa: E402
+import numpy as np
+from provenance import provenance, write_json
+from suites import SUITES, suite_options
 
-from cl_prompts.data import load_benchmark  # noqa: E402
-from cl_prompts.methods import load_model  # noqa: E402
+from cl_prompts.data import load_benchmark
+from cl_prompts.methods import load_model
 from cl_prompts.random_state import thread_independent_math
-from cl_prompts.results import RESULTS_FILE, read_results  # noqa: E402
-from cl_prompts.run import RunConfig, run  # noqa: E402
-from cl_prompts.run import checkpoints as ckpt  # noqa: E402
-from cl_prompts.run.loop import TokenizedStream  # noqa: E402
+from cl_prompts.results import RESULTS_FILE, read_results
+from cl_prompts.run import RunConfig, run
+from cl_prompts.run import checkpoints as ckpt
+from cl_prompts.run.loop import TokenizedStream
 
 # The grid of each method: option -> values, trials are the product in this order; a list
 # of such grids is their union (a later, narrower grid around an earlier choice).
@@ -256,15 +255,16 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                         doc["trials"].append({"method": method, "benchmark": name, "seed": seed, "options": opts,
                                               "val_accuracy": val, "seconds": seconds})
                         print(f"[tune] {name} {method} seed {seed} {opts}: val {val:.2f}", flush=True)
-                    path.write_text(json.dumps(doc, indent=1))
-    command = "python benchmarks/tune.py " + " ".join(sys.argv[1:] if argv is None else argv)
+                    write_json(path, doc)
+    prov = provenance("tune", argv, device=args.device)
+    command = prov["command"]
     for method in args.methods:
         records = [t for t in doc["trials"] if t["method"] == method]
         doc["chosen"][method] = {**choose(records, list(suites), args.seeds), "benchmarks": list(suites),
                                  "command": command}
         print(f"[tune] {method}: chosen {doc['chosen'][method]}")
-    doc["command"] = command  # the latest; each choice keeps the command that made it
-    path.write_text(json.dumps(doc, indent=1))
+    doc.update(prov)  # the latest; each choice keeps the command that made it
+    write_json(path, doc)
     return doc
 
 

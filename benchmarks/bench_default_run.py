@@ -1,0 +1,146 @@
+"""Where the default run's time goes, phase by phase: ``cl-prompts run`` (``make run``).
+
+One run of the runner (CLINC150 and the default method unless told otherwise), with each
+phase timed apart:
+
+- loading: the backbone and the dataset;
+- tokenization: the stream's train and test texts, once;
+- frozen query passes: the prompt-free passes that feed the routing (inside training and
+  evaluation; cached, so each sentence costs one);
+- training: the experiences' optimiser steps (the runner's train time less the two below);
+- end of experience: what ``end_experience`` does (for ``growing_pool``: the samples once
+  more through their task's final prompts and ``cross_task_passes`` earlier tasks' prompts,
+  the ridge solves);
+- evaluation: the accuracy matrix's rows, after every experience;
+- calibration: the out-of-scope threshold, after the last experience.
+
+The phases overlap only where said (the frozen query passes are part of training and
+evaluation). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
+and peak memory, and the run's own results folder beside it.
+
+    .venv/bin/python benchmarks/bench_default_run.py                      # CLINC150, growing_pool
+    .venv/bin/python benchmarks/bench_default_run.py --benchmark hwu64 --set prompt_length=8
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from provenance import provenance, write_json
+from suites import SUITES, suite_options
+
+import cl_prompts.run.runner as runner
+from cl_prompts.backbones import BackboneConfig, load_backbone
+from cl_prompts.data import load_benchmark
+from cl_prompts.methods import get_method_class
+from cl_prompts.run import RunConfig, run
+from cl_prompts.run.config import DEFAULT_METHOD
+from cl_prompts.run.loop import TokenizedStream
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def timed(owner: Any, name: str, seconds: dict[str, float], phase: str) -> Iterator[None]:
+    """While open, every call of ``owner.name`` adds its duration to ``seconds[phase]``."""
+    original = getattr(owner, name)
+    own = name in vars(owner)  # else inherited: removing the wrapper restores it
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, name, original)
+        else:
+            delattr(owner, name)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs, each value read as JSON when it parses (``8``, ``true``, ``"x"``)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes key=value, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -> dict[str, Any]:
+    """Run ``config`` with its phases timed; ``dataset`` None: loaded (and timed) from the config."""
+    seconds: dict[str, float] = {}
+    wall = time.perf_counter()
+    start = time.perf_counter()
+    backbone = load_backbone()
+    if dataset is None:
+        dataset = load_benchmark(config)
+    seconds["loading"] = time.perf_counter() - start
+    method_class = get_method_class(config.method)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(timed(TokenizedStream, "__init__", seconds, "tokenization"))
+        stack.enter_context(timed(backbone, "query_features", seconds, "frozen_query_passes"))
+        stack.enter_context(timed(method_class, "end_experience", seconds, "end_of_experience"))
+        stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
+        results = run(config, backbone=backbone, dataset=dataset)
+    seconds["evaluation"] = results["eval_seconds"]
+    # the runner's train time holds the optimiser steps and end_experience
+    seconds["training"] = results["train_seconds"] - seconds.get("end_of_experience", 0.0)
+    seconds["wall"] = time.perf_counter() - wall
+    return {"seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "final_average_accuracy": results["final_average_accuracy"],
+            "peak_memory_mb": results["peak_memory_mb"], "method_config": results["method_config"],
+            "query_cache": backbone.query_cache_info()}
+
+
+def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--benchmark", default="clinc150", choices=SUITES)
+    p.add_argument("--method", default=DEFAULT_METHOD)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method options")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-split", default="test", choices=["test", "val"])
+    p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/default_run.json"))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    config = RunConfig(**suite_options(args.benchmark, args.data_root), method=args.method,
+                       seed=args.seed, eval_split=args.eval_split, method_options=parse_set(args.set),
+                       out=str(out.with_suffix("")) + "-run", overwrite=True, progress=False, plots=False)
+
+    def loaded_backbone():
+        if backbone is not None:
+            return backbone
+        return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
+                                            precision=config.precision))
+
+    row = measure(config, loaded_backbone, dataset)
+    for phase, s in row["seconds"].items():
+        print(f"{phase:22s} {s:8.1f} s")
+    print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB")
+    result = {**provenance("bench_default_run", argv), "benchmark": args.benchmark, "method": config.method,
+              "seed": args.seed, "eval_split": args.eval_split, **row}
+    write_json(out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
