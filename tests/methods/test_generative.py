@@ -125,7 +125,7 @@ def test_without_answer_texts_a_generative_method_says_what_to_call(lm):
 
 # ---------------------------------------------------------------- scores and training
 def test_zero_shot_scores_are_the_answer_likelihoods_of_the_seen_classes(lm):
-    model = built("zero_shot", lm)
+    model = built("zero_shot", lm, list_answers=False)
     train(model, lm, experiences=EXPERIENCES[:1])
     x, _ = inputs(lm, [0, 4])
     logits = model(x)  # (B, C)
@@ -133,6 +133,23 @@ def test_zero_shot_scores_are_the_answer_likelihoods_of_the_seen_classes(lm):
     torch.testing.assert_close(logits[:, :3], want)
     assert torch.isinf(logits[:, 3:]).all()
     assert model.trainable_parameters() == []
+
+
+def test_zero_shot_lists_the_seen_answers_in_front_of_the_input(lm):
+    model = built("zero_shot", lm)
+    train(model, lm, experiences=EXPERIENCES[:1])
+    seen = model.seen_classes()
+    listed = model.answer_list(seen)  # (1, P, D): the words, as the LM's own token embeddings
+    text = "Possible answers: " + ", ".join(readable_label(n) for n in NAMES[:3]) + ".\n"
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert listed.shape == (1, len(ids), lm.hidden_size)
+    torch.testing.assert_close(listed[0], lm.model.get_input_embeddings().weight[ids].float())
+    x, _ = inputs(lm, [0, 4])
+    want = lm.answer_log_likelihood(x, listed, [readable_label(n) for n in NAMES[:3]])
+    torch.testing.assert_close(model(x)[:, :3], want)
+    assert not torch.allclose(want, lm.answer_log_likelihood(x, None, [readable_label(n) for n in NAMES[:3]]))
+    texts = ["wake me up at seven"]
+    assert model.generate(texts, max_new_tokens=3) == lm.generate(texts, listed, max_new_tokens=3)
 
 
 @pytest.mark.parametrize("name", ["prompt_tuning", "progressive_prompts", "growing_pool"])
@@ -238,7 +255,7 @@ def test_generation_uses_the_prompts_each_method_predicts_with(lm):
     tuned = built("prompt_tuning", lm)
     train(tuned, lm, steps=1)
     assert tuned.generate(x, max_new_tokens=3) == lm.generate(x, tuned.prompt[None], max_new_tokens=3)
-    plain = built("zero_shot", lm)
+    plain = built("zero_shot", lm, list_answers=False)
     train(plain, lm)
     assert plain.generate(texts, max_new_tokens=3) == lm.generate(texts, max_new_tokens=3)
 

@@ -95,5 +95,11 @@ class ZeroShotConfig(GenerativeConfig):
     """No training: the frozen instruction-tuned LM ranks the seen classes' answer texts.
 
     The reference any trained method must beat: the chat template wraps the input and
-    each seen class's answer is scored after it, with no prompt.
+    each seen class's answer is scored after it. With ``list_answers`` the input is preceded
+    by the seen classes' answer texts as plain words ("Possible answers: card arrival, ...";
+    the zero-shot instruction baseline of "Learn or Recall?", ACL 2024), so the model knows
+    what it may say; without, by nothing.
     """
+
+    list_answers: bool = o.option(True, "put the seen classes' answer texts in front of each input "
+                                        "(the prompt grows with the classes seen)", o.boolean)
