@@ -104,7 +104,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
     # the runner's train time holds the optimiser steps and end_experience
     seconds["training"] = results["train_seconds"] - seconds.get("end_of_experience", 0.0)
     seconds["wall"] = time.perf_counter() - wall
-    return {"seconds": {k: round(v, 1) for k, v in seconds.items()},
+    return {"seconds": {k: round(v, 3) for k, v in seconds.items()},
             "final_average_accuracy": results["final_average_accuracy"],
             "peak_memory_mb": results["peak_memory_mb"], "method_config": results["method_config"],
             "query_cache": backbone.query_cache_info()}

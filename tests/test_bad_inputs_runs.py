@@ -273,12 +273,12 @@ def test_52_kill_during_the_first_checkpoint_restarts_cleanly(tmp_path, backbone
 
 
 def test_53_ctrl_c_ends_with_one_line(tmp_path, capsys, monkeypatch):
-    import cl_prompts.run.runner as runner
+    import cl_prompts.run
 
     def interrupted(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run", interrupted)
+    monkeypatch.setattr(cl_prompts.run, "run", interrupted)  # the CLI's run
     assert main(["run", "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.startswith("cl-prompts: interrupted") and err.count("\n") == 1
