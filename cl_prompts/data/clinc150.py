@@ -73,8 +73,9 @@ def load_clinc150(
             ``$CL_PROMPTS_DATA/clinc150``, else ``<repo>/../shared/data/clinc150``.
         num_experiences: regroup the class order into this many experiences.
         class_order_seed: a seeded random class order instead of the domain order.
-        per_class / test_per_class: keep at most this many train / test samples per
-            class (a quick run); ``None`` keeps everything.
+        per_class: keep at most this many train samples per class (a quick run);
+            ``None`` keeps everything.
+        test_per_class: the same for the test samples.
         subset_seed: seed of that subsampling.
         eval_split: ``"test"`` (4,500) or ``"val"`` (3,000): which list becomes the
             dataset's evaluation split. With ``"val"`` the test list is never read into

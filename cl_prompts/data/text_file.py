@@ -175,7 +175,8 @@ def load_text_file(
             without a byte-order mark. A repeated header name or a row with another
             number of fields than the header is refused with its line; JSON labels must
             be all strings or all integers.
-        text_column, label_column: the column (key) names.
+        text_column: the text column's (key's) name.
+        label_column: the label column's (key's) name.
         test_path: a separate test file with the same columns; without it a stratified
             ``test_fraction`` of each class (seeded by ``seed``) becomes the test split.
         num_experiences: how many experiences (default ``min(5, num_classes)``).

@@ -106,7 +106,8 @@ class RankShardedKeyIndex:
 
         Args:
             queries: (B, D) this rank's queries; B may differ between ranks (0 included).
-            k, id_ranges: as :meth:`KeyIndex.search`.
+            k: as :meth:`KeyIndex.search`.
+            id_ranges: as :meth:`KeyIndex.search`.
         Returns:
             scores (B, k) and ids (B, k) on the queries' device, best first; empty slots
             hold ``-inf`` / ``-1``.

@@ -34,9 +34,11 @@ def benchmark_from_class_groups(
     one takes the groups themselves (e.g. CLINC150's domains).
 
     Args:
-        train, test: torch datasets returning ``(x, target)``; ``x`` is a text dict or an
+        train: a torch dataset returning ``(x, target)``; ``x`` is a text dict or an
             image tensor.
-        train_targets, test_targets: the global class id of every sample.
+        test: the same, for the test samples.
+        train_targets: the global class id of every training sample.
+        test_targets: the global class id of every test sample.
         experiences: disjoint class-id lists covering all classes.
         task_labels: give experience ``e`` task label ``e`` (it is metadata only: the
             methods never read it); by default every sample has task label 0, as in
@@ -95,7 +97,8 @@ def text_benchmark(
         dataset: a :class:`~cl_prompts.data.TextDataset` (its experiences are kept unless
             regrouped by ``num_experiences`` / ``class_order_seed``).
         backbone: a text backbone (``backbone.modality == "text"``).
-        per_class / test_per_class: a quick subset (at most that many samples per class).
+        per_class: a quick subset (at most that many training samples per class).
+        test_per_class: the same for the test samples.
     """
     if not isinstance(dataset, TextDataset):
         raise TypeError(f"dataset must be a cl_prompts.data.TextDataset, got {type(dataset).__name__}")
