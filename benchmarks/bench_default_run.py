@@ -12,14 +12,18 @@ phase timed apart:
   more through their task's final prompts and ``cross_task_passes`` earlier tasks' prompts,
   the ridge solves);
 - evaluation: the accuracy matrix's rows, after every experience;
-- calibration: the out-of-scope threshold, after the last experience.
+- calibration: the out-of-scope threshold, after the last experience;
+- key search: every search of the key index (part of training and evaluation), whichever
+  backend ran it (``key_search`` in the output names it): its share of the wall time bounds
+  what the choice of backend can cost the run.
 
-The phases overlap only where said (the frozen query passes are part of training and
-evaluation). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
+The phases overlap only where said (the frozen query passes and the key searches are part of
+training and evaluation). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
 and peak memory, and the run's own results folder beside it.
 
     .venv/bin/python benchmarks/bench_default_run.py                      # CLINC150, growing_pool
-    .venv/bin/python benchmarks/bench_default_run.py --benchmark hwu64 --set prompt_length=8
+    .venv/bin/python benchmarks/bench_default_run.py --benchmark hwu64 --set prompt_length=32
+    .venv/bin/python benchmarks/bench_default_run.py --eval-cache-mb 0    # without the evaluation cache
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from typing import Any
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
 
+import cl_prompts.methods.growing_pool.model as growing_pool_model
 import cl_prompts.run.runner as runner
 from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
+from cl_prompts.index import KeyIndex
 from cl_prompts.methods import get_method_class
 from cl_prompts.run import RunConfig, run
 from cl_prompts.run.config import DEFAULT_METHOD
@@ -70,6 +76,17 @@ def timed(owner: Any, name: str, seconds: dict[str, float], phase: str) -> Itera
             delattr(owner, name)
 
 
+@contextlib.contextmanager
+def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """While open, ``owner.name`` is ``value``."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
 def parse_set(items: list[str]) -> dict[str, Any]:
     """``key=value`` pairs, each value read as JSON when it parses (``8``, ``true``, ``"x"``)."""
     options = {}
@@ -99,6 +116,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
         stack.enter_context(timed(backbone, "query_features", seconds, "frozen_query_passes"))
         stack.enter_context(timed(method_class, "end_experience", seconds, "end_of_experience"))
         stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
+        stack.enter_context(timed(KeyIndex, "search", seconds, "key_search"))
         results = run(config, backbone=backbone, dataset=dataset)
     seconds["evaluation"] = results["eval_seconds"]
     # the runner's train time holds the optimiser steps and end_experience
@@ -107,7 +125,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
     return {"seconds": {k: round(v, 3) for k, v in seconds.items()},
             "final_average_accuracy": results["final_average_accuracy"],
             "peak_memory_mb": results["peak_memory_mb"], "method_config": results["method_config"],
-            "query_cache": backbone.query_cache_info()}
+            "query_cache": backbone.query_cache_info(), "key_search": results.get("key_search")}
 
 
 def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[str, Any]:
@@ -118,6 +136,9 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-split", default="test", choices=["test", "val"])
     p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--eval-cache-mb", type=int, default=None,
+                   help="growing_pool's evaluation feature cache, MB (0: off, to measure what it saves); "
+                        "default: the library's")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/default_run.json"))
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
@@ -132,7 +153,12 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
         return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
                                             precision=config.precision))
 
-    row = measure(config, loaded_backbone, dataset)
+    with contextlib.ExitStack() as stack:
+        if args.eval_cache_mb is not None:
+            stack.enter_context(patched(growing_pool_model, "EVAL_FEATURE_BYTES", args.eval_cache_mb << 20))
+        row = measure(config, loaded_backbone, dataset)
+    row["eval_cache_bytes"] = growing_pool_model.EVAL_FEATURE_BYTES if args.eval_cache_mb is None \
+        else args.eval_cache_mb << 20
     for phase, s in row["seconds"].items():
         print(f"{phase:22s} {s:8.1f} s")
     print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB")

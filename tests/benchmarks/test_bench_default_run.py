@@ -25,7 +25,8 @@ def test_phases_add_up_to_the_run_and_the_accuracy_is_the_run_s(bench, tmp_path)
     result = bench.main(["--out", str(out), "--set", *TINY], backbone=tiny_text_backbone(), dataset=data)
     s = result["seconds"]
     assert {"loading", "tokenization", "frozen_query_passes", "training", "end_of_experience",
-            "evaluation", "wall"} <= set(s)
+            "evaluation", "key_search", "wall"} <= set(s)
+    assert result["key_search"]["backend"] in ("faiss", "torch") and result["key_search"]["keys"] == 6
     assert all(v >= 0 for v in s.values()) and s["end_of_experience"] > 0
     run = read_results(tmp_path / "default_run-run")
     assert result["final_average_accuracy"] == run["final_average_accuracy"]
@@ -51,3 +52,17 @@ def test_set_reads_json_values(bench):
                                                                              "x": True}
     with pytest.raises(SystemExit, match="key=value"):
         bench.parse_set(["prompt_length"])
+
+
+def test_the_evaluation_cache_can_be_switched_off_and_is_restored(bench, tmp_path):
+    from cl_prompts.methods.growing_pool import model
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    before = model.EVAL_FEATURE_BYTES
+    cached = bench.main(["--out", str(tmp_path / "a.json"), "--set", *TINY], backbone=tiny_text_backbone(),
+                        dataset=data)
+    off = bench.main(["--out", str(tmp_path / "b.json"), "--eval-cache-mb", "0", "--set", *TINY],
+                     backbone=tiny_text_backbone(), dataset=data)
+    assert model.EVAL_FEATURE_BYTES == before
+    assert cached["eval_cache_bytes"] == before and off["eval_cache_bytes"] == 0
+    assert off["final_average_accuracy"] == cached["final_average_accuracy"]  # a cache changes no number

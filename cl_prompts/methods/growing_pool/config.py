@@ -35,7 +35,7 @@ class GrowingPoolConfig(KeyedPromptConfig):
 
     lr: float = o.lr(1e-2)
     prompts_per_task: int = o.option(1, "prompts owned by each task", o.positive_int)
-    prompt_length: int = o.prompt_length(32)
+    prompt_length: int = o.prompt_length(8)
     ridge: float = o.option(100.0, "ridge of the routing classifier (frozen query), in the units of "
                                    "the Gram matrix (sums over samples)", o.positive)
     prompted_ridge: float = o.option(100.0, "ridge of the prompted classifier", o.positive)
