@@ -2,6 +2,7 @@
 
     python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 1 2 --epochs 1
     python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 --epochs 1 3 --first-tasks 8
+    python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 --epochs 3 --first-tasks 8 --prompt prefix --length 8
 
 Variants, each a ridge readout (the routing-free part of ``growing_pool`` and ``ranpac``):
 ``ranpac`` on frozen features; ``ensemble(frozen x2)``, two ridges on independent random
@@ -13,7 +14,8 @@ experiences with a cosine head (first-session adaptation, as RanPAC's phase one 
 learned input prompt could add). Each prompted variant alone, its logits summed with the
 frozen ridge's, and its features concatenated with the frozen ones.
 
-Features of the last 4 layers of MiniLM-L6 (frozen, or through a 32-token input prompt)
+Features of the last 4 layers of MiniLM-L6 (frozen, or through a 32-token input prompt;
+``--prompt prefix``: key/value prefixes of ``--length`` on every layer instead, as prefix tuning)
 are cached under .cache/explore_prompt_value/; each readout is a RanPAC ridge on 10,000
 random ReLU features, solved on all training rows (the class-incremental ridge is
 order-free: its final readout equals this one), scored on the validation rows as the
@@ -42,14 +44,32 @@ CACHE = ROOT / ".cache" / "explore_prompt_value"
 LAYERS, PROMPT_LEN, BATCH = 4, 32, 64
 
 
+def prompted(bb, x: dict, prompt: torch.Tensor | None):
+    """The backbone's output for the batch ``x`` through ``prompt``: an input prompt (L, D), or
+    key/value prefixes of every layer (layers, 2, L, D), or nothing (None)."""
+    b = len(x["input_ids"])
+    if prompt is None:
+        return bb(x, layers=LAYERS)
+    if prompt.dim() == 2:  # (L, D) in front of the token embeddings
+        return bb(x, input_prompts=prompt.expand(b, -1, -1), layers=LAYERS)
+    prefixes = {layer: p.expand(b, -1, -1, -1) for layer, p in enumerate(prompt)}  # (B, 2, L, D) each
+    return bb(x, prefix_prompts=prefixes, layers=LAYERS)
+
+
+def initial_prompt(bb, kind: str, length: int, seed: int) -> torch.Tensor:
+    """U(-1, 1) values: (length, D) for ``kind`` "input", (layers, 2, length, D) for "prefix"."""
+    g = torch.Generator().manual_seed(1000 + seed)
+    shape = (length, bb.hidden_size) if kind == "input" else (bb.num_layers, 2, length, bb.hidden_size)
+    return torch.rand(*shape, generator=g) * 2 - 1
+
+
 def features(bb, tokens: dict, prompt: torch.Tensor | None) -> torch.Tensor:
-    """(N, 4 * D) layer features of every row, through ``prompt`` (L, D) when given."""
+    """(N, 4 * D) layer features of every row, through ``prompt`` (see :func:`prompted`) when given."""
     out = []
     with torch.no_grad():
         for s in range(0, len(tokens["input_ids"]), BATCH):
             x = trim_padding({k: v[s:s + BATCH] for k, v in tokens.items()})
-            p = None if prompt is None else prompt.expand(len(x["input_ids"]), -1, -1)
-            out.append(bb(x, input_prompts=p, layers=LAYERS).layer_features().float())
+            out.append(prompted(bb, x, prompt).layer_features().float())
     return torch.cat(out)
 
 
@@ -65,7 +85,7 @@ def train_prompt(bb, tokens, y, classes, prompt, epochs, lr, seed, feature="laye
     for _ in range(epochs):
         for b in idx[torch.randperm(len(idx), generator=g)].split(32):
             x = trim_padding({k: v[b] for k, v in tokens.items()})
-            out = bb(x, input_prompts=prompt.expand(len(b), -1, -1), layers=LAYERS)
+            out = prompted(bb, x, prompt)
             f = out.layer_features() if feature == "layers" else out.pooled
             logits = 16.0 * F.normalize(f, dim=-1) @ F.normalize(head, dim=-1).T
             t = torch.tensor([remap[int(c)] for c in y[b]])
@@ -99,6 +119,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--first-tasks", type=int, default=1, help="experiences the prompt trains on")
     ap.add_argument("--feature", default="layers", choices=["layers", "pooled"])
+    ap.add_argument("--prompt", default="input", choices=["input", "prefix"],
+                    help="an input prompt of --length tokens, or key/value prefixes of --length on every layer")
+    ap.add_argument("--length", type=int, default=PROMPT_LEN)
     ap.add_argument("--out", default=None,
                     help="results JSON (default benchmarks/results/prompt_value/<benchmark>-fsa<k>.json)")
     args = ap.parse_args()
@@ -123,12 +146,13 @@ def main() -> None:
     frozen = cached("frozen", lambda: (features(bb, tr, None), features(bb, va, None)))
     rows = {}
     for seed in args.seeds:
-        g = torch.Generator().manual_seed(1000 + seed)
-        init = torch.rand(PROMPT_LEN, bb.hidden_size, generator=g) * 2 - 1  # U(-1, 1)
-        variants = {"untrained": cached(f"untrained-s{seed}", lambda init=init: (features(bb, tr, init), features(bb, va, init)))}
+        init = initial_prompt(bb, args.prompt, args.length, seed)
+        kind = "" if (args.prompt, args.length) == ("input", PROMPT_LEN) else f"{args.prompt}{args.length}-"
+        variants = {f"{kind}untrained": cached(f"{kind}untrained-s{seed}",
+                                               lambda init=init: (features(bb, tr, init), features(bb, va, init)))}
         first = [c for e in exps[: args.first_tasks] for c in e]
         for ep in args.epochs:
-            name = f"fsa{args.first_tasks}-{args.feature}-e{ep}-lr{args.lr:g}-s{seed}"
+            name = f"{kind}fsa{args.first_tasks}-{args.feature}-e{ep}-lr{args.lr:g}-s{seed}"
 
             def make(ep=ep, first=first, init=init, seed=seed):
                 p = train_prompt(bb, tr, ty, first, init, ep, args.lr, seed, args.feature)
@@ -149,7 +173,7 @@ def main() -> None:
         for k, v in res.items():
             print(f"seed {seed}  {k:45s} {v:6.2f}", flush=True)
     out = Path(args.out or ROOT / "benchmarks" / "results" / "prompt_value" /
-               f"{args.benchmark}-fsa{args.first_tasks}-{args.feature}.json")
+               f"{args.benchmark}-{kind}fsa{args.first_tasks}-{args.feature}.json")
     doc = {**provenance("explore_prompt_value", None),
            "split": "val", "metric": "mean over experiences of each experience's val accuracy (%)", "seeds": rows}
     write_json(out, doc)

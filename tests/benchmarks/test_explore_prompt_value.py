@@ -45,3 +45,21 @@ def test_train_prompt_changes_the_prompt_and_leaves_the_backbone_frozen(probe, m
     feats = probe.features(bb, tokens, prompt)
     assert feats.shape == (12, 2 * bb.hidden_size)
     assert not torch.allclose(feats, probe.features(bb, tokens, None))
+
+
+def test_prefix_prompts_cover_every_layer_and_train_like_input_prompts(probe, monkeypatch):
+    monkeypatch.setattr(probe, "LAYERS", 2)
+    bb = tiny_text_backbone()
+    init = probe.initial_prompt(bb, "prefix", 3, seed=0)
+    assert init.shape == (bb.num_layers, 2, 3, bb.hidden_size) and -1 <= init.min() and init.max() <= 1
+    assert probe.initial_prompt(bb, "input", 5, seed=0).shape == (5, bb.hidden_size)
+    tokens = bb.tokenize([f"sentence number {i}" for i in range(12)])
+    y = torch.arange(12) % 3
+    prompt = probe.train_prompt(bb, tokens, y, [0, 1, 2], init, epochs=1, lr=1e-2, seed=0)
+    assert prompt.shape == init.shape and not torch.equal(prompt, init)
+    base = probe.features(bb, tokens, init)
+    assert not torch.allclose(base, probe.features(bb, tokens, None))
+    for layer in range(bb.num_layers):  # every layer's prefix is read
+        moved = init.clone()
+        moved[layer] += 1.0
+        assert not torch.allclose(probe.features(bb, tokens, moved), base)
