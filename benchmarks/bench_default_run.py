@@ -13,12 +13,13 @@ phase timed apart:
   the ridge solves);
 - evaluation: the accuracy matrix's rows, after every experience;
 - calibration: the out-of-scope threshold, after the last experience;
+- ridge solves: every closed-form solve (part of end of experience);
 - key search: every search of the key index (part of training and evaluation), whichever
   backend ran it (``key_search`` in the output names it): its share of the wall time bounds
   what the choice of backend can cost the run.
 
 The phases overlap only where said (the frozen query passes and the key searches are part of
-training and evaluation). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
+training and evaluation, the ridge solves part of end of experience). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
 and peak memory, and the run's own results folder beside it.
 
     .venv/bin/python benchmarks/bench_default_run.py                      # CLINC150, growing_pool
@@ -46,6 +47,7 @@ from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods import get_method_class
+from cl_prompts.methods.closed_form import RidgeStatistics
 from cl_prompts.run import RunConfig, run
 from cl_prompts.run.config import DEFAULT_METHOD
 from cl_prompts.run.loop import TokenizedStream
@@ -117,6 +119,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
         stack.enter_context(timed(method_class, "end_experience", seconds, "end_of_experience"))
         stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
         stack.enter_context(timed(KeyIndex, "search", seconds, "key_search"))
+        stack.enter_context(timed(RidgeStatistics, "solve", seconds, "ridge_solves"))
         results = run(config, backbone=backbone, dataset=dataset)
     seconds["evaluation"] = results["eval_seconds"]
     # the runner's train time holds the optimiser steps and end_experience
