@@ -19,8 +19,9 @@ phase timed apart:
   what the choice of backend can cost the run.
 
 The phases overlap only where said (the frozen query passes and the key searches are part of
-training and evaluation, the ridge solves part of end of experience). Writes ``--out`` (JSON): the phases, the wall time, the run's final accuracy
-and peak memory, and the run's own results folder beside it.
+training and evaluation, the ridge solves part of end of experience). Writes ``--out`` (JSON):
+the phases, the wall time, the run's final accuracy and peak memory, and the run's own
+results folder beside it.
 
     .venv/bin/python benchmarks/bench_default_run.py                      # CLINC150, growing_pool
     .venv/bin/python benchmarks/bench_default_run.py --benchmark hwu64 --set prompt_length=32
@@ -37,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
@@ -76,17 +78,6 @@ def timed(owner: Any, name: str, seconds: dict[str, float], phase: str) -> Itera
             setattr(owner, name, original)
         else:
             delattr(owner, name)
-
-
-@contextlib.contextmanager
-def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
-    """While open, ``owner.name`` is ``value``."""
-    original = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -156,12 +147,10 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
         return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
                                             precision=config.precision))
 
-    with contextlib.ExitStack() as stack:
-        if args.eval_cache_mb is not None:
-            stack.enter_context(patched(growing_pool_model, "EVAL_FEATURE_BYTES", args.eval_cache_mb << 20))
+    cache_bytes = growing_pool_model.EVAL_FEATURE_BYTES if args.eval_cache_mb is None else args.eval_cache_mb << 20
+    with mock.patch.object(growing_pool_model, "EVAL_FEATURE_BYTES", cache_bytes):
         row = measure(config, loaded_backbone, dataset)
-    row["eval_cache_bytes"] = growing_pool_model.EVAL_FEATURE_BYTES if args.eval_cache_mb is None \
-        else args.eval_cache_mb << 20
+    row["eval_cache_bytes"] = cache_bytes
     for phase, s in row["seconds"].items():
         print(f"{phase:22s} {s:8.1f} s")
     print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB")
