@@ -28,7 +28,6 @@ from pathlib import Path
 import torch
 from provenance import provenance, write_json
 
-from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
 from cl_prompts.methods import load_model
 from cl_prompts.random_state import thread_independent_math
@@ -37,7 +36,7 @@ from cl_prompts.run import RunConfig
 from cl_prompts.run.checkpoints import latest_model_dir
 from cl_prompts.run.config import read_config_file
 from cl_prompts.run.loop import TokenizedStream
-from cl_prompts.run.runner import run_subset
+from cl_prompts.run.runner import load_run_backbone, run_subset
 
 WEIGHTS = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, math.inf)
 
@@ -90,8 +89,7 @@ def per_experience_accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor
 def load_scored(run_dir: Path, most: int, batch_size: int):
     """The run's config, final model and the scores of its evaluation samples."""
     config = RunConfig(**read_config_file(run_dir / "results.json"))
-    backbone = load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
-                                            instruction=config.instruction))
+    backbone = load_run_backbone(config)
     model = load_model(latest_model_dir(run_dir), backbone).eval()
     stream = TokenizedStream(run_subset(load_benchmark(config), config), backbone, "cpu")
     return config, model, score(model, stream, most, batch_size)

@@ -27,6 +27,7 @@ _RUN_FIELDS = (
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
     "eval_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
+    "query_encoder",
 )
 
 
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the class name made readable, card_arrival -> 'card arrival')")
     r.add_argument("--instruction", metavar="TEXT",
                    help="causal LMs: the system message before each input (default: the model's own)")
+    r.add_argument("--query-encoder", dest="query_encoder", metavar="MODEL",
+                   help="causal LMs: take the frozen query (key selection, routing, closed-form features) "
+                        "from this sentence encoder, e.g. minilm (default: the LLM's own hidden states)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")
     r.add_argument("--precision", choices=PRECISIONS, metavar="|".join(PRECISIONS),

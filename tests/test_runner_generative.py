@@ -77,3 +77,20 @@ def test_predict_prints_what_the_model_says_only_for_a_generative_run(tmp_path, 
     run(config(tmp_path, method="ncm", method_options={}, out=str(tmp_path / "ncm")), dataset=data)
     assert main(["predict", str(tmp_path / "ncm"), "hello", "--generate", "3"]) == 2
     assert "--generate needs a run of a method that answers by generation" in capsys.readouterr().err
+
+
+def test_a_run_with_a_query_encoder_saves_it_and_predict_loads_it_again(tmp_path):
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    results = run(config(tmp_path, query_encoder="tiny-bert", instruction="Name the intent."), dataset=data)
+    assert results["config"]["query_encoder"] == "tiny-bert"
+    predictor = Predictor.from_pretrained(latest_model_dir(tmp_path / "run"))
+    backbone = predictor.model.backbone
+    assert backbone.query_encoder.config.name_or_path == "tiny-bert"
+    assert backbone.config.instruction == "Name the intent."
+    assert predictor.predict([data.test.texts[0]])[0].labels[0] in data.class_names
+
+
+def test_a_query_encoder_is_refused_for_an_encoder_backbone(tmp_path):
+    with pytest.raises(ValueError, match="query_encoder is for causal LMs"):
+        run(config(tmp_path, backbone="tiny-bert", method="ncm", method_options={}, query_encoder="tiny-bert"),
+            dataset=synthetic_text_dataset(num_classes=4, num_experiences=2))

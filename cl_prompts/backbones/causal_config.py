@@ -50,6 +50,11 @@ class CausalLMConfig:
         negative counts from the end).
     answer_batch: rows (inputs x candidate answers) per pass when scoring answers; bounds
         the memory of the expanded key/value cache.
+    query_encoder: None (the query is the LLM's own pooled hidden states) or a sentence
+        encoder's ``BackboneConfig.name_or_path`` (``"minilm"``, a folder, a hub id): the
+        frozen query (key selection, routing, the closed-form methods' features) is then
+        that encoder's, computed from the raw text (``tokenize`` adds its token ids as
+        ``query_input_ids`` / ``query_attention_mask``); the prompts still go to the LLM.
     query_cache, query_cache_path, local_files_only, precision: as in ``BackboneConfig``.
     """
 
@@ -62,6 +67,7 @@ class CausalLMConfig:
     query_pooling: str = "mean"
     query_layer: int | None = None
     answer_batch: int = 256
+    query_encoder: str | None = None
     query_cache: bool = True
     query_cache_path: str | None = None
     local_files_only: bool = False
@@ -84,3 +90,10 @@ class CausalLMConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")
+        check_query_encoder(self.query_encoder)
+
+
+def check_query_encoder(name: object) -> None:
+    """Raise unless ``name`` is None or a non-empty str naming a model."""
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"query_encoder must be a model name or folder (e.g. 'minilm') or None, got {name!r}")

@@ -38,6 +38,15 @@ from .precision import autocast
 from .templates import build_template, encode_answers, encode_inputs, stop_token_ids, text_budget
 
 Answers = list[str] | Mapping[str, torch.Tensor]
+QUERY_PREFIX = "query_"  # the query encoder's token ids ride along in the input dict under these names
+
+
+def query_inputs(inputs: Inputs) -> dict[str, torch.Tensor]:
+    """The query encoder's {"input_ids", "attention_mask"} (B, T_q) inside a causal LM's input dict."""
+    if not isinstance(inputs, Mapping) or QUERY_PREFIX + "input_ids" not in inputs:
+        raise ValueError("this causal LM takes its query from a query encoder: its inputs need the "
+                         "'query_input_ids' and 'query_attention_mask' that tokenize() adds")
+    return {k[len(QUERY_PREFIX):]: v for k, v in inputs.items() if k.startswith(QUERY_PREFIX)}
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -58,12 +67,15 @@ class PromptedCausalLM(FrozenBackbone):
         ``attention.ATTN_IMPLEMENTATION``.
     config: the :class:`CausalLMConfig` it was loaded from.
     tokenizer: its tokenizer, with a padding token.
+    query_encoder: a frozen text encoder whose features are the query (see
+        ``CausalLMConfig.query_encoder``), or None for the LLM's own.
     """
 
     modality = "text"
     causal = True  # methods that answer by generation need one (encoders have no ``causal``)
 
-    def __init__(self, model: nn.Module, config: CausalLMConfig, tokenizer) -> None:
+    def __init__(self, model: nn.Module, config: CausalLMConfig, tokenizer,
+                 query_encoder: FrozenBackbone | None = None) -> None:
         super().__init__()
         if not isinstance(config, CausalLMConfig):
             raise TypeError(f"config must be a CausalLMConfig, got {type(config).__name__}")
@@ -71,6 +83,11 @@ class PromptedCausalLM(FrozenBackbone):
         if tokenizer is None or tokenizer.pad_token_id is None:
             raise ValueError("tokenizer must be given and have a pad token (e.g. its eos token)")
         self.config, self.model, self.tokenizer = config, model, tokenizer
+        if (query_encoder is None) != (config.query_encoder is None):
+            raise ValueError("give query_encoder exactly when config.query_encoder names one")
+        if query_encoder is not None and (getattr(query_encoder, "causal", False) or query_encoder.modality != "text"):
+            raise ValueError(f"query_encoder must be a text encoder (BERT family), got {config.query_encoder!r}")
+        self.query_encoder = query_encoder
         cfg = model.config
         self.hidden_size = int(cfg.hidden_size)
         self.num_layers = int(cfg.num_hidden_layers)
@@ -119,6 +136,7 @@ class PromptedCausalLM(FrozenBackbone):
             "query_layer": self.config.query_layer,
             "template": self.template.kind,
             "instruction": self.config.instruction,
+            "query_encoder": None if self.query_encoder is None else self.query_encoder.identity(),
         }
 
     # ----------------------------------------------------------------- text
@@ -128,8 +146,19 @@ class PromptedCausalLM(FrozenBackbone):
         return text_budget(self.template, self.tokenizer, self.config.max_length)
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Templated inputs {"input_ids", "attention_mask"} (N, max_length), padded on ``padding_side``."""
-        return encode_inputs(self.template, self.tokenizer, texts, self.config.max_length, self.config.padding_side)
+        """Templated inputs {"input_ids", "attention_mask"} (N, max_length), padded on ``padding_side``;
+        with a query encoder also its tokens of the raw texts {"query_input_ids", "query_attention_mask"}."""
+        out = encode_inputs(self.template, self.tokenizer, texts, self.config.max_length, self.config.padding_side)
+        if self.query_encoder is not None:
+            enc = self.query_encoder.tokenize(texts)
+            out.update({QUERY_PREFIX + k: enc[k] for k in ("input_ids", "attention_mask")})
+        return out
+
+    def query_width(self, layers: int = 1) -> int:
+        """Width of :meth:`query_features` with ``layers``."""
+        if self.query_encoder is not None:
+            return self.query_encoder.query_width(layers)
+        return super().query_width(layers)
 
     def tokenize_answers(self, answers: list[str]) -> dict[str, torch.Tensor]:
         """Answers with their end marker {"input_ids", "attention_mask"} (A, La), right-padded."""
@@ -212,8 +241,12 @@ class PromptedCausalLM(FrozenBackbone):
         the final, normed one), each pooled, concatenated oldest first; the closed-form
         methods (``ncm``, ``ranpac``) read several as they do on encoders.
         Cached as the encoder's are (keys: ``indices`` or the non-padding token ids).
+        With a query encoder: that encoder's features (B, n * D_enc) of the input's
+        ``query_input_ids``, cached by the encoder.
         """
         check_positive("layers", layers, integer=True)
+        if self.query_encoder is not None:
+            return self.query_encoder.query_features(query_inputs(inputs), indices, use_cache, layers)
         use_cache = self.config.query_cache if use_cache is None else use_cache
         if not use_cache:
             return self._query_pass(inputs, layers)

@@ -113,7 +113,7 @@ def load_causal_lm(config: CausalLMConfig | None = None, **overrides) -> Prompte
     if name.startswith(TINY_PREFIX):
         from .testing import tiny_causal_lm
 
-        return tiny_causal_lm(name[len(TINY_PREFIX):], config=config)
+        return tiny_causal_lm(name[len(TINY_PREFIX):], config=config, query_encoder=load_query_encoder(config))
     source = smollm2_path() if name == SMOLLM2_NAME else name
     local = config.local_files_only or name == SMOLLM2_NAME
     _refuse_pickle_only(source)
@@ -127,7 +127,22 @@ def load_causal_lm(config: CausalLMConfig | None = None, **overrides) -> Prompte
     check_causal_family(model.config.model_type)
     if tokenizer.pad_token is None:  # GPT-2 and Pythia have none; the mask hides padding anyway
         tokenizer.pad_token = tokenizer.eos_token
-    return PromptedCausalLM(model, config, tokenizer)
+    return PromptedCausalLM(model, config, tokenizer, query_encoder=load_query_encoder(config))
+
+
+def load_query_encoder(config: CausalLMConfig):
+    """The frozen text encoder ``config.query_encoder`` names (same precision, cache and
+    offline setting as the LLM), or None."""
+    if config.query_encoder is None:
+        return None
+    from .loading import load_backbone
+
+    encoder = load_backbone(BackboneConfig(name_or_path=config.query_encoder, query_cache=config.query_cache,
+                                           local_files_only=config.local_files_only, precision=config.precision))
+    if getattr(encoder, "causal", False) or encoder.modality != "text":
+        raise ValueError(f"query_encoder must be a text encoder (BERT family, e.g. 'minilm'), "
+                         f"got {config.query_encoder!r}")
+    return encoder
 
 
 # Tokens added to a BackboneConfig's max_length for a causal LM's template (SmolLM2's chat
@@ -146,7 +161,7 @@ def causal_config_from(config: BackboneConfig) -> CausalLMConfig:
     return CausalLMConfig(
         # the BackboneConfig counts the text's tokens; the instruction template comes on top
         name_or_path=config.name_or_path, max_length=config.max_length + TEMPLATE_ROOM,
-        instruction=config.instruction,
+        instruction=config.instruction, query_encoder=config.query_encoder,
         query_cache=config.query_cache, query_cache_path=config.query_cache_path,
         local_files_only=config.local_files_only, precision=config.precision,
     )

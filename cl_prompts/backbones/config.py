@@ -78,6 +78,8 @@ class BackboneConfig:
         tokens of its text, its instruction template gets ``TEMPLATE_ROOM`` (64) more.
     instruction: a causal LM's system message (``CausalLMConfig.instruction``); ignored
         by encoders.
+    query_encoder: a causal LM's query encoder (``CausalLMConfig.query_encoder``, e.g.
+        ``"minilm"``); refused for an encoder backbone.
     query_cache: cache the frozen prompt-free query pass of text inputs in memory.
     query_cache_vision: also cache vision inputs. Off by default because augmented
         images differ each epoch; turn it on only for fixed (un-augmented) images.
@@ -100,6 +102,7 @@ class BackboneConfig:
     precision: str = "fp32"
     trust_remote_code: bool = False
     instruction: str | None = None
+    query_encoder: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -116,6 +119,9 @@ class BackboneConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")
+        from .causal_config import check_query_encoder
+
+        check_query_encoder(self.query_encoder)
 
 
 def names_causal_lm(name_or_path: str) -> bool | None:

@@ -49,6 +49,10 @@ class FrozenBackbone(nn.Module):
         self.model.eval()
         return self
 
+    def query_width(self, layers: int = 1) -> int:
+        """Width of ``query_features(..., layers=layers)``: n * D, n = min(layers, num_layers)."""
+        return self.hidden_size * min(layers, self.num_layers)
+
     @property
     def precision(self) -> str:
         """The precision the model runs in on its current device (``auto`` resolved)."""

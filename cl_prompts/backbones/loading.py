@@ -131,14 +131,22 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
     if name.startswith(TINY_PREFIX):
         from .testing import tiny_backbone
 
-        return tiny_backbone(name[len(TINY_PREFIX) :], config=config)
+        return _no_query_encoder(tiny_backbone(name[len(TINY_PREFIX) :], config=config))
     if name == SMOLLM2_NAME:
         return _causal_lm(config)
     source = minilm_path() if name == DEFAULT_NAME else name
     _refuse_pickle_only(source)
     offline = offline_hub_id(source, config.local_files_only)
     with offline_errors(name, offline):
-        return _load_encoder(config, source, local_files_only=config.local_files_only or offline)
+        return _no_query_encoder(_load_encoder(config, source, local_files_only=config.local_files_only or offline))
+
+
+def _no_query_encoder(backbone):
+    """The backbone; a ValueError when its config asks an encoder for a separate query encoder."""
+    if not getattr(backbone, "causal", False) and getattr(backbone.config, "query_encoder", None) is not None:
+        raise ValueError(f"query_encoder is for causal LMs (their query from a sentence encoder); "
+                         f"{backbone.config.name_or_path!r} is an encoder, whose own features are the query")
+    return backbone
 
 
 def _load_encoder(config: BackboneConfig, source: str, local_files_only: bool):

@@ -77,9 +77,10 @@ def _build(hf_config, family: str, seed: int):
 def tiny_backbone(family: str, config: BackboneConfig | None = None, seed: int = 0) -> PromptedBackbone:
     """A 2-layer, width-32 random backbone of any supported ``family`` (decoders included)."""
     if family in CAUSAL_FAMILIES:
-        from .causal_loading import causal_config_from
+        from .causal_loading import causal_config_from, load_query_encoder
 
-        return tiny_causal_lm(family, causal_config_from(config) if config else None, seed)
+        causal = causal_config_from(config) if config else None
+        return tiny_causal_lm(family, causal, seed, query_encoder=load_query_encoder(causal) if causal else None)
     fam = check_family(family)
     config = config or BackboneConfig(name_or_path=f"tiny-{family}")
     tokenizer = None
@@ -127,10 +128,11 @@ def _causal_config(family: str, vocab_size: int, pad_id: int, eos_id: int):
 
 
 def tiny_causal_lm(family: str = "llama", config: CausalLMConfig | None = None, seed: int = 0,
-                   chat: bool = False):
+                   chat: bool = False, query_encoder=None):
     """A 2-layer, width-32 random causal LM of ``family`` (``CAUSAL_FAMILIES``).
 
     chat: give the tokenizer :data:`TINY_CHAT_TEMPLATE` (else the plain template applies).
+    query_encoder: the loaded encoder ``config.query_encoder`` names, if it names one.
     """
     from .causal_lm import PromptedCausalLM
 
@@ -143,4 +145,4 @@ def tiny_causal_lm(family: str = "llama", config: CausalLMConfig | None = None, 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(hf_config, attn_implementation=ATTN_IMPLEMENTATION)
-    return PromptedCausalLM(model, config, tokenizer)
+    return PromptedCausalLM(model, config, tokenizer, query_encoder=query_encoder)

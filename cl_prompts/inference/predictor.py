@@ -232,7 +232,8 @@ class Predictor:
 
 # What method.json's backbone_config may set (what save_method writes, plus a query cache
 # inside the folder); anything else would let a shared folder change how the model loads.
-_BACKBONE_KEYS = ("name_or_path", "pooling", "max_length", "precision", "query_cache_path")
+_BACKBONE_KEYS = ("name_or_path", "pooling", "max_length", "precision", "query_cache_path", "instruction",
+                  "query_encoder")
 MAX_LENGTH = 1 << 16
 
 

@@ -149,8 +149,8 @@ class StatisticsMethod(ContinualMethod):
 
     @property
     def feature_dim(self) -> int:
-        """Width of :meth:`query`: ``hidden_size`` times the layers the backbone can give."""
-        return self.hidden_size * min(self.config.layers, self.backbone.num_layers)
+        """Width of :meth:`query`: the backbone's query width for ``config.layers`` layers."""
+        return self.backbone.query_width(self.config.layers)
 
     def query(self, inputs: Any) -> Tensor:
         """(B, feature_dim) frozen features of the last ``config.layers`` layers, no gradient."""

@@ -57,7 +57,8 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
                             # a causal LM's query pooling is its own config's ("auto" here)
                             "pooling": getattr(backbone.config, "pooling", "auto"),
                             "max_length": backbone.config.max_length,
-                            "precision": backbone.config.precision},  # what its calibration saw
+                            "precision": backbone.config.precision,  # what its calibration saw
+                            **_causal_fields(backbone.config)},
         "experiences": model.experiences,
         "finished": model.finished,
         "extra_state": model.extra_state(),
@@ -66,6 +67,11 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
     }
     atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
     atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
+
+
+def _causal_fields(config: Any) -> dict[str, Any]:
+    """A causal LM's template and query options that change its outputs (set ones only)."""
+    return {k: getattr(config, k) for k in ("instruction", "query_encoder") if getattr(config, k, None) is not None}
 
 
 def load_method(cls: type[ContinualMethod], path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:

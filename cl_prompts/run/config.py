@@ -49,6 +49,8 @@ class RunConfig:
     label_text: a CSV file of ``label,text`` rows: the answer text of each class for the
         methods that answer by generation (default: the class name made readable).
     instruction: a causal LM's system message (None: its chat template's default).
+    query_encoder: a causal LM's query from a sentence encoder (e.g. ``"minilm"``) instead
+        of the LLM's own hidden states (``CausalLMConfig.query_encoder``).
     eval_split: ``"test"`` (report) or ``"val"`` (choose settings): CLINC150's own val
         split, or for a file benchmark a stratified ``val_fraction`` of its training rows,
         held out from training (seed 0, the same for every run); the test data is then
@@ -88,6 +90,7 @@ class RunConfig:
     test_per_class: int | None = None
     label_text: str | None = None
     instruction: str | None = None
+    query_encoder: str | None = None
     eval_split: str = "test"
     val_fraction: float = 0.1
     test_file: str | None = None
@@ -129,7 +132,7 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (not is_int(v) or v < 1):
                 raise ValueError(f"{name} must be an int >= 1 or None, got {v!r}")
-        for name in ("label_text", "instruction"):
+        for name in ("label_text", "instruction", "query_encoder"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v.strip()):
                 raise ValueError(f"{name} must be a non-empty string or None, got {v!r}")

@@ -77,7 +77,7 @@ def run(
         if config.is_image:  # the images are preprocessed for the backbone
             from cl_prompts.backbones.loading import image_preprocessing
 
-            backbone = backbone if backbone is not None else _load_backbone(config)
+            backbone = backbone if backbone is not None else load_run_backbone(config)
             preprocessing = image_preprocessing(backbone)
         dataset = load_benchmark(config, preprocessing)
     dataset = run_subset(dataset, config)
@@ -146,7 +146,7 @@ def _start(setup: RunSetup) -> ActiveRun | dict[str, Any]:
     seed_everything(config.seed)
     if str(config.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()  # peak_memory_mb is this run's, not the process's
-    backbone = setup.backbone if setup.backbone is not None else _load_backbone(config)
+    backbone = setup.backbone if setup.backbone is not None else load_run_backbone(config)
     backbone = backbone.to(config.device)
     backbone.set_precision(config.precision)
     stream = make_stream(dataset, backbone, config.device)
@@ -185,12 +185,13 @@ def _start(setup: RunSetup) -> ActiveRun | dict[str, Any]:
     return ActiveRun(setup, stream, model, state, identity, loggers)
 
 
-def _load_backbone(config: RunConfig):
+def load_run_backbone(config: RunConfig):
+    """The backbone a run of ``config`` uses (its name, text length, precision and causal LM options)."""
     from cl_prompts.backbones import BackboneConfig, load_backbone
 
     return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
                                         precision=config.precision, trust_remote_code=config.trust_remote_code,
-                                        instruction=config.instruction))
+                                        instruction=config.instruction, query_encoder=config.query_encoder))
 
 
 def _experiences(active: ActiveRun) -> None:

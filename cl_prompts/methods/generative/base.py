@@ -125,7 +125,27 @@ class GenerativeMethod(ContinualMethod):
         if observe and bool(own.any()):
             with torch.no_grad():
                 self.observe(take_rows(inputs, own), targets[own])
-        return self.backbone.answer_loss(inputs, self._train_prompts(inputs), self.answers_of(targets))
+        prompts = self._train_prompts(inputs)
+        rank_weight = getattr(self.config, "rank_weight", 0.0)
+        if not rank_weight:
+            return self.backbone.answer_loss(inputs, prompts, self.answers_of(targets))
+        return self._answer_and_rank_loss(inputs, targets, prompts, rank_weight)
+
+    def _answer_and_rank_loss(self, inputs: Any, targets: Tensor, prompts: Tensor | None, weight: float) -> Tensor:
+        """answer loss + ``weight`` x cross-entropy of each target among the open experience's
+        classes (and any replayed targets), from one scoring of all their answers.
+
+        The answer loss is ``answer_loss``'s value: the mean log-probability of the target's
+        answer times its length, summed, over the number of answer tokens.
+        """
+        ranked = self.current_mask.clone()
+        ranked[targets] = True
+        classes = torch.nonzero(ranked).flatten()  # (A,) sorted
+        scores = self.score(inputs, classes, prompts)  # (B, A) mean log-probability per token
+        pos = torch.searchsorted(classes, targets.to(classes.device))  # (B,) each target's column
+        lengths = self.answers_of(classes)["attention_mask"].sum(dim=1).to(scores)[pos]  # (B,) answer tokens
+        answer = -(scores.gather(1, pos[:, None]).squeeze(1) * lengths).sum() / lengths.sum()
+        return answer + weight * torch.nn.functional.cross_entropy(scores, pos)
 
     def _train_prompts(self, inputs: Any) -> Tensor | None:
         """The prompts (B|1, P, D) the open experience trains."""

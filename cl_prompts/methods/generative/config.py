@@ -37,6 +37,10 @@ class GenerativePromptConfig(GenerativeConfig):
     prompt_length: int = o.prompt_length(20)
     prompt_init: str = llm_prompt_init()
     prompt_init_scale: float = o.prompt_init_scale(0.02)
+    rank_weight: float = o.option(0.0, "weight of a ranking loss added to the answer loss: the cross-entropy "
+                                       "of the input's class among the open experience's classes, their answer "
+                                       "scores as logits (trains the prompt to rank its own answer first; "
+                                       "costs the scoring of every such answer per step)", o.non_negative)
 
 
 @dataclass

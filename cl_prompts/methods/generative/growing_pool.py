@@ -34,7 +34,7 @@ class GenerativeGrowingPool(GenerativeMethod):
     def __init__(self, backbone: Any, num_classes: int, config: GenerativeGrowingPoolConfig):
         super().__init__(backbone, num_classes, config)
         c = config
-        width = self.hidden_size * min(c.layers, backbone.num_layers)  # the query's width
+        width = backbone.query_width(c.layers)
         self.pool = PromptPool(PoolConfig(embed_dim=self.hidden_size, prompt_length=c.prompt_length, top_k=1,
                                           index=c.index))
         self.route_stats = RidgeStatistics(width, num_classes, c.projection_dim)

@@ -26,7 +26,7 @@ class LinearProbe(ContinualMethod):
 
     def __init__(self, backbone: Any, num_classes: int, config: LinearProbeConfig):
         super().__init__(backbone, num_classes, config)
-        self.head = GrowingHead(self.hidden_size, num_classes, config.head, config.head_scale)
+        self.head = GrowingHead(backbone.query_width(), num_classes, config.head, config.head_scale)
 
     @property
     def _masked(self) -> bool:
@@ -42,7 +42,7 @@ class LinearProbe(ContinualMethod):
         return self.head.trainable_parameters()
 
     def features(self, inputs: Any) -> Tensor:
-        return self.backbone.query_features(inputs)  # (B, D), no grad
+        return self.backbone.query_features(inputs)  # (B, query_width), no grad
 
     def _logits(self, inputs: Any) -> Tensor:
         return self.head(self.features(inputs))

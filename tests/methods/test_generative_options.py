@@ -1,0 +1,73 @@
+"""Options of the methods that answer by generation: the ranking loss and a separate query encoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.functional import cross_entropy
+
+from cl_prompts.backbones import CausalLMConfig, load_causal_lm
+from cl_prompts.methods import load_model
+from cl_prompts.methods.generative import readable_label
+
+from .test_generative import EXPERIENCES, NAMES, TEXTS, built, inputs, lm, train  # noqa: F401 (lm is a fixture)
+
+
+@pytest.mark.parametrize("name", ["prompt_tuning", "progressive_prompts", "growing_pool"])
+def test_the_ranking_loss_adds_the_cross_entropy_over_the_open_experiences_answers(lm, name):  # noqa: F811
+    model = built(name, lm, rank_weight=0.5)
+    classes = EXPERIENCES[0]
+    model.begin_experience(0, classes)
+    x, y = inputs(lm, [2, 0, 1])
+    loss = model.training_loss(x, y, observe=False)
+    prompts = model._train_prompts(x)
+    answers = [readable_label(NAMES[c]) for c in classes]
+    scores = lm.answer_log_likelihood(x, prompts, answers)  # (B, 3): targets 2, 0, 1 are columns 2, 0, 1
+    want = lm.answer_loss(x, prompts, [answers[int(c)] for c in y]) + 0.5 * cross_entropy(scores, y)
+    torch.testing.assert_close(loss, want)
+    plain = built(name, lm)
+    plain.begin_experience(0, classes)
+    torch.testing.assert_close(plain.training_loss(x, y, observe=False), lm.answer_loss(x, prompts, [answers[int(c)] for c in y]))
+
+
+def test_the_ranking_loss_trains_the_prompt_to_rank_the_right_answer_first(lm):  # noqa: F811
+    model = built("prompt_tuning", lm, rank_weight=1.0)
+    frozen = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    x, y = inputs(lm, EXPERIENCES[0])
+    model.begin_experience(0, EXPERIENCES[0])
+    opt = model.make_optimizer()
+    margins = []
+    for _ in range(10):
+        loss = model.training_loss(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            s = model.score(x, torch.tensor(EXPERIENCES[0]), model._train_prompts(x))  # (3, 3)
+        margins.append(float((s.diag() - s.masked_fill(torch.eye(3, dtype=torch.bool), -1e9).amax(1)).mean()))
+    assert margins[-1] > margins[0], margins
+    assert all(torch.equal(v, frozen[k]) for k, v in lm.model.state_dict().items())
+
+
+def test_rank_weight_is_checked(lm):  # noqa: F811
+    with pytest.raises(ValueError, match="rank_weight"):
+        built("prompt_tuning", lm, rank_weight=-1.0)
+
+
+def test_growing_pool_routes_by_the_query_encoders_features(tmp_path):
+    bb = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", max_length=24, query_encoder="tiny-bert"))
+    model = built("growing_pool", bb, layers=2)
+    assert model.route_stats.expand(torch.zeros(1, bb.query_encoder.query_width(2))).shape == (1, 64)
+    train(model, bb, steps=1)
+    x, _ = inputs(bb, list(range(6)))
+    route, _ = model.candidate_tasks(x)
+    features = bb.query_encoder.query_features(bb.query_encoder.tokenize(TEXTS), layers=2)  # (6, 64)
+    torch.testing.assert_close(route, model.route_stats.expand(features).float() @ model.route_readout)
+    before = model(x)
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", bb)
+    loaded.eval()
+    torch.testing.assert_close(loaded(x), before)
+    plain = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", max_length=24))
+    with pytest.raises(ValueError, match="query_encoder"):
+        load_model(tmp_path / "m", plain)
