@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tune", nargs="*", default=sorted(str(p) for p in Path("benchmarks/results").glob("tune*/tune.json")),
                    help="tune.json files of benchmarks/tune.py (default: benchmarks/results/tune*/tune.json)")
     p.add_argument("--backbone", default="minilm")
+    p.add_argument("--query-encoder", help="causal LMs: the query from this sentence encoder (e.g. minilm)")
+    p.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method config option for every run (repeatable; see cl-prompts run --set)")
     p.add_argument("--preset", help="run each method from this preset of its config (e.g. paper: "
                                     "the paper's published configuration) instead of its defaults; "
                                     "runs go to <method>-<preset>-seed<S>, methods without it are refused")
@@ -78,8 +81,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     thread_independent_math()  # before any matrix product: the same bits as `cl-prompts run`
     args = parse_args(argv)
-    from cl_prompts.backbones import BackboneConfig, load_backbone, names_causal_lm
+    from cl_prompts.backbones import names_causal_lm
     from cl_prompts.methods import list_methods
+    from cl_prompts.run.runner import load_run_backbone
 
     causal = bool(names_causal_lm(args.backbone))  # the methods of a causal LM (cl_prompts.methods.generative)
     methods = args.methods or list_methods(causal)
@@ -92,15 +96,17 @@ def main(argv=None) -> Path:
         missing = [m for m in methods if args.preset not in get_method_class(m, causal).config_class.PRESETS]
         if missing:
             raise SystemExit(f"method(s) {missing} have no preset {args.preset!r}")
-    options = {"preset": args.preset} if args.preset else {}
+    from cl_prompts.cli import parse_set
+
+    options = {**({"preset": args.preset} if args.preset else {}), **parse_set(args.set)}
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     bench = suite_options(args.benchmark, args.data_root) if args.benchmark in SUITES else {"benchmark": args.benchmark}
     base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
-                     batch_size=args.batch_size, eval_every=args.eval_every)
+                     batch_size=args.batch_size, eval_every=args.eval_every, query_encoder=args.query_encoder)
     dataset = load_benchmark(base)  # loaded once, shared by every run
-    backbone = load_backbone(BackboneConfig(name_or_path=args.backbone, max_length=base.max_length))
+    backbone = load_run_backbone(base)
     started = time.perf_counter()
     results = []
     for method in methods:

@@ -186,6 +186,16 @@ def test_headline_runs_a_preset_into_its_own_folders_and_refuses_methods_without
     assert not (tmp_path / "runs" / "l2p-seed0-quick").exists()
 
 
+def test_headline_passes_method_options_and_a_query_encoder_to_every_run(csv_path, tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
+    headline.main(["--benchmark", f"file:{csv_path}", "--backbone", "tiny-llama", "--query-encoder", "tiny-bert",
+                   "--methods", "growing_pool", "--set", "prompt_length=2", "--set", "projection_dim=32",
+                   "--seeds", "0", "--quick", "--out", str(tmp_path), "--no-progress", "--no-plots"])
+    saved = read_results(tmp_path / "runs" / "growing_pool-seed0-quick")
+    assert saved["config"]["query_encoder"] == "tiny-bert"
+    assert saved["method_config"]["prompt_length"] == 2 and saved["method_config"]["projection_dim"] == 32
+
+
 def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, benchmark_script):
     headline = benchmark_script("headline")
     files = []

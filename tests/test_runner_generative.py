@@ -48,7 +48,7 @@ def test_an_option_of_the_other_variant_is_refused_before_anything_loads(tmp_pat
         run(RunConfig(backbone="minilm", method="growing_pool", method_options={"route_weight": 1.0},
                       out=str(tmp_path / "r"), progress=False))
     with pytest.raises(ValueError, match="does not run on a causal LM"):
-        run(RunConfig(backbone="tiny-llama", method="l2p", out=str(tmp_path / "r"), progress=False))
+        run(RunConfig(backbone="tiny-llama", method="dualprompt", out=str(tmp_path / "r"), progress=False))
 
 
 @pytest.mark.parametrize("kw, match", [

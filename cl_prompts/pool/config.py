@@ -12,7 +12,7 @@ PROMPT_INITS = ("uniform", "normal")
 KEY_INITS = ("as_prompts", "jax_uniform")
 _FLAT_BACKENDS = ("auto", "torch", "faiss")
 # Fields that fix tensor shapes: a saved pool refuses to load under other values.
-STRUCTURAL_FIELDS = ("embed_dim", "prompt_length")
+STRUCTURAL_FIELDS = ("embed_dim", "prompt_length", "key_dim")
 # More faiss shards than this buys no speed (one thread each) and takes minutes to build.
 MAX_INDEX_SHARDS = 1024
 
@@ -23,6 +23,8 @@ class PoolConfig:
 
     Attributes:
         embed_dim: D, width of prompts, keys and queries (read it from the backbone).
+        key_dim: width of keys and queries when it is not D (None: D), e.g. a causal LM
+            whose query comes from a separate sentence encoder.
         prompt_length: L, tokens per prompt.
         top_k: prompts chosen per input when ``select`` gets no ``k``.
         index: ``"flat"`` (exact, default), ``"torch"`` (exact, no faiss) or a faiss
@@ -54,10 +56,12 @@ class PoolConfig:
     prompt_init: str = "uniform"
     init_scale: float = 1.0
     key_init: str = "as_prompts"
+    key_dim: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "prompt_length", "top_k"):
             check_positive(name, getattr(self, name), integer=True)
+        check_positive("key_dim", self.key_dim, integer=True, allow_none=True)
         check_positive("nprobe", self.nprobe, integer=True, allow_none=True)
         check_positive("ef_search", self.ef_search, integer=True, allow_none=True)
         check_positive("index_shards", self.index_shards, integer=True)
@@ -72,6 +76,11 @@ class PoolConfig:
         check_choice("key_init", self.key_init, KEY_INITS)
         check_positive("frequency_penalty", self.frequency_penalty, allow_zero=True)
         check_positive("init_scale", self.init_scale)
+
+    @property
+    def query_dim(self) -> int:
+        """Width of keys and queries: ``key_dim``, else ``embed_dim``."""
+        return self.embed_dim if self.key_dim is None else self.key_dim
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (``dataclasses.asdict``)."""

@@ -84,12 +84,12 @@ def pool_from_tensors(
     n_frozen = sum(sizes) - n_train
     expected = {
         "frozen_prompts": (n_frozen, length, d),
-        "frozen_keys": (n_frozen, d),
+        "frozen_keys": (n_frozen, cfg.query_dim),
         "usage": (sum(sizes),),
         "usage_at_task_start": (sum(sizes),),
     }
     if trainable:
-        expected.update(prompts=(n_train, length, d), keys=(n_train, d))
+        expected.update(prompts=(n_train, length, d), keys=(n_train, cfg.query_dim))
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:

@@ -43,7 +43,7 @@ class PromptPool(PoolStorage):
         """Choose k prompts per query by cosine similarity of query and keys.
 
         Args:
-            query: (B, D) float; moved to the pool's device.
+            query: (B, Dk) float (Dk = ``config.query_dim``); moved to the pool's device.
             k: prompts per input (default ``config.top_k``).
             tasks: restrict the choice to these task ids (e.g. ``[pool.current_task]``
                 while training); None means every task.
@@ -61,7 +61,7 @@ class PromptPool(PoolStorage):
         if self.size == 0:
             raise ValueError("the pool is empty: call add_task(num_prompts) before select()")
         device = self._anchor().device
-        q = check_query(query, self.config.embed_dim).to(device, self._anchor().dtype)
+        q = check_query(query, self.config.query_dim).to(device, self._anchor().dtype)
         task_list = list(range(self.num_tasks)) if tasks is None else check_tasks(tasks, self.num_tasks)
         ranges = [self.task_range(t) for t in task_list]
         selectable = sum(stop - start for start, stop in ranges)
@@ -88,7 +88,7 @@ class PromptPool(PoolStorage):
         prompts, keys = self.lookup(ids)  # (B, k, L, D), (B, k, D)
         scores = (qn[:, None, :] * F.normalize(keys, dim=-1)).sum(-1)  # (B, k)
         b = q.shape[0]
-        return Selection(ids=ids, scores=scores, prompts=prompts.reshape(b, -1, q.shape[1]))
+        return Selection(ids=ids, scores=scores, prompts=prompts.reshape(b, -1, self.config.embed_dim))
 
     def _choose(self, qn: torch.Tensor, k: int, ranges: list[tuple[int, int]], everything: bool) -> torch.Tensor:
         """(B, k) ids: index over frozen keys + exact over trainable, merged."""
@@ -121,7 +121,7 @@ class PromptPool(PoolStorage):
             return ids
         missing = (ids < 0).any(dim=1)
         if missing.any():  # an approximate index found too few: exact search for those rows
-            ex = KeyIndex(self.config.embed_dim, "torch")
+            ex = KeyIndex(self.config.query_dim, "torch")
             keys = F.normalize(self._all_keys().float(), dim=1)
             ex.add(keys, torch.arange(self.size, device=qn.device))
             _, fix = ex.search(qn[missing].float(), k, ranges)

@@ -36,7 +36,7 @@ class PoolStorage(nn.Module):
         self.config = config
         d, length = config.embed_dim, config.prompt_length
         self.register_buffer("frozen_prompts", torch.empty(0, length, d))  # (Nf, L, D)
-        self.register_buffer("frozen_keys", torch.empty(0, d))  # (Nf, D)
+        self.register_buffer("frozen_keys", torch.empty(0, config.query_dim))  # (Nf, Dk)
         self.register_parameter("prompts", None)  # (Nt, L, D) current task, trainable
         self.register_parameter("keys", None)  # (Nt, D)
         self.register_buffer("usage", torch.zeros(0, dtype=torch.long))  # (N,) train selections
@@ -44,7 +44,7 @@ class PoolStorage(nn.Module):
         self.register_buffer("usage_at_task_start", torch.zeros(0, dtype=torch.long))
         self._task_sizes: list[int] = []
         self.index = KeyIndex(
-            d,
+            config.query_dim,
             config.index,
             nprobe=config.nprobe,
             ef_search=config.ef_search,
@@ -109,7 +109,7 @@ class PoolStorage(nn.Module):
 
         Args:
             num_prompts: n > 0.
-            keys: optional initial keys (n, D); prompts: optional initial prompts (n, L, D).
+            keys: optional initial keys (n, Dk); prompts: optional initial prompts (n, L, D).
             generator: optional torch.Generator for the random initialisation (CPU).
         Returns:
             (n,) long: the new ids.
@@ -120,7 +120,7 @@ class PoolStorage(nn.Module):
             raise ValueError(f"num_prompts must be > 0, got {num_prompts}")
         cfg = self.config
         shape_p = (num_prompts, cfg.prompt_length, cfg.embed_dim)
-        shape_k = (num_prompts, cfg.embed_dim)
+        shape_k = (num_prompts, cfg.query_dim)
         check_initial("keys", keys, shape_k)
         check_initial("prompts", prompts, shape_p)
         self.freeze()

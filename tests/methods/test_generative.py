@@ -17,8 +17,9 @@ NAMES = ["alarm_set", "alarm_query", "play_music", "play_radio", "weather_query"
 TEXTS = ["wake me up at seven", "which alarms are set", "play some jazz", "put the radio on",
          "will it rain today", "what is in the news"]
 EXPERIENCES = [[0, 1, 2], [3, 4, 5]]
-GENERATIVE = ("growing_pool", "progressive_prompts", "prompt_tuning", "zero_shot")
+GENERATIVE = ("growing_pool", "l2p", "progressive_prompts", "prompt_tuning", "zero_shot")
 TINY = {"growing_pool": {"lr": 0.05, "prompt_length": 3, "projection_dim": 64, "ridge": 1.0},
+        "l2p": {"lr": 0.05, "prompt_length": 2, "pool_size": 4, "top_k": 2},
         "progressive_prompts": {"lr": 0.05, "prompt_length": 2},
         "prompt_tuning": {"lr": 0.05, "prompt_length": 3},
         "zero_shot": {}}
@@ -78,7 +79,7 @@ def test_build_model_picks_the_variant_of_the_backbone(lm):
     assert not isinstance(build_model("prompt_tuning", tiny_text_backbone(), 6), GenerativeMethod)
     assert type(build_model("ncm", lm, 6)).__name__ == "NCM"  # frozen features: runs on a causal LM too
     assert set(GENERATIVE) <= set(list_methods(causal=True))
-    assert not set(list_methods(causal=True)) & {"l2p", "dualprompt", "coda_prompt", "finetune", "joint"}
+    assert not set(list_methods(causal=True)) & {"dualprompt", "coda_prompt", "finetune", "joint"}
     assert "zero_shot" not in list_methods()
 
 
@@ -86,7 +87,7 @@ def test_a_method_on_the_wrong_kind_of_backbone_is_refused_by_name(lm):
     with pytest.raises(ValueError, match="needs a causal LM backbone"):
         get_method_class("zero_shot")
     with pytest.raises(ValueError, match="does not run on a causal LM; methods that do: .*growing_pool"):
-        build_model("l2p", lm, 6)
+        build_model("dualprompt", lm, 6)
     with pytest.raises(TypeError, match="needs a causal LM backbone"):
         get_method_class("zero_shot", causal=True)(tiny_text_backbone(), 6, get_method_class(
             "zero_shot", causal=True).config_class())
@@ -152,7 +153,7 @@ def test_zero_shot_lists_the_seen_answers_in_front_of_the_input(lm):
     assert model.generate(texts, max_new_tokens=3) == lm.generate(texts, listed, max_new_tokens=3)
 
 
-@pytest.mark.parametrize("name", ["prompt_tuning", "progressive_prompts", "growing_pool"])
+@pytest.mark.parametrize("name", ["prompt_tuning", "progressive_prompts", "growing_pool", "l2p"])
 def test_training_lowers_the_answer_loss_and_leaves_the_model_frozen(lm, name):
     model = built(name, lm)
     frozen = {k: v.clone() for k, v in lm.model.state_dict().items()}

@@ -71,3 +71,43 @@ def test_growing_pool_routes_by_the_query_encoders_features(tmp_path):
     plain = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", max_length=24))
     with pytest.raises(ValueError, match="query_encoder"):
         load_model(tmp_path / "m", plain)
+
+
+def test_l2p_takes_the_top_k_prompts_by_key_match_and_pulls_their_keys_to_the_query(lm):  # noqa: F811
+    model = built("l2p", lm, pull_coef=0.5)
+    model.begin_experience(0, EXPERIENCES[0])
+    x, y = inputs(lm, EXPERIENCES[0])
+    query = lm.query_features(x)
+    sel = model.pool.select(query)
+    assert sel.prompts.shape == (3, 2 * 2, lm.hidden_size)  # top 2 of 4 prompts, 2 tokens each
+    answers = [readable_label(NAMES[c]) for c in y]
+    want = lm.answer_loss(x, sel.prompts, answers) + 0.5 * (1 - sel.scores).sum(1).mean()
+    torch.testing.assert_close(model.training_loss(x, y, observe=False), want)
+    keys = model.pool.keys.detach().clone()
+    model.end_experience(0)
+    model.begin_experience(1, EXPERIENCES[1])
+    x, y = inputs(lm, EXPERIENCES[1])
+    opt = model.make_optimizer()
+    for _ in range(2):
+        loss = model.training_loss(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.end_experience(1)
+    assert not torch.equal(model.pool.keys, keys)  # the shared pool keeps training
+    model.eval()
+    logits = model(inputs(lm, [0, 4])[0])
+    assert torch.isfinite(logits).all()  # every seen class is scored under the chosen prompts
+
+
+def test_l2p_keys_take_the_query_encoders_width(tmp_path):
+    bb = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", max_length=24, query_encoder="tiny-bert"))
+    model = built("l2p", bb)
+    train(model, bb, steps=1)
+    assert model.pool.keys.shape == (4, bb.query_width())
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", bb)
+    x, _ = inputs(bb, list(range(6)))
+    model.eval()
+    loaded.eval()
+    torch.testing.assert_close(loaded(x), model(x))

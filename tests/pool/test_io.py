@@ -114,3 +114,20 @@ def test_missing_path_and_file_path(tmp_path):
 def test_format_constant_is_in_metadata():
     _, meta = pool_to_tensors(trained_pool())
     assert meta["format"] == pool_io.FORMAT
+
+
+def test_keys_of_another_width_than_the_prompts_select_save_and_load(tmp_path):
+    pool = PromptPool(PoolConfig(embed_dim=8, key_dim=5, prompt_length=2, top_k=2))
+    pool.add_task(3)
+    assert pool.keys.shape == (3, 5) and pool.prompts.shape == (3, 2, 8)
+    sel = pool.select(torch.randn(4, 5))
+    assert sel.prompts.shape == (4, 2 * 2, 8) and sel.ids.shape == (4, 2)
+    with pytest.raises(ValueError):
+        pool.select(torch.randn(4, 8))  # a query of the prompts' width is not a key's
+    pool.add_task(2)  # freezes the first segment: its keys go to the index
+    pool.save_pretrained(tmp_path / "p")
+    loaded = PromptPool.from_pretrained(tmp_path / "p")
+    q = torch.randn(6, 5)
+    assert torch.equal(loaded.select(q).ids, pool.select(q).ids)
+    with pytest.raises(ValueError, match="key_dim"):
+        PromptPool.from_pretrained(tmp_path / "p", config=PoolConfig(embed_dim=8, prompt_length=2))

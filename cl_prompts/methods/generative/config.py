@@ -95,6 +95,32 @@ class GenerativeGrowingPoolConfig(GenerativePromptConfig):
 
 
 @dataclass
+class GenerativeL2PConfig(GenerativePromptConfig):
+    """Learning to Prompt (Wang et al., CVPR 2022) on a frozen causal LM.
+
+    A shared pool of ``pool_size`` prompts, each with a key. Every input takes the
+    ``top_k`` prompts whose keys best match its frozen query (cosine; the LLM's own
+    pooled hidden states, or a query encoder's) in front of its templated tokens, and
+    the seen classes' answers are ranked under them. The answer loss trains the chosen
+    prompts; a key-matching loss (``pull_coef``) pulls the chosen keys to the query. The
+    whole pool keeps training in every experience, as in the paper. The paper's M = 10
+    prompts of 5 tokens, top 5 (and lambda 0.1); here top 4 of 10 prompts of 5 tokens,
+    20 prompt tokens per input as the other methods; not chosen on validation data yet.
+    """
+
+    prompt_length: int = o.prompt_length(5, "L_p, tokens per prompt")
+    pool_size: int = o.option(10, "M, prompts in the shared pool", o.positive_int)
+    top_k: int = o.option(4, "N, prompts chosen per input (N * L_p tokens in front of it)", o.positive_int)
+    pull_coef: float = o.pull_coef(0.1)
+    index: str = o.index()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.top_k > self.pool_size:
+            raise ValueError(f"top_k must be <= pool_size ({self.pool_size}), got {self.top_k}")
+
+
+@dataclass
 class ZeroShotConfig(GenerativeConfig):
     """No training: the frozen instruction-tuned LM ranks the seen classes' answer texts.
 
