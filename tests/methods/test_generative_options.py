@@ -111,3 +111,32 @@ def test_l2p_keys_take_the_query_encoders_width(tmp_path):
     model.eval()
     loaded.eval()
     torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_progressive_prompts_task_aware_scores_the_tasks_classes_under_its_prompts_and_the_earlier_ones(lm):  # noqa: F811
+    model = built("progressive_prompts", lm)
+    train(model, lm, steps=1)
+    x, _ = inputs(lm, [0, 4])
+    p = model.config.prompt_length
+    first, second = model.frozen[p:], model.frozen[:p]  # newest first
+    logits = model.task_aware_logits(x, 0)
+    answers = [readable_label(NAMES[c]) for c in EXPERIENCES[0]]
+    torch.testing.assert_close(logits[:, EXPERIENCES[0]], lm.answer_log_likelihood(x, first[None], answers))
+    assert torch.isinf(logits[:, EXPERIENCES[1]]).all()
+    answers = [readable_label(NAMES[c]) for c in EXPERIENCES[1]]
+    torch.testing.assert_close(model.task_aware_logits(x, 1)[:, EXPERIENCES[1]],
+                               lm.answer_log_likelihood(x, torch.cat([second, first])[None], answers))
+    with pytest.raises(ValueError, match="finished experience"):
+        model.task_aware_logits(x, 2)
+
+
+def test_growing_pool_task_aware_scores_under_the_true_tasks_prompt(lm):  # noqa: F811
+    model = built("growing_pool", lm, route_weight=0.5)
+    train(model, lm, steps=1)
+    x, _ = inputs(lm, [0, 4])
+    route, _ = model.candidate_tasks(x)
+    answers = [readable_label(NAMES[c]) for c in EXPERIENCES[1]]
+    want = lm.answer_log_likelihood(x, model._task_prompts(torch.tensor([1])), answers) + 0.5 * route[:, EXPERIENCES[1]]
+    logits = model.task_aware_logits(x, 1)
+    torch.testing.assert_close(logits[:, EXPERIENCES[1]], want)
+    assert torch.isinf(logits[:, EXPERIENCES[0]]).all()

@@ -140,9 +140,21 @@ class GenerativeGrowingPool(GenerativeMethod):
         for r in range(cands.shape[1]):
             for task in cands[:, r].unique().tolist():
                 rows = torch.nonzero(cands[:, r] == task).flatten()  # inputs with this candidate
-                classes = torch.nonzero(self.class_task == task).flatten()
-                sub = {k: v[rows] for k, v in inputs.items()}
-                prompt = self._task_prompts(torch.tensor([task]))  # (1, P, D)
-                scores = self.score(sub, classes, prompt)  # (b, A)
-                logits[rows[:, None], classes[None, :]] = scores + self.config.route_weight * route[rows][:, classes]
+                self._score_task(inputs, rows, task, route, logits)
+        return logits
+
+    def _score_task(self, inputs: Any, rows: Tensor, task: int, route: Tensor, logits: Tensor) -> None:
+        """Write the scores of ``task``'s classes for the inputs ``rows`` into ``logits`` (B, C)."""
+        classes = torch.nonzero(self.class_task == task).flatten()
+        sub = {k: v[rows] for k, v in inputs.items()}
+        scores = self.score(sub, classes, self._task_prompts(torch.tensor([task])))  # (b, A)
+        logits[rows[:, None], classes[None, :]] = scores + self.config.route_weight * route[rows][:, classes]
+
+    @torch.no_grad()
+    def task_aware_logits(self, inputs: Any, experience: int) -> Tensor:
+        """(B, C) with the task given: ``experience``'s classes scored as in prediction, under its
+        own prompt (the ceiling routing could reach); every other class ``-inf``."""
+        route, _ = self.candidate_tasks(inputs)
+        logits = torch.full_like(route, float("-inf"))
+        self._score_task(inputs, torch.arange(route.shape[0], device=route.device), experience, route, logits)
         return logits

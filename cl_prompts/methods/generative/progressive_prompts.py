@@ -56,5 +56,17 @@ class ProgressivePrompts(GenerativeMethod):
     def _logits(self, inputs: Any) -> Tensor:
         return self.scores_over(inputs, self.seen_classes(), self._sequence())
 
+    @torch.no_grad()
+    def task_aware_logits(self, inputs: Any, experience: int) -> Tensor:
+        """(B, C) with the task given (the paper's setting): ``experience``'s classes scored under
+        the prompts of experiences 0..``experience`` (``[P_e, ..., P_0]``); every other class ``-inf``."""
+        p = self.config.prompt_length
+        done = self.frozen.shape[0] // p
+        if not 0 <= experience < done:
+            raise ValueError(f"experience must be a finished experience in [0, {done}), got {experience}")
+        prompts = self.frozen[(done - 1 - experience) * p:][None]  # (1, (e + 1) * P, D), newest first
+        classes = torch.tensor(self.experiences[experience], device=self.frozen.device)
+        return self.scores_over(inputs, classes, prompts)
+
     def _after_load(self) -> None:
         self.current = None
