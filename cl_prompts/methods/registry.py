@@ -38,7 +38,7 @@ METHOD_MODULES = (
     "joint",
 )
 # the generative methods, one module each in cl_prompts/methods/generative/
-GENERATIVE_MODULES = ("growing_pool", "l2p", "progressive_prompts", "prompt_tuning", "zero_shot")
+GENERATIVE_MODULES = ("finetune", "growing_pool", "l2p", "progressive_prompts", "prompt_tuning", "zero_shot")
 _REGISTRY: dict[str, type[ContinualMethod]] = {}
 _GENERATIVE: dict[str, type[ContinualMethod]] = {}
 _loaded = False

@@ -18,7 +18,8 @@ TEXTS = ["wake me up at seven", "which alarms are set", "play some jazz", "put t
          "will it rain today", "what is in the news"]
 EXPERIENCES = [[0, 1, 2], [3, 4, 5]]
 GENERATIVE = ("growing_pool", "l2p", "progressive_prompts", "prompt_tuning", "zero_shot")
-TINY = {"growing_pool": {"lr": 0.05, "prompt_length": 3, "projection_dim": 64, "ridge": 1.0},
+TINY = {"finetune": {},
+        "growing_pool": {"lr": 0.05, "prompt_length": 3, "projection_dim": 64, "ridge": 1.0},
         "l2p": {"lr": 0.05, "prompt_length": 2, "pool_size": 4, "top_k": 2},
         "progressive_prompts": {"lr": 0.05, "prompt_length": 2},
         "prompt_tuning": {"lr": 0.05, "prompt_length": 3},
@@ -79,7 +80,7 @@ def test_build_model_picks_the_variant_of_the_backbone(lm):
     assert not isinstance(build_model("prompt_tuning", tiny_text_backbone(), 6), GenerativeMethod)
     assert type(build_model("ncm", lm, 6)).__name__ == "NCM"  # frozen features: runs on a causal LM too
     assert set(GENERATIVE) <= set(list_methods(causal=True))
-    assert not set(list_methods(causal=True)) & {"dualprompt", "coda_prompt", "finetune", "joint"}
+    assert not set(list_methods(causal=True)) & {"dualprompt", "coda_prompt", "joint"}
     assert "zero_shot" not in list_methods()
 
 

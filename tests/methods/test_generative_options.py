@@ -140,3 +140,20 @@ def test_growing_pool_task_aware_scores_under_the_true_tasks_prompt(lm):  # noqa
     logits = model.task_aware_logits(x, 1)
     torch.testing.assert_close(logits[:, EXPERIENCES[1]], want)
     assert torch.isinf(logits[:, EXPERIENCES[0]]).all()
+
+
+def test_finetune_trains_a_copy_of_the_llm_and_leaves_the_given_one_frozen(lm, tmp_path):  # noqa: F811
+    frozen = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    model = built("finetune", lm, lr=1e-2)
+    losses = train(model, lm, steps=4, experiences=EXPERIENCES[:1])
+    assert losses[-1] < losses[0], losses
+    assert all(torch.equal(v, frozen[k]) for k, v in lm.model.state_dict().items())  # the caller's LLM
+    changed = [k for k, v in model.backbone.model.state_dict().items() if not torch.equal(v, frozen[k])]
+    assert changed and not model.trainable_parameters()  # trained, then frozen between experiences
+    x, _ = inputs(lm, [0, 1])
+    answers = [readable_label(NAMES[c]) for c in EXPERIENCES[0]]
+    torch.testing.assert_close(model(x)[:, EXPERIENCES[0]], model.backbone.answer_log_likelihood(x, None, answers))
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", lm)
+    loaded.eval()
+    torch.testing.assert_close(loaded(x), model(x))

@@ -121,6 +121,22 @@ class GenerativeL2PConfig(GenerativePromptConfig):
 
 
 @dataclass
+class GenerativeFinetuneConfig(GenerativeConfig):
+    """Sequential fine-tuning of every weight of the causal LM on the answer tokens (no prompt).
+
+    The forgetting reference among the generative baselines ("Learn or Recall?", ACL 2024,
+    calls it SEQ): a private copy of the LLM trains on each experience in turn to say its
+    classes' answers, with nothing to protect earlier ones; prediction ranks every seen
+    class's answer. AdamW at lr 2e-5, weight decay 0.01 (the encoder ``finetune``'s,
+    in the range of LLM fine-tuning); not chosen on validation data yet.
+    """
+
+    lr: float = o.option(2e-5, "learning rate of the LLM's weights", o.positive)
+    weight_decay: float = o.weight_decay(0.01)
+    optimizer: str = o.optimizer("adamw")
+
+
+@dataclass
 class ZeroShotConfig(GenerativeConfig):
     """No training: the frozen instruction-tuned LM ranks the seen classes' answer texts.
 
