@@ -73,3 +73,28 @@ def candidate_tasks_of(key_index, h: torch.Tensor, class_task: torch.Tensor, m: 
     _, ids = key_index.search(h, k)  # (B, k) class ids, nearest first
     owners = torch.where(ids >= 0, class_task[ids.clamp(min=0)], -1)
     return first_distinct(owners.cpu(), m).to(h.device)
+
+
+class SharedPoolInspection:
+    """``routing``, ``routing_keys`` and ``input_prompts`` of a method with one shared pool
+    (``self.pool``) searched with the backbone's frozen query (``l2p`` on encoders and causal LMs)."""
+
+    @torch.no_grad()
+    def routing(self, inputs) -> Routing:
+        """The top-k prompts of the shared pool (it belongs to no single experience: -1)."""
+        query = self.backbone.query_features(inputs)  # (B, Dq)
+        sel = self.pool.select(query)
+        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores,
+                       queries=query)
+
+    def routing_keys(self) -> tuple[Tensor, Tensor]:
+        from cl_prompts.methods.prompts import pool_contents
+
+        _, keys, shared = pool_contents(self.pool, shared=True)
+        return keys, shared
+
+    def input_prompts(self) -> tuple[Tensor, Tensor]:
+        from cl_prompts.methods.prompts import pool_contents
+
+        prompts, _, shared = pool_contents(self.pool, shared=True)
+        return prompts, shared

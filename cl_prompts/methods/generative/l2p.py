@@ -9,14 +9,13 @@ from torch import Tensor, nn
 
 from cl_prompts.methods.generative.base import GenerativeMethod
 from cl_prompts.methods.generative.config import GenerativeL2PConfig
-from cl_prompts.methods.prompts import pool_contents
 from cl_prompts.methods.registry import register
-from cl_prompts.methods.routing import Routing
+from cl_prompts.methods.routing import SharedPoolInspection
 from cl_prompts.pool import PoolConfig, PromptPool, Selection
 
 
 @register
-class GenerativeL2P(GenerativeMethod):
+class GenerativeL2P(SharedPoolInspection, GenerativeMethod):
     """One pool segment holds the whole shared pool (prompts (M, L, D), keys (M, Dq)); it
     keeps training in every experience. Selection is task-agnostic at train and test time."""
 
@@ -60,19 +59,3 @@ class GenerativeL2P(GenerativeMethod):
 
     def _generation_prompts(self, inputs: Any) -> Tensor:
         return self._select(inputs).prompts
-
-    @torch.no_grad()
-    def routing(self, inputs: Any) -> Routing:
-        """The top-k prompts of the shared pool (it belongs to no single experience: -1)."""
-        query = self.backbone.query_features(inputs)  # (B, Dq)
-        sel = self.pool.select(query)
-        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores,
-                       queries=query)
-
-    def routing_keys(self) -> tuple[Tensor, Tensor]:
-        _, keys, shared = pool_contents(self.pool, shared=True)
-        return keys, shared
-
-    def input_prompts(self) -> tuple[Tensor, Tensor]:
-        prompts, _, shared = pool_contents(self.pool, shared=True)
-        return prompts, shared

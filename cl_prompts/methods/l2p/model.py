@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from cl_prompts.methods.base import ContinualMethod
 from cl_prompts.methods.features import pick_feature
 from cl_prompts.methods.heads import GrowingHead
 from cl_prompts.methods.l2p.config import L2PConfig
-from cl_prompts.methods.prompts import pool_contents
 from cl_prompts.methods.registry import register
-from cl_prompts.methods.routing import Routing
+from cl_prompts.methods.routing import SharedPoolInspection
 from cl_prompts.pool import PoolConfig, PromptPool
 
 
 @register
-class L2P(ContinualMethod):
+class L2P(SharedPoolInspection, ContinualMethod):
     """One pool segment holds the whole shared pool; it keeps training in every experience.
 
     Only the head rows of past classes are frozen (with masking they get no gradient
@@ -68,19 +66,3 @@ class L2P(ContinualMethod):
 
     def _logits(self, inputs: Any) -> Tensor:
         return self._forward(inputs)[0]
-
-    @torch.no_grad()
-    def routing(self, inputs: Any) -> Routing:
-        """The top-k prompts of the shared pool (it belongs to no single experience: -1)."""
-        query = self.backbone.query_features(inputs)  # (B, D)
-        sel = self.pool.select(query)
-        return Routing(experience=torch.full_like(sel.ids[:, 0], -1), prompt_ids=sel.ids, key_scores=sel.scores,
-                       queries=query)
-
-    def routing_keys(self) -> tuple[Tensor, Tensor]:
-        _, keys, shared = pool_contents(self.pool, shared=True)
-        return keys, shared
-
-    def input_prompts(self) -> tuple[Tensor, Tensor]:
-        prompts, _, shared = pool_contents(self.pool, shared=True)
-        return prompts, shared
