@@ -87,6 +87,7 @@ def test_a_run_with_a_query_encoder_saves_it_and_predict_loads_it_again(tmp_path
     backbone = predictor.model.backbone
     assert backbone.query_encoder.config.name_or_path == "tiny-bert"
     assert backbone.config.instruction == "Name the intent."
+    assert backbone.config.max_length == results["config"]["max_length"] + 64  # the template's room, once
     assert predictor.predict([data.test.texts[0]])[0].labels[0] in data.class_names
 
 

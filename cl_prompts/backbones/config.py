@@ -63,6 +63,11 @@ def check_family(model_type: str) -> Family:
     return FAMILIES[model_type]
 
 
+# Tokens added to a BackboneConfig's max_length for a causal LM's template (SmolLM2's chat
+# template with its default system message takes 30).
+TEMPLATE_ROOM = 64
+
+
 @dataclass
 class BackboneConfig:
     """Which frozen model to load and how to query it.

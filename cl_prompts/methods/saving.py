@@ -56,7 +56,7 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
         "backbone_config": {"name_or_path": backbone.config.name_or_path,
                             # a causal LM's query pooling is its own config's ("auto" here)
                             "pooling": getattr(backbone.config, "pooling", "auto"),
-                            "max_length": backbone.config.max_length,
+                            "max_length": _text_max_length(backbone),
                             "precision": backbone.config.precision,  # what its calibration saw
                             **_causal_fields(backbone.config)},
         "experiences": model.experiences,
@@ -67,6 +67,16 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
     }
     atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
     atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
+
+
+def _text_max_length(backbone: Any) -> int:
+    """The ``BackboneConfig.max_length`` that loads this backbone again: a causal LM's config
+    counts its template's ``TEMPLATE_ROOM`` tokens too, which loading adds back."""
+    from cl_prompts.backbones.config import TEMPLATE_ROOM
+
+    if getattr(backbone, "causal", False):
+        return max(2, backbone.config.max_length - TEMPLATE_ROOM)
+    return backbone.config.max_length
 
 
 def _causal_fields(config: Any) -> dict[str, Any]:
