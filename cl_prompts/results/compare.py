@@ -65,6 +65,12 @@ def mean_std(values: Sequence[float | None]) -> str:
     return f"{np.mean(xs):.1f} ± {np.std(xs, ddof=1):.1f}"
 
 
+def backbone_label(result: dict[str, Any]) -> str:
+    """The run's backbone, with its query encoder where it had one (``smollm2 (query: minilm)``)."""
+    query = result.get("config", {}).get("query_encoder")
+    return f"{result['backbone']} (query: {query})" if query else result["backbone"]
+
+
 def _setup_key(result: dict[str, Any]) -> str:
     config = {k: v for k, v in result.get("config", {}).items() if k not in _RUN_ONLY_KEYS}
     ident = (result["benchmark"], result["method"], result["backbone"], result["num_experiences"])
@@ -104,7 +110,7 @@ def compare_table(results: Sequence[dict[str, Any]]) -> str:
     for group in groups:
         first = group[0]
         seeds = ",".join(str(r["seed"]) for r in group)
-        cells = [_label(group, groups), first["benchmark"], first["backbone"], seeds]
+        cells = [_label(group, groups), first["benchmark"], backbone_label(first), seeds]
         cells += [mean_std([_number(r.get(key)) for r in group]) for key, _ in COLUMNS]
         # the strings come from results files: no pipe, newline or terminal escape reaches the table
         lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")

@@ -3,12 +3,12 @@ import pytest
 from cl_prompts.results import build_results, compare_dirs, compare_table, mean_std, write_results
 
 
-def _run(tmp_path, name, method, seed, acc, lr=0.1, task_id=None, progress=True):
+def _run(tmp_path, name, method, seed, acc, lr=0.1, task_id=None, progress=True, **config):
     extra = {"final_task_id_accuracy": task_id} if task_id is not None else None
     r = build_results(
         benchmark="toy", method=method, backbone="tiny", seed=seed,
         accuracy_matrix=[[acc, None], [acc, acc]], train_seconds=10.0, train_samples=10,
-        eval_seconds=1.0, config={"lr": lr, "seed": seed, "out": str(tmp_path / name), "progress": progress},
+        eval_seconds=1.0, config={"lr": lr, "seed": seed, "out": str(tmp_path / name), "progress": progress, **config},
         extra=extra,
     )
     (tmp_path / name).mkdir(parents=True)
@@ -47,6 +47,13 @@ def test_compare_separates_different_configs_of_one_method(tmp_path):
     _run(tmp_path, "b", "l2p", 0, 60.0, lr=0.01)
     table = compare_dirs([tmp_path / "a", tmp_path / "b"])
     assert "l2p (lr=0.1)" in table and "l2p (lr=0.01)" in table
+
+
+def test_the_backbone_column_names_a_query_encoder(tmp_path):
+    _run(tmp_path, "a", "ranpac", 0, 80.0, query_encoder="minilm")
+    _run(tmp_path, "b", "ranpac", 0, 70.0)
+    rows = compare_dirs([tmp_path]).strip().splitlines()[2:]
+    assert "| tiny (query: minilm) |" in rows[0] and "| tiny |" in rows[1]
 
 
 def test_compare_errors(tmp_path):
