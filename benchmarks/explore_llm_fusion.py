@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--test-run", type=Path, help="a test-split run of the same config: score the chosen pair on it")
+    p.add_argument("--grid", type=Path, help="an earlier --out of this validation run: take its grid and choice "
+                                             "instead of scoring the validation samples again")
     p.add_argument("--out", type=Path, required=True)
     return p.parse_args(argv)
 
@@ -106,24 +109,10 @@ def main(argv=None) -> Path:
     if config.eval_split != "val" or results["method"] != "growing_pool":
         raise SystemExit(f"{args.run_dir} must be a growing_pool run made with --eval-split val")
     started = time.perf_counter()
-    _, model, s = load_scored(args.run_dir, max(args.candidates), args.batch_size)
-    class_task = model.class_task.cpu()
-    grid = [{"candidates": m, "route_weight": w, "val_accuracy": accuracy(s, class_task, m, w)}
-            for m in sorted(args.candidates) for w in sorted(args.weights)]
-    best = max(grid, key=lambda g: (round(g["val_accuracy"], 6), -g["candidates"], -g["route_weight"]))
-    first = s["cands"][:, 0]
-    task_id = 100.0 * float((class_task[s["y"]] == first).float().mean())
-    doc = {
-        **provenance("explore_llm_fusion", argv),
-        "run": str(args.run_dir), "run_config": results["config"], "method_config": results["method_config"],
-        "validation_samples": int(len(s["y"])), "task_id_accuracy": task_id,
-        "grid": [{**g, "route_weight": str(g["route_weight"]) if math.isinf(g["route_weight"]) else g["route_weight"]}
-                 for g in grid],
-        "chosen": {"candidates": best["candidates"], "route_weight": str(best["route_weight"])
-                   if math.isinf(best["route_weight"]) else best["route_weight"],
-                   "val_accuracy": best["val_accuracy"]},
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    doc = {**provenance("explore_llm_fusion", argv), **(reused_grid(args.grid, args.run_dir) if args.grid
+                                                        else validation_grid(args, results))}
+    doc["seconds"] = round(time.perf_counter() - started, 1)
+    best = {**doc["chosen"], "route_weight": float(doc["chosen"]["route_weight"])}
     if test is not None:
         m, w = best["candidates"], best["route_weight"]
         _, test_model, t = load_scored(args.test_run, m, args.batch_size)
@@ -134,10 +123,40 @@ def main(argv=None) -> Path:
         print(f"test, chosen pair: final average accuracy {doc['test']['final_average_accuracy']:.2f} "
               f"(the run's own settings: {test['final_average_accuracy']:.2f})")
     write_json(args.out, doc)
-    for g in grid:
+    for g in doc["grid"]:
         print(f"candidates {g['candidates']}  route_weight {g['route_weight']:>5}  val {g['val_accuracy']:.2f}")
-    print(f"task identification {task_id:.2f}; chosen {doc['chosen']}: {args.out}")
+    print(f"task identification {doc['task_id_accuracy']:.2f}; chosen {doc['chosen']}: {args.out}")
     return args.out
+
+
+def _weight(w: float) -> float | str:
+    return str(w) if math.isinf(w) else w  # JSON has no infinity
+
+
+def validation_grid(args: argparse.Namespace, results: dict) -> dict:
+    """Score the validation run's samples once; the accuracy of every (candidates, route_weight)."""
+    _, model, s = load_scored(args.run_dir, max(args.candidates), args.batch_size)
+    class_task = model.class_task.cpu()
+    grid = [{"candidates": m, "route_weight": w, "val_accuracy": accuracy(s, class_task, m, w)}
+            for m in sorted(args.candidates) for w in sorted(args.weights)]
+    best = max(grid, key=lambda g: (round(g["val_accuracy"], 6), -g["candidates"], -g["route_weight"]))
+    task_id = 100.0 * float((class_task[s["y"]] == s["cands"][:, 0]).float().mean())
+    return {
+        "run": str(args.run_dir), "run_config": results["config"], "method_config": results["method_config"],
+        "validation_samples": int(len(s["y"])), "task_id_accuracy": task_id,
+        "grid": [{**g, "route_weight": _weight(g["route_weight"])} for g in grid],
+        "chosen": {"candidates": best["candidates"], "route_weight": _weight(best["route_weight"]),
+                   "val_accuracy": best["val_accuracy"]},
+    }
+
+
+def reused_grid(path: Path, run_dir: Path) -> dict:
+    """The grid and choice an earlier call wrote for ``run_dir`` (refused for another run)."""
+    earlier = json.loads(path.read_text())
+    if Path(earlier.get("run", "")).resolve() != run_dir.resolve():
+        raise SystemExit(f"{path} holds the grid of {earlier.get('run')!r}, not of {str(run_dir)!r}")
+    keys = ("run", "run_config", "method_config", "validation_samples", "task_id_accuracy", "grid", "chosen")
+    return {**{k: earlier[k] for k in keys}, "grid_from": str(path)}
 
 
 if __name__ == "__main__":

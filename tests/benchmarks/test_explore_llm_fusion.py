@@ -66,3 +66,18 @@ def test_the_chosen_pair_scored_on_a_test_run_at_its_own_settings_gives_its_own_
     assert test["final_average_accuracy"] == pytest.approx(test["at_run_settings"])
     with pytest.raises(SystemExit, match="test-split run of the same method config"):
         fusion.main([str(tmp_path / "val"), "--test-run", str(tmp_path / "val"), "--out", str(tmp_path / "g.json")])
+
+
+def test_a_written_grid_is_reused_for_the_test_run_and_refused_for_another_run(fusion, tmp_path):
+    make_test_and_val_runs(tmp_path)
+    args = [str(tmp_path / "val"), "--candidates", "1", "2", "--weights", "0", "1", "inf"]
+    fresh = json.loads(fusion.main([*args, "--test-run", str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
+                       .read_text())
+    reused = json.loads(fusion.main([str(tmp_path / "val"), "--grid", str(tmp_path / "f.json"), "--test-run",
+                                     str(tmp_path / "test"), "--out", str(tmp_path / "g.json")]).read_text())
+    assert reused["grid"] == fresh["grid"] and reused["chosen"] == fresh["chosen"]
+    assert reused["test"]["final_average_accuracy"] == fresh["test"]["final_average_accuracy"]
+    assert reused["grid_from"] == str(tmp_path / "f.json")
+    (tmp_path / "other.json").write_text(json.dumps({**fresh, "run": str(tmp_path / "another-run")}))
+    with pytest.raises(SystemExit, match="holds the grid of"):
+        fusion.main([str(tmp_path / "val"), "--grid", str(tmp_path / "other.json"), "--out", str(tmp_path / "h.json")])
