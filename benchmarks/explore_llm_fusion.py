@@ -111,7 +111,6 @@ def main(argv=None) -> Path:
     started = time.perf_counter()
     doc = {**provenance("explore_llm_fusion", argv), **(reused_grid(args.grid, args.run_dir) if args.grid
                                                         else validation_grid(args, results))}
-    doc["seconds"] = round(time.perf_counter() - started, 1)
     best = {**doc["chosen"], "route_weight": float(doc["chosen"]["route_weight"])}
     if test is not None:
         m, w = best["candidates"], best["route_weight"]
@@ -122,6 +121,7 @@ def main(argv=None) -> Path:
                        "at_run_settings": test["final_average_accuracy"]}
         print(f"test, chosen pair: final average accuracy {doc['test']['final_average_accuracy']:.2f} "
               f"(the run's own settings: {test['final_average_accuracy']:.2f})")
+    doc["seconds"] = round(time.perf_counter() - started, 1)  # the scoring of validation and test
     write_json(args.out, doc)
     for g in doc["grid"]:
         print(f"candidates {g['candidates']}  route_weight {g['route_weight']:>5}  val {g['val_accuracy']:.2f}")
