@@ -28,6 +28,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
@@ -115,7 +116,7 @@ def main(argv=None) -> Path:
             run_dir = out / "runs" / f"{name}-seed{seed}{'-quick' if args.quick else ''}"
             if (run_dir / RESULTS_FILE).is_file():
                 earlier = read_results(run_dir)
-                why = stale_reasons(earlier, method, options, causal)
+                why = stale_reasons(earlier, method, options, causal) + run_differences(earlier, base)
                 if not why or args.reuse_stale:
                     print(f"[headline] reuse {run_dir}" + (f" (stale: {'; '.join(why)})" if why else ""))
                     results.append(earlier)
@@ -219,6 +220,19 @@ def stale_reasons(results: dict, method: str, options: dict, causal: bool = Fals
     if ran != now:
         why.append(f"cl_prompts {ran}, today {now}")
     return why
+
+
+# RunConfig fields that change a run's figures besides its method config
+RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "epochs", "batch_size", "max_length",
+                 "train_per_class", "test_per_class", "eval_split", "precision")
+
+
+def run_differences(results: dict, base: Any) -> list[str]:
+    """The ``RESULT_FIELDS`` where a finished run's config differs from ``base`` (a RunConfig);
+    a field the run predates counts as its default (what the code did before it existed)."""
+    saved, defaults = results.get("config", {}), RunConfig()
+    return [f"{k}={saved.get(k, getattr(defaults, k))!r}, today {getattr(base, k)!r}" for k in RESULT_FIELDS
+            if saved.get(k, getattr(defaults, k)) != getattr(base, k)]
 
 
 def matches_defaults(method: str, options: dict) -> bool:

@@ -194,6 +194,11 @@ def test_headline_passes_method_options_and_a_query_encoder_to_every_run(csv_pat
     saved = read_results(tmp_path / "runs" / "growing_pool-seed0-quick")
     assert saved["config"]["query_encoder"] == "tiny-bert"
     assert saved["method_config"]["prompt_length"] == 2 and saved["method_config"]["projection_dim"] == 32
+    # the same folder without the query encoder: the run is not reused silently
+    with pytest.raises(SystemExit, match="query_encoder='tiny-bert', today None"):
+        headline.main(["--benchmark", f"file:{csv_path}", "--backbone", "tiny-llama", "--methods", "growing_pool",
+                       "--set", "prompt_length=2", "--set", "projection_dim=32", "--seeds", "0", "--quick",
+                       "--out", str(tmp_path), "--no-progress", "--no-plots"])
 
 
 def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, benchmark_script):

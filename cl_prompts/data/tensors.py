@@ -61,12 +61,12 @@ def trim_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """
     out = dict(inputs)
     for prefix in ("", "query_"):
-        group = [k for k in inputs if k.startswith(prefix) and (prefix or not k.startswith("query_"))]
-        if prefix + "attention_mask" not in inputs:
+        mask = inputs.get(prefix + "attention_mask")
+        if mask is None:
             continue
-        used = torch.nonzero(inputs[prefix + "attention_mask"].any(dim=0)).flatten()
+        used = torch.nonzero(mask.any(dim=0)).flatten()
         width = int(used.max()) + 1 if len(used) else 1
-        out.update({k: inputs[k][:, :width] for k in group})
+        out.update({k: v[:, :width] for k, v in inputs.items() if k.startswith("query_") == bool(prefix)})
     return out
 
 
