@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--benchmark", default="clinc150", help=f"one of {list(SUITES)} or file:PATH")
     p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--experiences", type=int,
+                   help="split the classes into N experiences (default: the benchmark's own, e.g. CLINC150's 10 domains)")
     p.add_argument("--tune", nargs="*", default=sorted(str(p) for p in Path("benchmarks/results").glob("tune*/tune.json")),
                    help="tune.json files of benchmarks/tune.py (default: benchmarks/results/tune*/tune.json)")
     p.add_argument("--backbone", default="minilm")
@@ -103,6 +105,8 @@ def main(argv=None) -> Path:
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     bench = suite_options(args.benchmark, args.data_root) if args.benchmark in SUITES else {"benchmark": args.benchmark}
+    if args.experiences is not None:
+        bench["experiences"] = args.experiences
     base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
                      batch_size=args.batch_size, eval_every=args.eval_every, query_encoder=args.query_encoder)
@@ -223,7 +227,7 @@ def stale_reasons(results: dict, method: str, options: dict, causal: bool = Fals
 
 
 # RunConfig fields that change a run's figures besides its method config
-RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "epochs", "batch_size", "max_length",
+RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "experiences", "epochs", "batch_size", "max_length",
                  "train_per_class", "test_per_class", "eval_split", "precision")
 
 

@@ -201,6 +201,18 @@ def test_headline_passes_method_options_and_a_query_encoder_to_every_run(csv_pat
                        "--out", str(tmp_path), "--no-progress", "--no-plots"])
 
 
+def test_headline_splits_the_classes_into_the_experiences_asked_and_refuses_a_run_split_otherwise(
+        csv_path, tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
+    argv = ["--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert", "--methods", "ncm", "--seeds", "0",
+            "--quick", "--out", str(tmp_path), "--no-progress", "--no-plots"]
+    headline.main([*argv, "--experiences", "2"])
+    saved = read_results(tmp_path / "runs" / "ncm-seed0-quick")
+    assert saved["config"]["experiences"] == 2 and len(saved["accuracy_matrix"]) == 2
+    with pytest.raises(SystemExit, match="experiences=2, today None"):
+        headline.main(argv)
+
+
 def test_headline_lists_the_tuning_that_chose_the_current_defaults(tmp_path, benchmark_script):
     headline = benchmark_script("headline")
     files = []

@@ -81,3 +81,34 @@ def test_a_written_grid_is_reused_for_the_test_run_and_refused_for_another_run(f
     (tmp_path / "other.json").write_text(json.dumps({**fresh, "run": str(tmp_path / "another-run")}))
     with pytest.raises(SystemExit, match="holds the grid of"):
         fusion.main([str(tmp_path / "val"), "--grid", str(tmp_path / "other.json"), "--out", str(tmp_path / "h.json")])
+
+
+def test_score_test_scores_the_validation_runs_own_model_on_the_test_split(fusion, tmp_path):
+    from cl_prompts.data import load_benchmark
+    from cl_prompts.methods import load_model
+    from cl_prompts.run import RunConfig
+    from cl_prompts.run.checkpoints import latest_model_dir
+    from cl_prompts.run.config import read_config_file
+    from cl_prompts.run.loop import TokenizedStream
+    from cl_prompts.run.runner import load_run_backbone, run_subset
+
+    make_test_and_val_runs(tmp_path)
+    out = fusion.main([str(tmp_path / "val"), "--candidates", "1", "2", "--weights", "0", "inf", "--score-test",
+                       "--out", str(tmp_path / "f.json")])
+    test = json.loads(out.read_text())["test"]
+    # the model's own prediction (its candidates 2, route_weight 1) on the test split, computed directly
+    config = RunConfig(**{**read_config_file(tmp_path / "val" / "results.json"), "eval_split": "test"})
+    backbone = load_run_backbone(config)
+    model = load_model(latest_model_dir(tmp_path / "val"), backbone).eval()
+    stream = TokenizedStream(run_subset(load_benchmark(config), config), backbone, "cpu")
+    per = []
+    with torch.no_grad():
+        for e in range(len(stream.experiences)):
+            x, y = stream.batch("test", stream.indices("test", e))
+            per.append(100.0 * float((model(x).argmax(-1) == y).float().mean()))
+    assert test["split"] == "test" and test["test_samples"] == sum(len(stream.indices("test", e)) for e in range(2))
+    assert test["at_run_settings"] == pytest.approx(sum(per) / len(per))
+    assert test["final_average_accuracy"] == pytest.approx(sum(test["per_experience"]) / 2)
+    with pytest.raises(SystemExit):  # one or the other
+        fusion.main([str(tmp_path / "val"), "--score-test", "--test-run", str(tmp_path / "test"),
+                     "--out", str(tmp_path / "g.json")])
