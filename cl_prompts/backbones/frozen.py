@@ -68,25 +68,35 @@ class FrozenBackbone(nn.Module):
         if precision != self.config.precision:
             self.config = dataclasses.replace(self.config, precision=precision)
             self._cache.clear()
+        if self._query_owner() is not self:  # a causal LM's query encoder runs in the LLM's precision
+            self._query_owner().set_precision(precision)
 
     # ----------------------------------------------------------------- cache
+    def _query_owner(self) -> FrozenBackbone:
+        """The backbone whose features are the query, and so whose cache holds them: a
+        causal LM's query encoder when it has one, else this backbone."""
+        encoder = getattr(self, "query_encoder", None)  # set by PromptedCausalLM only
+        return self if encoder is None else encoder
+
     def query_cache_info(self) -> dict[str, int]:
         """{"size", "hits", "misses"} of the query cache."""
-        return self._cache.info()
+        return self._query_owner()._cache.info()
 
     def clear_query_cache(self) -> None:
-        self._cache.clear()
+        self._query_owner()._cache.clear()
 
     def save_query_cache(self, path: str | os.PathLike | None = None) -> None:
         """Write the query cache to ``path`` (default ``config.query_cache_path``), safetensors."""
         path = path or self.config.query_cache_path
         if path is None:
             raise ValueError("path is required when config.query_cache_path is None")
-        self._cache.save(path, self._cache_metadata())
+        owner = self._query_owner()
+        owner._cache.save(path, owner._cache_metadata())
 
     def load_query_cache(self, path: str | os.PathLike) -> int:
         """Merge a cache written by ``save_query_cache``; refuses one from another backbone."""
-        return self._cache.load(path, self._cache_metadata())
+        owner = self._query_owner()
+        return owner._cache.load(path, owner._cache_metadata())
 
     def weights_fingerprint(self) -> str:
         """blake2b digest of every model weight (memoised while the weights are frozen)."""

@@ -65,3 +65,22 @@ def test_trim_padding_trims_each_group_by_its_own_mask(lm):
     assert trimmed["query_input_ids"].shape[1] == real < x["query_input_ids"].shape[1]
     assert torch.equal(trimmed["input_ids"], x["input_ids"][:, : trimmed["input_ids"].shape[1]])
     assert int(trimmed["attention_mask"].sum()) == int(x["attention_mask"].sum())  # no real LLM token lost
+
+
+def test_the_query_cache_and_precision_of_a_causal_lm_are_its_encoders(tmp_path):
+    lm = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", query_encoder="tiny-bert"))
+    q = lm.query_features(lm.tokenize(TEXTS))
+    assert lm.query_cache_info()["size"] == 3 == lm.query_encoder.query_cache_info()["size"]
+    lm.save_query_cache(tmp_path / "cache.safetensors")
+    lm.clear_query_cache()
+    assert lm.query_encoder.query_cache_info()["size"] == 0
+    again = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama", query_encoder="tiny-bert",
+                                          query_cache_path=str(tmp_path / "cache.safetensors")))
+    assert again.query_cache_info()["size"] == 3  # the saved file held the encoder's features
+    assert torch.equal(again.query_features(again.tokenize(TEXTS)), q)
+    assert again.query_cache_info()["hits"] == 3
+    plain = load_causal_lm(CausalLMConfig(name_or_path="tiny-llama"))
+    with pytest.raises(ValueError):  # the LLM's own query is another feature: refused
+        plain.load_query_cache(tmp_path / "cache.safetensors")
+    lm.set_precision("bf16")
+    assert lm.precision == "bf16" and lm.query_encoder.precision == "bf16"
