@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cl_prompts.backbones.cache import tensor_keys, text_keys
+
 
 def pick_feature(out, feature: str) -> Tensor:
     """``"pooled"``: pooling over the real tokens; ``"prompt"``: mean of the prompt positions (L2P)."""
@@ -19,14 +21,15 @@ def pick_feature(out, feature: str) -> Tensor:
 
 
 def row_keys(inputs) -> list[bytes]:
-    """A content hash per sample, so that repeated epochs are counted once."""
-    import hashlib
+    """A content hash per sample, so that repeated epochs are counted once.
 
-    import numpy as np
-
-    x = inputs if isinstance(inputs, Tensor) else inputs["input_ids"]
-    rows = np.ascontiguousarray(x.detach().cpu().numpy().reshape(x.shape[0], -1))
-    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+    Text rows hash their non-padding tokens only: a batch is trimmed to its longest row,
+    so the same sentence comes with other padding in another epoch's batch.
+    """
+    if isinstance(inputs, Tensor):
+        return tensor_keys(inputs)
+    ids = inputs["input_ids"]
+    return text_keys(ids, inputs.get("attention_mask", torch.ones_like(ids)))
 
 
 class FeatureCollector:

@@ -179,6 +179,24 @@ def test_feature_collector_replays_kept_inputs_without_padding(backbone):
                           backbone.query_features(inputs, use_cache=False), atol=1e-5)
 
 
+def test_feature_collector_counts_a_sentence_once_whatever_the_padding_of_its_batch():
+    from cl_prompts.data.tensors import trim_padding
+
+    ids = torch.tensor([[101, 5, 102, 0, 0, 0], [101, 7, 8, 9, 10, 102]])
+    batch = {"input_ids": ids, "attention_mask": (ids > 0).long()}
+    collector = FeatureCollector()
+    collector.add(trim_padding(batch), torch.zeros(2, 4), torch.tensor([0, 1]))  # width 6
+    alone = trim_padding({k: v[:1] for k, v in batch.items()})  # the next epoch: width 3
+    assert alone["input_ids"].shape == (1, 3)
+    collector.add(alone, torch.ones(1, 4), torch.tensor([0]))
+    assert len(collector) == 2
+    feats, targets = collector.tensors()
+    assert targets.tolist() == [0, 1] and feats.sum() == 0  # the first-seen copy is kept
+    other = {"input_ids": torch.tensor([[101, 6, 102]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    collector.add(other, torch.ones(1, 4), torch.tensor([0]))
+    assert len(collector) == 3
+
+
 def test_dualprompt_trains_the_true_tasks_e_prompt(backbone, stream, h):
     model = h.build("dualprompt", backbone)
     h.run_experience(model, 0, *stream[0], steps=2)
