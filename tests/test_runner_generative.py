@@ -95,3 +95,17 @@ def test_a_query_encoder_is_refused_for_an_encoder_backbone(tmp_path):
     with pytest.raises(ValueError, match="query_encoder is for causal LMs"):
         run(config(tmp_path, backbone="tiny-bert", method="ncm", method_options={}, query_encoder="tiny-bert"),
             dataset=synthetic_text_dataset(num_classes=4, num_experiences=2))
+
+
+def test_the_query_encoder_changes_the_routing_of_growing_pool_and_not_its_trained_prompts(tmp_path):
+    import torch
+
+    from cl_prompts.inference import Predictor
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    run(config(tmp_path, out=str(tmp_path / "own")), dataset=data)
+    run(config(tmp_path, out=str(tmp_path / "minilm"), query_encoder="tiny-bert"), dataset=data)
+    own, enc = (Predictor.from_pretrained(latest_model_dir(tmp_path / name)).model for name in ("own", "minilm"))
+    # each experience's prompt trains on its own answers under its own prompt: no routing in the loss
+    assert torch.equal(own.input_prompts()[0], enc.input_prompts()[0])
+    assert not torch.allclose(own.route_readout, enc.route_readout)  # routing reads another query
