@@ -88,6 +88,11 @@ def accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor, m: int, weigh
     return 100.0 * float((logits.argmax(-1) == s["y"]).float().mean())
 
 
+def task_id_accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor) -> float:
+    """How often (%) the first candidate task is the sample's own."""
+    return 100.0 * float((class_task[s["y"]] == s["cands"][:, 0]).float().mean())
+
+
 def per_experience_accuracy(s: dict[str, torch.Tensor], class_task: torch.Tensor, m: int, weight: float) -> list[float]:
     """Accuracy (%) on each experience's samples with ``m`` candidates and ``weight``."""
     out = []
@@ -153,7 +158,7 @@ def own_model_on_test(args: argparse.Namespace, results: dict, best: dict) -> di
     class_task = model.class_task.cpu()
     per = per_experience_accuracy(t, class_task, m, w)
     own = per_experience_accuracy(t, class_task, own_m, own_w)
-    task_id = 100.0 * float((class_task[t["y"]] == t["cands"][:, 0]).float().mean())
+    task_id = task_id_accuracy(t, class_task)
     return {"run": str(args.run_dir), "split": "test", "test_samples": int(len(t["y"])), "per_experience": per,
             "final_average_accuracy": sum(per) / len(per), "task_id_accuracy": task_id,
             "at_run_settings": sum(own) / len(own)}
@@ -170,7 +175,7 @@ def validation_grid(args: argparse.Namespace, results: dict) -> dict:
     grid = [{"candidates": m, "route_weight": w, "val_accuracy": accuracy(s, class_task, m, w)}
             for m in sorted(args.candidates) for w in sorted(args.weights)]
     best = max(grid, key=lambda g: (round(g["val_accuracy"], 6), -g["candidates"], -g["route_weight"]))
-    task_id = 100.0 * float((class_task[s["y"]] == s["cands"][:, 0]).float().mean())
+    task_id = task_id_accuracy(s, class_task)
     return {
         "run": str(args.run_dir), "run_config": results["config"], "method_config": results["method_config"],
         "validation_samples": int(len(s["y"])), "task_id_accuracy": task_id,
