@@ -135,11 +135,16 @@ class Predictor:
 
     # ---------------------------------------------------------------- inference
     def _batches(self, texts: list[str]):
+        """(positions in ``texts``, their texts, tokenized inputs) per batch; shortest texts first, so
+        that a batch carries little padding (the callers put the results back in the texts' order)."""
         device = self.model.seen_mask.device
+        lengths = [len(ids) for ids in self.model.backbone.tokenizer(texts, truncation=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)  # stable
         for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start:start + self.batch_size]
+            positions = order[start:start + self.batch_size]
+            chunk = [texts[i] for i in positions]
             inputs = trim_padding(self.model.backbone.tokenize(chunk))
-            yield chunk, to_device(inputs, device)
+            yield positions, chunk, to_device(inputs, device)
 
     @torch.no_grad()
     def logits(self, texts: Sequence[str]) -> Tensor:
@@ -149,12 +154,14 @@ class Predictor:
     @torch.no_grad()
     def logits_and_similarity(self, texts: Sequence[str]) -> tuple[Tensor, Tensor | None]:
         """(N, C) logits and (N,) class similarity (None: the method keeps no class means)."""
-        logits, sims = [], []
-        for _, inputs in self._batches(_check_texts(texts)):
+        logits, sims, positions = [], [], []
+        for where, _, inputs in self._batches(_check_texts(texts)):
+            positions += where
             logits.append(self.model(inputs).float().cpu())
             sim = self.model.class_similarity(inputs)
             sims.append(None if sim is None else sim.double().cpu())
-        return torch.cat(logits), None if sims[0] is None else torch.cat(sims)
+        back = torch.argsort(torch.tensor(positions))  # batch order -> the texts' order
+        return torch.cat(logits)[back], None if sims[0] is None else torch.cat(sims)[back]
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Prediction]:
@@ -164,15 +171,15 @@ class Predictor:
             raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
         k = min(top_k, int(self.model.seen_mask.sum()))
         cal = self.calibration or Calibration()
-        out: list[Prediction] = []
-        for chunk, inputs in self._batches(texts):
+        out: list[Prediction | None] = [None] * len(texts)
+        for positions, chunk, inputs in self._batches(texts):
             logits = self.model(inputs).double().cpu()  # (B, C)
             probs, ids = torch.softmax(logits / cal.temperature, dim=1).topk(k, dim=1)  # (B, k)
             sim = self.model.class_similarity(inputs) if cal.needs_similarity else None
             scores = cal.scores(logits, sim)  # (B,)
             routing = self.model.routing(inputs)
-            for b, text in enumerate(chunk):
-                out.append(Prediction(
+            for b, (pos, text) in enumerate(zip(positions, chunk, strict=True)):
+                out[pos] = Prediction(
                     text=text,
                     labels=[self.class_names[i] for i in ids[b].tolist()],
                     class_ids=ids[b].tolist(),
@@ -182,7 +189,7 @@ class Predictor:
                     key_scores=[] if routing is None else [round(s, 6) for s in routing.key_scores[b].tolist()],
                     score=float(scores[b]),
                     out_of_scope=None if self.calibration is None else bool(scores[b] < cal.threshold),
-                ))
+                )
         return out
 
     # ---------------------------------------------------------------- calibration

@@ -305,6 +305,12 @@ class ContinualMethod(SharedStatistics, nn.Module):
         """(B,) experience ids picked by the method's selection; None if it picks none."""
         return None
 
+    @torch.no_grad()
+    def predict_with_task(self, inputs: Any) -> tuple[Tensor, Tensor | None]:
+        """:meth:`forward`'s logits (B, C) and :meth:`predict_task` (B,), from one selection
+        where the method can share it."""
+        return self(inputs), self.predict_task(inputs)
+
     def class_similarity(self, inputs: Any) -> Tensor | None:
         """(B,) the largest cosine between each input's feature and a seen class's mean feature.
 

@@ -9,7 +9,8 @@ sequence of experiences equals the one solved on all their data at once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -34,17 +35,41 @@ def solve_spd(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     """(matrix + ridge * I)^-1 rhs for a symmetric positive semi-definite (M, M) ``matrix``.
 
     Cholesky in float64; ``ridge`` > 0 makes the system positive definite. On CPU it runs
-    on one thread: LAPACK's blocked factorisation gives other bits with other thread counts,
-    and a 5,000-wide solve costs about 2 s either way (docs/reproducibility.md). The result
-    is contiguous: a solve of a transposed ``rhs`` comes back column-major, and a matmul
-    reads the two layouts with different kernels (other last bits than the loaded copy).
+    on one thread: LAPACK's blocked factorisation gives other bits with other thread counts
+    (docs/reproducibility.md); :func:`solve_spd_all` puts independent systems on the other
+    cores instead. The result is contiguous: a solve of a transposed ``rhs`` comes back
+    column-major, and a matmul reads the two layouts with different kernels (other last
+    bits than the loaded copy).
     """
-    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    with one_thread(matrix.device):
-        factor, info = torch.linalg.cholesky_ex(matrix + ridge * eye)
-        if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
-            return torch.linalg.solve(matrix + ridge * eye, rhs).contiguous()
-        return torch.cholesky_solve(rhs, factor).contiguous()
+    return solve_spd_all([(matrix, rhs, ridge)])[0]
+
+
+def solve_spd_all(systems: Sequence[tuple[Tensor, Tensor, float]]) -> list[Tensor]:
+    """:func:`solve_spd` of each ``(matrix, rhs, ridge)``, on CPU side by side.
+
+    Each system is factorised on one thread, as alone, so the bits do not depend on how
+    many run at once; up to ``torch.get_num_threads()`` of them run together.
+    """
+    if not systems:
+        return []
+    device = systems[0][0].device
+    workers = min(len(systems), torch.get_num_threads()) if device.type == "cpu" else 1
+    with one_thread(device):
+        if workers == 1:
+            return [_solve_one(*system) for system in systems]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda system: _solve_one(*system), systems))
+
+
+def _solve_one(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
+    if matrix.device.type == "cpu":
+        torch.set_num_threads(1)  # MKL's setting is global; said again in this worker thread
+    shifted = matrix.clone()  # (M, M): + ridge on the diagonal only, no identity matrix built
+    shifted.diagonal().add_(ridge)
+    factor, info = torch.linalg.cholesky_ex(shifted)
+    if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
+        return torch.linalg.solve(shifted, rhs).contiguous()
+    return torch.cholesky_solve(rhs, factor).contiguous()
 
 
 @contextlib.contextmanager
@@ -92,6 +117,18 @@ def max_cosine_to_means(features: Tensor, class_sums: Tensor, class_counts: Tens
     return cos.masked_fill(class_counts == 0, float("-inf")).amax(dim=1)
 
 
+# Columns per block of the Gram update: ``add`` computes the blocks on and above the diagonal
+# only, 5/8 of the products at 4 blocks (M = 10,000); narrower blocks multiply less efficiently.
+GRAM_BLOCK = 2500
+
+
+def gram_blocks(dim: int) -> list[slice]:
+    """Column ranges of an (dim, dim) Gram matrix, each about ``GRAM_BLOCK`` wide."""
+    n = max(1, round(dim / GRAM_BLOCK))
+    edges = [round(i * dim / n) for i in range(n + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 class RidgeStatistics(nn.Module):
     """Sums for a ridge classifier on random ReLU features: G = sum h h^T, per-class sums of h.
 
@@ -100,7 +137,9 @@ class RidgeStatistics(nn.Module):
     gives the readout (G + ridge I)^-1 S^T, (M, C), with S (C, M) the class sums.
 
     Buffers: ``projection`` (D, M) float32; ``gram`` (M, M), ``class_sums`` (C, M) and
-    ``class_counts`` (C,) in float64 (sums do not depend on the batching).
+    ``class_counts`` (C,) in float64 (sums do not depend on the batching). ``add`` updates
+    the blocks of the symmetric ``gram`` on and above the diagonal; ``sums``, ``system`` and
+    ``state_dict`` copy them onto the lower ones first.
     """
 
     def __init__(self, in_features: int, num_classes: int, dim: int, *, seed: int | None = None,
@@ -111,31 +150,65 @@ class RidgeStatistics(nn.Module):
         self.register_buffer("projection", torch.randn(in_features, dim, generator=gen))
         self.register_buffer("gram", torch.zeros(dim, dim, dtype=torch.float64))
         register_class_sums(self, num_classes, dim)
+        self._blocks = gram_blocks(dim)
+        self._lower_stale = False  # ``add`` updates the upper blocks; read through ``_symmetric``
+        self.register_state_dict_pre_hook(lambda module, *_: module._symmetric())
 
     def expand(self, x: Tensor) -> Tensor:
-        """(B, D) -> (B, M) float64 random features."""
+        """(B, D) -> (B, M) float64 random features: what the statistics add up."""
         return random_relu_features(unit_rows(x, self.normalize), self.projection)
+
+    def expand_for_scoring(self, x: Tensor) -> Tensor:
+        """(B, D) -> (B, M) float32 random features, to score against a float32 readout.
+
+        The projection in float32 (half the time of float64): the logits differ from those of
+        ``expand(x).float()`` by float32 rounding only.
+        """
+        return torch.relu(unit_rows(x, self.normalize).float() @ self.projection.float())
 
     @torch.no_grad()
     def add(self, x: Tensor, targets: Tensor) -> None:
         """Add samples x (B, D) of classes ``targets`` (B,)."""
         h = self.expand(x)  # (B, M)
-        self.gram.addmm_(h.T, h)
+        for i, rows in enumerate(self._blocks):  # G is symmetric: the blocks on and above the diagonal
+            for cols in self._blocks[i:]:
+                self.gram[rows, cols].addmm_(h[:, rows].T, h[:, cols])
+        self._lower_stale = len(self._blocks) > 1
         add_to_class_sums(self, h, targets)
+
+    def _symmetric(self) -> None:
+        """Copy the upper blocks of ``gram`` onto the lower ones, if ``add`` changed them."""
+        if self._lower_stale:
+            for i, rows in enumerate(self._blocks):
+                for cols in self._blocks[i + 1:]:
+                    self.gram[cols, rows].copy_(self.gram[rows, cols].T)
+            self._lower_stale = False
 
     @torch.no_grad()
     def class_similarity(self, x: Tensor) -> Tensor:
         """(B,) the largest cosine between the random features of x (B, D) and a class mean's."""
-        return max_cosine_to_means(self.expand(x), self.class_sums, self.class_counts)
+        return max_cosine_to_means(self.expand_for_scoring(x), self.class_sums, self.class_counts)
 
     def sums(self) -> list[Tensor]:
         """The buffers ``add`` adds to: ``gram``, ``class_sums``, ``class_counts``."""
+        self._symmetric()
         return [self.gram, self.class_sums, self.class_counts]
+
+    def system(self, ridge: float) -> tuple[Tensor, Tensor, float]:
+        """The ridge system ``(G, S^T, ridge)`` that :meth:`solve` solves (for :func:`solve_spd_all`)."""
+        self._symmetric()
+        return self.gram, self.class_sums.T, ridge
 
     @torch.no_grad()
     def solve(self, ridge: float) -> Tensor:
         """(M, C) float64 readout; columns of classes never added are zero."""
-        return solve_spd(self.gram, self.class_sums.T, ridge)
+        return solve_spd(*self.system(ridge))
+
+
+def solve_ridges(pairs: Sequence[tuple[RidgeStatistics, float]]) -> list[Tensor]:
+    """:meth:`RidgeStatistics.solve` of each ``(statistics, ridge)``, side by side (:func:`solve_spd_all`)."""
+    with torch.no_grad():
+        return solve_spd_all([stats.system(ridge) for stats, ridge in pairs])
 
 
 class StatisticsMethod(ContinualMethod):

@@ -60,10 +60,11 @@ class FeatureCollector:
         return feats, torch.tensor([t for _, t, _ in self._rows.values()])
 
     def input_batches(self, batch_size: int, device=None) -> Iterator[tuple[Any, Tensor]]:
-        """(inputs, targets (B,)) batches of the kept samples, in first-seen order (text re-padded)."""
+        """(inputs, targets (B,)) batches of the kept samples (text re-padded): shortest texts first,
+        so that a batch carries little padding; images and rows of one length in first-seen order."""
         if not self.keep_inputs:
             raise RuntimeError("this collector does not keep inputs (keep_inputs=False)")
-        values = list(self._rows.values())
+        values = sorted(self._rows.values(), key=lambda v: _row_length(v[2]))  # stable
         for start in range(0, len(values), batch_size):
             chunk = values[start : start + batch_size]
             targets = torch.tensor([t for _, t, _ in chunk], device=device)
@@ -71,6 +72,11 @@ class FeatureCollector:
 
     def clear(self) -> None:
         self._rows = {}
+
+
+def _row_length(row) -> int:
+    """Tokens of a kept text row (0 for an image: their order is kept)."""
+    return 0 if isinstance(row, Tensor) else int(row["attention_mask"].shape[0])
 
 
 def _split_rows(inputs) -> list:

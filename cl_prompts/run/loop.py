@@ -76,6 +76,11 @@ class TokenizedStream:
         y = self.train_y if split == "train" else self.test_y
         return torch.nonzero(torch.isin(y, torch.tensor(self.experiences[e]))).flatten()
 
+    def shortest_first(self, split: str, idx: torch.Tensor) -> torch.Tensor:
+        """``idx`` (N,) reordered by token count, stably: batches of alike lengths carry less padding."""
+        mask = (self.train if split == "train" else self.test)["attention_mask"]
+        return idx[torch.argsort(mask[idx].sum(dim=1), stable=True)]
+
     def batch(self, split: str, idx: torch.Tensor) -> tuple[dict, torch.Tensor]:
         x = self.train if split == "train" else self.test
         y = self.train_y if split == "train" else self.test_y
@@ -101,6 +106,10 @@ class ImageStream:
 
     def indices(self, split: str, e: int) -> torch.Tensor:
         return torch.nonzero(torch.isin(self.labels[split], torch.tensor(self.experiences[e]))).flatten()
+
+    def shortest_first(self, split: str, idx: torch.Tensor) -> torch.Tensor:
+        """``idx`` as it is: images have one size."""
+        return idx
 
     def batch(self, split: str, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         images = torch.stack([self.data[split][int(i)][0] for i in idx])  # (B, 3, H, W)
@@ -232,8 +241,8 @@ def score_experience(model, batches: Iterable[tuple], experience: int,
     counts = torch.zeros(4, dtype=torch.float64)  # total, correct, task correct, has task
     for inputs, targets in batches:
         counts[0] += len(targets)
-        counts[1] += int((model(inputs).argmax(dim=-1) == targets).sum())
-        picked = model.predict_task(inputs)
+        logits, picked = model.predict_with_task(inputs)
+        counts[1] += int((logits.argmax(dim=-1) == targets).sum())
         if picked is not None:
             counts[3] = 1
             counts[2] += int((picked.to(targets.device) == experience).sum())
@@ -256,7 +265,7 @@ def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int,
     model.eval()
     acc, task_acc = [], []
     for j in range(upto + 1):
-        idx = stream.indices("test", j)
+        idx = stream.shortest_first("test", stream.indices("test", j))  # accuracy ignores the order
         batches = [idx[start : start + batch_size] for start in range(0, len(idx), batch_size)]
         a, t = score_experience(model, (stream.batch("test", b) for b in workers.mine(batches)), j, workers)
         acc.append(a)

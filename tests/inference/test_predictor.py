@@ -160,3 +160,16 @@ def test_a_model_saved_in_bf16_is_loaded_in_bf16(tmp_path):
     assert json.loads((tmp_path / "m" / "method.json").read_text())["backbone_config"]["precision"] == "bf16"
     assert Predictor.from_pretrained(tmp_path / "m").model.backbone.config.precision == "bf16"
     assert load_model(tmp_path / "m", tiny_text_backbone()).backbone.config.precision == "fp32"  # given: kept
+
+
+def test_texts_batched_shortest_first_come_back_in_their_own_order(runs):
+    data = _data()
+    texts = [t * (1 + i % 3) for i, t in enumerate(data.test.texts[:7])]  # lengths out of order
+    predictor = Predictor.from_run(runs["growing_pool"][0])
+    predictor.batch_size = 2
+    batched = predictor.predict(texts)
+    assert [p.text for p in batched] == texts
+    alone = [predictor.predict([t])[0] for t in texts]
+    assert [p.class_ids for p in batched] == [p.class_ids for p in alone]
+    logits = predictor.logits(texts)  # (7, C), row i for texts[i]
+    assert torch.allclose(logits, torch.cat([predictor.logits([t]) for t in texts]), atol=1e-5)

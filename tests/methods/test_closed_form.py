@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_prompts.methods.closed_form import random_relu_features, solve_spd
+import cl_prompts.methods.closed_form as closed_form
+from cl_prompts.methods.closed_form import RidgeStatistics, random_relu_features, solve_spd, solve_spd_all
 
 CLOSED_FORM = ("ranpac", "slda")
 
@@ -103,6 +104,37 @@ def test_solve_spd_matches_a_dense_solve():
     gram, rhs = a.T @ a, torch.randn(8, 3, dtype=torch.float64)
     expected = torch.linalg.solve(gram + 0.5 * torch.eye(8, dtype=torch.float64), rhs)
     assert torch.allclose(solve_spd(gram, rhs, 0.5), expected)
+
+
+def test_systems_solved_side_by_side_give_the_bits_of_one_at_a_time():
+    systems = []
+    for seed, ridge in ((0, 0.5), (1, 2.0), (2, 1.0)):
+        a = torch.randn(300, 200, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        systems.append((a.T @ a, torch.randn(200, 4, dtype=torch.float64), ridge))
+    together = solve_spd_all(systems)
+    for (gram, rhs, ridge), x in zip(systems, together, strict=True):
+        assert torch.equal(x, solve_spd(gram, rhs, ridge))
+        assert x.is_contiguous()
+    assert solve_spd_all([]) == []
+
+
+def test_the_gram_built_from_its_upper_blocks_is_the_full_symmetric_sum(monkeypatch):
+    monkeypatch.setattr(closed_form, "GRAM_BLOCK", 7)  # 40 random features: 6 blocks
+    stats = RidgeStatistics(5, 3, 40, seed=0)
+    assert len(stats._blocks) == 6
+    x, y = torch.randn(23, 5), torch.randint(0, 3, (23,))
+    stats.add(x[:9], y[:9])
+    stats.add(x[9:], y[9:])
+    h = stats.expand(x)  # (23, 40)
+    saved = stats.state_dict()["gram"]  # the lower blocks are filled in before saving
+    for i, rows in enumerate(stats._blocks):
+        for cols in stats._blocks[i + 1:]:
+            assert torch.equal(saved[cols, rows], saved[rows, cols].T)
+    assert torch.allclose(saved, h.T @ h)
+    gram, rhs, ridge = stats.system(3.0)
+    assert torch.equal(gram, saved) and ridge == 3.0
+    assert torch.allclose(stats.solve(3.0), torch.linalg.solve(h.T @ h + 3.0 * torch.eye(40, dtype=torch.float64),
+                                                               stats.class_sums.T))
 
 
 @pytest.mark.parametrize("bad", [{"ridge": 0.0}, {"projection_dim": 0}, {"projection_seed": -1}, {"normalize": 1},

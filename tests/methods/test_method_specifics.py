@@ -30,6 +30,15 @@ def test_growing_pool_one_key_per_class_and_task_identification(backbone, stream
     assert torch.equal(cands[:, 0], model.class_task[route.argmax(1)])
 
 
+def test_growing_pool_predicts_with_its_task_from_one_routing(backbone, stream, h):
+    model = h.build("growing_pool", backbone, candidates=2)
+    h.run_stream(model, stream, steps=3)
+    model.eval()
+    x, _ = _all(stream)
+    logits, tasks = model.predict_with_task(x)
+    assert torch.equal(logits, model(x)) and torch.equal(tasks, model.predict_task(x))
+
+
 def test_growing_pool_readouts_read_the_last_layers(backbone, stream, h):
     model = h.build("growing_pool", backbone, layers=2)
     h.run_stream(model, stream, steps=3)
@@ -167,16 +176,17 @@ def test_growing_pool_statistics_count_each_sample_once(backbone, stream, h):
     assert torch.equal(once.prompted_stats.gram, thrice.prompted_stats.gram)
 
 
-def test_feature_collector_replays_kept_inputs_without_padding(backbone):
-    ids = torch.tensor([[101, 5, 6, 102, 0], [101, 7, 102, 0, 0]])
+def test_feature_collector_replays_kept_inputs_shortest_first_without_padding(backbone):
+    ids = torch.tensor([[101, 5, 6, 102, 0], [101, 7, 102, 0, 0], [101, 8, 9, 102, 0]])
     inputs = {"input_ids": ids, "attention_mask": (ids > 0).long()}
     collector = FeatureCollector(keep_inputs=True)
-    collector.add(inputs, torch.zeros(2, 4), torch.tensor([1, 0]))
+    collector.add(inputs, torch.zeros(3, 4), torch.tensor([1, 0, 2]))
     (batch, targets), = list(collector.input_batches(8))
-    assert targets.tolist() == [1, 0]
-    assert batch["input_ids"].tolist() == [[101, 5, 6, 102], [101, 7, 102, 0]]
+    assert targets.tolist() == [0, 1, 2]  # the shortest first; rows of one length as first seen
+    assert batch["input_ids"].tolist() == [[101, 7, 102, 0], [101, 5, 6, 102], [101, 8, 9, 102]]
     assert torch.allclose(backbone.query_features(batch, use_cache=False),
-                          backbone.query_features(inputs, use_cache=False), atol=1e-5)
+                          backbone.query_features(inputs, use_cache=False)[[1, 0, 2]], atol=1e-5)
+    assert next(collector.input_batches(1))[0]["input_ids"].tolist() == [[101, 7, 102]]  # a batch of one: no padding
 
 
 def test_feature_collector_counts_a_sentence_once_whatever_the_padding_of_its_batch():

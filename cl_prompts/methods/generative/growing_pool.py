@@ -102,7 +102,7 @@ class GenerativeGrowingPool(GenerativeMethod):
     @torch.no_grad()
     def candidate_tasks(self, inputs: Any) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) and the candidate tasks (B, m), best first."""
-        h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
+        h = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates, max(self.pool.num_tasks, 1))
         return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
@@ -119,7 +119,7 @@ class GenerativeGrowingPool(GenerativeMethod):
         route, cands = self.candidate_tasks(inputs)
         own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
         best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
-        queries = self.route_stats.expand(self._query(inputs)).float()
+        queries = self.route_stats.expand_for_scoring(self._query(inputs))
         return Routing(experience=cands[:, 0], prompt_ids=cands, key_scores=best, queries=queries)
 
     def routing_keys(self) -> tuple[Tensor, Tensor]:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods.base import ContinualMethod, batch_size_of
-from cl_prompts.methods.closed_form import RidgeStatistics
+from cl_prompts.methods.closed_form import RidgeStatistics, solve_ridges
 from cl_prompts.methods.features import FeatureCollector, FrozenPromptFeatures, pick_feature
 from cl_prompts.methods.growing_pool.config import GrowingPoolConfig
 from cl_prompts.methods.heads import GrowingHead
@@ -91,8 +91,10 @@ class GrowingPool(ContinualMethod):
                         for other in self._confusable_tasks(inputs):  # (B,) earlier tasks, per rank
                             self.prompted_stats.add(self._readout_features(inputs, other), y)
             self._sum_statistics()
-            self.route_readout = self.route_stats.solve(self.config.ridge).to(self.route_readout.dtype)
-            self.prompted_readout = self.prompted_stats.solve(self.config.prompted_ridge).to(self.route_readout.dtype)
+            route, prompted = solve_ridges([(self.route_stats, self.config.ridge),
+                                            (self.prompted_stats, self.config.prompted_ridge)])
+            self.route_readout = route.to(self.route_readout.dtype)
+            self.prompted_readout = prompted.to(self.route_readout.dtype)
             self._rebuild_index()
         self._collector.clear()
 
@@ -182,7 +184,7 @@ class GrowingPool(ContinualMethod):
     def candidate_tasks(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first
         (``m``: the config's ``candidates`` by default)."""
-        h = self.route_stats.expand(self._query(inputs)).float()  # (B, M)
+        h = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates if m is None else m, max(self.pool.num_tasks, 1))
         return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
@@ -203,7 +205,7 @@ class GrowingPool(ContinualMethod):
         ids = (cands[:, :, None] * n + torch.arange(n, device=cands.device)).flatten(1)  # (B, m * n)
         own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
         best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
-        queries = self.route_stats.expand(self._query(inputs)).float()  # (B, M): the class keys' space
+        queries = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M): the class keys' space
         return Routing(experience=cands[:, 0], prompt_ids=ids, key_scores=best.repeat_interleave(n, dim=1),
                        queries=queries)
 
@@ -223,10 +225,19 @@ class GrowingPool(ContinualMethod):
             return self.head(self._features(inputs, self.candidate_tasks(inputs)[1][:, 0]))
         return self._fuse(*self._candidate_scores(inputs), self.config.fusion_weight)
 
+    @torch.no_grad()
+    def predict_with_task(self, inputs: Any) -> tuple[Tensor, Tensor | None]:
+        """The prediction and its first candidate task, from one routing."""
+        if (self.training and self.is_open) or self.key_index.ntotal == 0:
+            return super().predict_with_task(inputs)
+        route, cands, prompted = self._candidate_scores(inputs)
+        logits = self._fuse(route, cands, prompted, self.config.fusion_weight)
+        return logits.masked_fill(~self.seen_mask, float("-inf")), cands[:, 0]
+
     def _candidate_scores(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Routing logits (B, C), candidate tasks (B, m) and each candidate's prompted logits (B, m, C)."""
         route, cands = self.candidate_tasks(inputs, m)
-        prompted = torch.stack([self.prompted_stats.expand(self._readout_features(inputs, cands[:, r])).float()
+        prompted = torch.stack([self.prompted_stats.expand_for_scoring(self._readout_features(inputs, cands[:, r]))
                                 @ self.prompted_readout for r in range(cands.shape[1])], 1)
         return route, cands, prompted
 

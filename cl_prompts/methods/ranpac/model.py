@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cl_prompts.methods.closed_form import RidgeStatistics, StatisticsMethod
+from cl_prompts.methods.closed_form import RidgeStatistics, StatisticsMethod, solve_ridges
 from cl_prompts.methods.ranpac.config import RanPACConfig
 from cl_prompts.methods.registry import register
 
@@ -58,10 +58,11 @@ class RanPAC(StatisticsMethod):
 
     @torch.no_grad()
     def solve(self) -> None:
-        """readout = (G + ridge I)^-1 S^T from the statistics (each projection's)."""
-        self.readout = self.stats.solve(self.config.ridge).to(self.readout.dtype)
-        for i, stats in enumerate(self.more_stats):
-            self.more_readouts[i] = stats.solve(self.config.ridge).to(self.readout.dtype)
+        """readout = (G + ridge I)^-1 S^T from the statistics (each projection's, side by side)."""
+        first, *more = solve_ridges([(stats, self.config.ridge) for stats in self._all_stats()])
+        self.readout = first.to(self.readout.dtype)
+        for i, readout in enumerate(more):
+            self.more_readouts[i] = readout.to(self.readout.dtype)
 
     def class_similarity(self, inputs: Any) -> Tensor:
         """(B,) cosine to the nearest class mean, in the random-feature space of the readout."""
@@ -70,6 +71,6 @@ class RanPAC(StatisticsMethod):
     def _logits(self, inputs: Any) -> Tensor:
         q = self.query(inputs)
         readouts = [self.readout, *self.more_readouts]
-        logits = sum(stats.expand(q).to(r.dtype) @ r for stats, r in zip(self._all_stats(), readouts, strict=True))
+        logits = sum(stats.expand_for_scoring(q).to(r.dtype) @ r for stats, r in zip(self._all_stats(), readouts, strict=True))
         logits = logits / len(readouts)  # (B, C)
         return logits.masked_fill(self.stats.class_counts == 0, float("-inf"))
