@@ -9,7 +9,12 @@ import torch
 import torch.nn.functional as F
 
 import cl_prompts.methods.closed_form as closed_form
-from cl_prompts.methods.closed_form import RidgeStatistics, random_relu_features, solve_spd, solve_spd_all
+from cl_prompts.methods.closed_form import (
+    RidgeStatistics,
+    random_relu_features,
+    solve_spd,
+    solve_spd_all,
+)
 
 CLOSED_FORM = ("ranpac", "slda")
 
