@@ -26,6 +26,7 @@ results folder beside it.
     .venv/bin/python benchmarks/bench_default_run.py                      # CLINC150, growing_pool
     .venv/bin/python benchmarks/bench_default_run.py --benchmark hwu64 --set prompt_length=32
     .venv/bin/python benchmarks/bench_default_run.py --eval-cache-mb 0    # without the evaluation cache
+    .venv/bin/python benchmarks/bench_default_run.py --eval-split val --precision bf16
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
     seconds["training"] = results["train_seconds"] - seconds.get("end_of_experience", 0.0)
     seconds["wall"] = time.perf_counter() - wall
     return {"seconds": {k: round(v, 3) for k, v in seconds.items()},
-            "final_average_accuracy": results["final_average_accuracy"],
+            "final_average_accuracy": results["final_average_accuracy"], "accuracy_matrix": results["accuracy_matrix"],
             "peak_memory_mb": results["peak_memory_mb"], "method_config": results["method_config"],
             "query_cache": backbone.query_cache_info(), "key_search": results.get("key_search")}
 
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method options")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-split", default="test", choices=["test", "val"])
+    p.add_argument("--precision", default=RunConfig.precision, help="the run's --precision (fp32, bf16, auto)")
     p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
     p.add_argument("--eval-cache-mb", type=int, default=None,
                    help="growing_pool's evaluation feature cache, MB (0: off, to measure what it saves); "
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     args = p.parse_args(argv)
     out = Path(args.out)
     config = RunConfig(**suite_options(args.benchmark, args.data_root), method=args.method,
-                       seed=args.seed, eval_split=args.eval_split, method_options=parse_set(args.set),
+                       seed=args.seed, eval_split=args.eval_split, precision=args.precision,
+                       method_options=parse_set(args.set),
                        out=str(out.with_suffix("")) + "-run", overwrite=True, progress=False, plots=False)
 
     def loaded_backbone():
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
         print(f"{phase:22s} {s:8.1f} s")
     print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB")
     result = {**provenance("bench_default_run", argv), "benchmark": args.benchmark, "method": config.method,
-              "seed": args.seed, "eval_split": args.eval_split, **row}
+              "seed": args.seed, "eval_split": args.eval_split, "precision": args.precision, **row}
     write_json(out, result)
     return result
 
