@@ -44,13 +44,13 @@ from unittest import mock
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
 
+import cl_prompts.methods.closed_form as closed_form
 import cl_prompts.methods.growing_pool.model as growing_pool_model
 import cl_prompts.run.runner as runner
 from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
 from cl_prompts.index import KeyIndex
 from cl_prompts.methods import get_method_class
-from cl_prompts.methods.closed_form import RidgeStatistics
 from cl_prompts.run import RunConfig, run
 from cl_prompts.run.config import DEFAULT_METHOD
 from cl_prompts.run.loop import TokenizedStream
@@ -111,7 +111,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
         stack.enter_context(timed(method_class, "end_experience", seconds, "end_of_experience"))
         stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
         stack.enter_context(timed(KeyIndex, "search", seconds, "key_search"))
-        stack.enter_context(timed(RidgeStatistics, "solve", seconds, "ridge_solves"))
+        stack.enter_context(timed(closed_form, "solve_spd_all", seconds, "ridge_solves"))
         results = run(config, backbone=backbone, dataset=dataset)
     seconds["evaluation"] = results["eval_seconds"]
     # the runner's train time holds the optimiser steps and end_experience
