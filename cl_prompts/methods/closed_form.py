@@ -129,6 +129,39 @@ def gram_blocks(dim: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
+def pack_upper(matrix: Tensor) -> Tensor:
+    """(M, M) -> (M (M + 1) / 2,): the upper triangle, row by row."""
+    m = matrix.shape[0]
+    out = matrix.new_empty(m * (m + 1) // 2)
+    start = 0
+    for i in range(m):
+        out[start:start + m - i] = matrix[i, i:]
+        start += m - i
+    return out
+
+
+def unpack_upper(packed: Tensor, m: int, blocks: Sequence[slice] | None = None) -> Tensor:
+    """Inverse of :func:`pack_upper`: the symmetric (M, M) matrix, mirrored block by block."""
+    if packed.shape != (m * (m + 1) // 2,):
+        raise ValueError(f"a packed {m} x {m} triangle has {m * (m + 1) // 2} values, got shape {tuple(packed.shape)}")
+    out = packed.new_empty(m, m)
+    start = 0
+    for i in range(m):
+        out[i, i:] = packed[start:start + m - i]
+        start += m - i
+    return mirror_upper(out, blocks or gram_blocks(m))
+
+
+def mirror_upper(matrix: Tensor, blocks: Sequence[slice]) -> Tensor:
+    """Copy the upper triangle of the (M, M) ``matrix`` onto its lower one, in place, block by block."""
+    for i, rows in enumerate(blocks):
+        diagonal = matrix[rows, rows]
+        diagonal.copy_(torch.triu(diagonal) + torch.triu(diagonal, 1).T)
+        for cols in blocks[i + 1:]:
+            matrix[cols, rows].copy_(matrix[rows, cols].T)
+    return matrix
+
+
 class RidgeStatistics(nn.Module):
     """Sums for a ridge classifier on random ReLU features: G = sum h h^T, per-class sums of h.
 
@@ -139,7 +172,8 @@ class RidgeStatistics(nn.Module):
     Buffers: ``projection`` (D, M) float32; ``gram`` (M, M), ``class_sums`` (C, M) and
     ``class_counts`` (C,) in float64 (sums do not depend on the batching). ``add`` updates
     the blocks of the symmetric ``gram`` on and above the diagonal; ``sums``, ``system`` and
-    ``state_dict`` copy them onto the lower ones first.
+    ``state_dict`` copy them onto the lower ones first. The state dict holds ``gram_upper``,
+    its upper triangle row by row (M (M + 1) / 2,): half the bytes of a checkpoint.
     """
 
     def __init__(self, in_features: int, num_classes: int, dim: int, *, seed: int | None = None,
@@ -173,15 +207,25 @@ class RidgeStatistics(nn.Module):
         for i, rows in enumerate(self._blocks):  # G is symmetric: the blocks on and above the diagonal
             for cols in self._blocks[i:]:
                 self.gram[rows, cols].addmm_(h[:, rows].T, h[:, cols])
-        self._lower_stale = len(self._blocks) > 1
+        self._lower_stale = True
         add_to_class_sums(self, h, targets)
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "gram_upper"] = pack_upper(destination.pop(prefix + "gram"))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        packed = state_dict.pop(prefix + "gram_upper", None)  # torch hands each module a copy
+        if packed is not None:
+            state_dict[prefix + "gram"] = unpack_upper(packed, self.gram.shape[0], self._blocks)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._lower_stale = False
+
     def _symmetric(self) -> None:
-        """Copy the upper blocks of ``gram`` onto the lower ones, if ``add`` changed them."""
+        """Make ``gram`` exactly symmetric from its upper triangle, if ``add`` changed it (a product
+        h^T h is not always symmetric to the last bit; the saved upper triangle is what counts)."""
         if self._lower_stale:
-            for i, rows in enumerate(self._blocks):
-                for cols in self._blocks[i + 1:]:
-                    self.gram[cols, rows].copy_(self.gram[rows, cols].T)
+            mirror_upper(self.gram, self._blocks)
             self._lower_stale = False
 
     @torch.no_grad()

@@ -129,11 +129,24 @@ def load_method(cls: type[ContinualMethod], path: str | Path, backbone: Prompted
         tensors = load_file(str(weights), device=str(device))
     except SafetensorError as exc:
         raise ValueError(f"{weights} is not a valid safetensors file ({exc})") from None
+    tensors = pack_whole_grams(tensors)
     check_tensors_fit(model, tensors, str(weights))
     check_loaded_tensors(tensors, str(weights), meta["num_classes"], len(meta["experiences"]))
     model.load_state_dict(tensors, strict=False)
     model._after_load()
     return model
+
+
+def pack_whole_grams(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Files saved before the ridge statistics packed their Gram matrices hold them whole,
+    ``<name>.gram`` (M, M): give them the packed form ``<name>.gram_upper`` the methods save now."""
+    from cl_prompts.methods.closed_form import pack_upper
+
+    for name in [k for k in tensors if k == "gram" or k.endswith(".gram")]:
+        whole = tensors[name]
+        if name + "_upper" not in tensors and whole.dim() == 2 and whole.shape[0] == whole.shape[1]:
+            tensors[name + "_upper"] = pack_upper(tensors.pop(name))
+    return tensors
 
 
 def check_tensors_fit(model: ContinualMethod, tensors: dict[str, torch.Tensor], source: str) -> None:

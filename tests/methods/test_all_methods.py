@@ -28,7 +28,7 @@ def test_training_loss_goes_down(name, backbone, stream, h):
 
 
 # running statistics that observation (not the optimizer) updates by design
-STATISTICS = ("usage", "usage_at_task_start", "class_sums", "class_counts", "gram",
+STATISTICS = ("usage", "usage_at_task_start", "class_sums", "class_counts", "gram_upper",
               "second_moment", "readout", "weight", "bias")
 # methods whose finished experiences' head rows are frozen for good
 OLD_HEAD_FROZEN = {"l2p", "dualprompt", "coda_prompt", "growing_pool", "prompt_tuning", "linear_probe", "ncm"}

@@ -11,9 +11,11 @@ import torch.nn.functional as F
 import cl_prompts.methods.closed_form as closed_form
 from cl_prompts.methods.closed_form import (
     RidgeStatistics,
+    pack_upper,
     random_relu_features,
     solve_spd,
     solve_spd_all,
+    unpack_upper,
 )
 
 CLOSED_FORM = ("ranpac", "slda")
@@ -131,11 +133,14 @@ def test_the_gram_built_from_its_upper_blocks_is_the_full_symmetric_sum(monkeypa
     stats.add(x[:9], y[:9])
     stats.add(x[9:], y[9:])
     h = stats.expand(x)  # (23, 40)
-    saved = stats.state_dict()["gram"]  # the lower blocks are filled in before saving
+    packed = stats.state_dict()["gram_upper"]  # saved: the upper triangle; the lower blocks filled in
+    assert packed.shape == (40 * 41 // 2,)
+    saved = stats.gram.clone()
     for i, rows in enumerate(stats._blocks):
         for cols in stats._blocks[i + 1:]:
             assert torch.equal(saved[cols, rows], saved[rows, cols].T)
     assert torch.allclose(saved, h.T @ h)
+    assert torch.equal(torch.triu(unpack_upper(packed, 40)), torch.triu(saved))
     gram, rhs, ridge = stats.system(3.0)
     assert torch.equal(gram, saved) and ridge == 3.0
     assert torch.allclose(stats.solve(3.0), torch.linalg.solve(h.T @ h + 3.0 * torch.eye(40, dtype=torch.float64),
@@ -202,3 +207,32 @@ def test_a_ranpac_ensemble_averages_independent_projections_and_saves_them(tmp_p
     two.save_pretrained(tmp_path / "two")
     torch.testing.assert_close(load_model(tmp_path / "two", bb)(x), two(x))
     assert type(two).config_class.from_preset("ensemble2").ensemble == 2
+
+
+def test_packed_gram_round_trips_and_a_file_with_the_whole_gram_still_loads(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from cl_prompts.backbones.testing import tiny_text_backbone
+    from cl_prompts.methods import build_model, load_model
+
+    g = torch.randn(9, 9, dtype=torch.float64)
+    g = g + g.T
+    assert torch.equal(unpack_upper(pack_upper(g), 9), g)
+    with pytest.raises(ValueError, match="packed 9 x 9 triangle has 45 values"):
+        unpack_upper(torch.zeros(44, dtype=torch.float64), 9)
+    bb = tiny_text_backbone()
+    x, y = bb.tokenize([f"sentence {i} about topic {i % 3}" for i in range(12)]), torch.arange(12) % 3
+    model = build_model("ranpac", bb, 3, projection_dim=32, ridge=1.0, projection_seed=5)
+    model.begin_experience(0, [0, 1, 2])
+    model.observe(x, y)
+    model.end_experience(0)
+    model.save_pretrained(tmp_path / "new")
+    assert torch.equal(load_model(tmp_path / "new", bb).stats.gram, model.stats.gram)
+    # the format before packing: the whole (M, M) Gram matrix
+    model.save_pretrained(tmp_path / "old")
+    weights = tmp_path / "old" / "method.safetensors"
+    tensors = load_file(str(weights))
+    tensors["stats.gram"] = unpack_upper(tensors.pop("stats.gram_upper"), 32)
+    save_file(tensors, str(weights))
+    old = load_model(tmp_path / "old", bb)
+    assert torch.allclose(old.stats.gram, model.stats.gram) and torch.equal(old(x), model(x))
