@@ -48,28 +48,39 @@ def solve_spd_all(systems: Sequence[tuple[Tensor, Tensor, float]]) -> list[Tenso
     """:func:`solve_spd` of each ``(matrix, rhs, ridge)``, on CPU side by side.
 
     Each system is factorised on one thread, as alone, so the bits do not depend on how
-    many run at once; up to ``torch.get_num_threads()`` of them run together.
+    many run at once; up to ``torch.get_num_threads()`` of them run together. The ridge is
+    added to a matrix's diagonal in place and the saved diagonal put back after the
+    factorisation (no (M, M) copy); a matrix named twice is copied for its later systems.
     """
     if not systems:
         return []
     device = systems[0][0].device
     workers = min(len(systems), torch.get_num_threads()) if device.type == "cpu" else 1
+    seen: set[int] = set()
+    jobs = []
+    for matrix, rhs, ridge in systems:
+        jobs.append((matrix if id(matrix) not in seen else matrix.clone(), rhs, ridge))
+        seen.add(id(matrix))
     with one_thread(device):
         if workers == 1:
-            return [_solve_one(*system) for system in systems]
+            return [_solve_one(*job) for job in jobs]
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda system: _solve_one(*system), systems))
+            return list(pool.map(lambda job: _solve_one(*job), jobs))
 
 
 def _solve_one(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     if matrix.device.type == "cpu":
         torch.set_num_threads(1)  # MKL's setting is global; said again in this worker thread
-    shifted = matrix.clone()  # (M, M): + ridge on the diagonal only, no identity matrix built
-    shifted.diagonal().add_(ridge)
-    factor, info = torch.linalg.cholesky_ex(shifted)
-    if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
-        return torch.linalg.solve(shifted, rhs).contiguous()
-    return torch.cholesky_solve(rhs, factor).contiguous()
+    diagonal = matrix.diagonal()
+    saved = diagonal.clone()
+    try:
+        diagonal.add_(ridge)  # matrix + ridge * I, in place
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
+            return torch.linalg.solve(matrix, rhs).contiguous()
+        return torch.cholesky_solve(rhs, factor).contiguous()
+    finally:
+        diagonal.copy_(saved)  # the matrix as it was, bit for bit
 
 
 @contextlib.contextmanager

@@ -236,3 +236,13 @@ def test_packed_gram_round_trips_and_a_file_with_the_whole_gram_still_loads(tmp_
     save_file(tensors, str(weights))
     old = load_model(tmp_path / "old", bb)
     assert torch.allclose(old.stats.gram, model.stats.gram) and torch.equal(old(x), model(x))
+
+
+def test_a_solve_leaves_its_matrix_as_it_was_even_when_named_twice():
+    a = torch.randn(50, 20, dtype=torch.float64)
+    gram, rhs = a.T @ a, torch.randn(20, 2, dtype=torch.float64)
+    before = gram.clone()
+    twice = solve_spd_all([(gram, rhs, 0.5), (gram, rhs, 2.0)])
+    assert torch.equal(gram, before)
+    assert torch.equal(twice[0], solve_spd(gram, rhs, 0.5)) and torch.equal(twice[1], solve_spd(gram, rhs, 2.0))
+    assert not torch.allclose(twice[0], twice[1])
