@@ -102,10 +102,14 @@ class GenerativeGrowingPool(GenerativeMethod):
     @torch.no_grad()
     def candidate_tasks(self, inputs: Any) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) and the candidate tasks (B, m), best first."""
+        return self._route(inputs)[1:]
+
+    def _route(self, inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`candidate_tasks` with the routing features (B, M) they come from, first."""
         h = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M)
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates, max(self.pool.num_tasks, 1))
-        return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
+        return h, route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
 
     def _generation_prompts(self, inputs: Any) -> Tensor:
         """The prompt of the task each input is routed to first (B, P, D)."""
@@ -116,10 +120,9 @@ class GenerativeGrowingPool(GenerativeMethod):
         return self.candidate_tasks(inputs)[1][:, 0]
 
     def routing(self, inputs: Any) -> Routing:
-        route, cands = self.candidate_tasks(inputs)
+        queries, route, cands = self._route(inputs)  # (B, M), (B, C), (B, m)
         own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
         best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
-        queries = self.route_stats.expand_for_scoring(self._query(inputs))
         return Routing(experience=cands[:, 0], prompt_ids=cands, key_scores=best, queries=queries)
 
     def routing_keys(self) -> tuple[Tensor, Tensor]:

@@ -184,10 +184,14 @@ class GrowingPool(ContinualMethod):
     def candidate_tasks(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first
         (``m``: the config's ``candidates`` by default)."""
-        h = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M)
+        return self._route(inputs, m)[1:]
+
+    def _route(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`candidate_tasks` with the routing features (B, M) they come from, first."""
+        h = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M): the class keys' space
         route = h @ self.route_readout  # (B, C)
         m = min(self.config.candidates if m is None else m, max(self.pool.num_tasks, 1))
-        return route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
+        return h, route, candidate_tasks_of(self.key_index, h, self.class_task, m, max(self.pool.current_task, 0))
 
     def predict_task(self, inputs: Any) -> Tensor:
         """(B,) the task the key index ranks first (the first candidate; no prompted pass)."""
@@ -200,12 +204,11 @@ class GrowingPool(ContinualMethod):
     @torch.no_grad()
     def routing(self, inputs: Any) -> Routing:
         """Candidate tasks' prompts; a task's key score is the best routing score of its classes."""
-        route, cands = self.candidate_tasks(inputs)  # (B, C), (B, m)
+        queries, route, cands = self._route(inputs)  # (B, M), (B, C), (B, m)
         n = self.config.prompts_per_task
         ids = (cands[:, :, None] * n + torch.arange(n, device=cands.device)).flatten(1)  # (B, m * n)
         own = self.class_task[None, None, :] == cands[:, :, None]  # (B, m, C)
         best = route[:, None, :].masked_fill(~own, float("-inf")).amax(-1)  # (B, m)
-        queries = self.route_stats.expand_for_scoring(self._query(inputs))  # (B, M): the class keys' space
         return Routing(experience=cands[:, 0], prompt_ids=ids, key_scores=best.repeat_interleave(n, dim=1),
                        queries=queries)
 
