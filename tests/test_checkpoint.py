@@ -130,12 +130,7 @@ def test_snapshot_is_the_state_when_taken_not_when_written(tmp_path):
     from cl_prompts.run.checkpoints import checkpoint_snapshot
 
     m = Toy()
-
-    def snapshot():
-        w = m.w.detach().clone()
-        return lambda path: _save_weight(path, w)
-
-    m.snapshot_pretrained = snapshot
+    m.snapshot_pretrained = lambda: (lambda path, w=m.w.detach().clone(): _save_weight(path, w))
     saved_w = m.w.detach().clone()
     write = checkpoint_snapshot(m, experience=0, state={"n": 0}, identity=IDENT)
     expected_draw = torch.rand(3)  # the RNG state saved is the one of the snapshot
