@@ -124,25 +124,3 @@ def test_corrupted_pointer_and_missing_checkpoint(tmp_path):
     (checkpoint_root(tmp_path) / LATEST).write_text("{not json")
     with pytest.raises(ValueError, match="pointer .* corrupted"):
         load_checkpoint(tmp_path, None, identity=IDENT, loader=toy_loader)
-
-
-def test_snapshot_is_the_state_when_taken_not_when_written(tmp_path):
-    from cl_prompts.run.checkpoints import checkpoint_snapshot
-
-    m = Toy()
-    m.snapshot_pretrained = lambda: (lambda path, w=m.w.detach().clone(): _save_weight(path, w))
-    saved_w = m.w.detach().clone()
-    write = checkpoint_snapshot(m, experience=0, state={"n": 0}, identity=IDENT)
-    expected_draw = torch.rand(3)  # the RNG state saved is the one of the snapshot
-    with torch.no_grad():
-        m.w.add_(1.0)  # the method trains on before the write
-    write(tmp_path)
-    loaded, state = load_checkpoint(tmp_path, None, identity=IDENT, loader=toy_loader)
-    assert torch.equal(loaded.w, saved_w) and state["n"] == 0
-    assert torch.equal(torch.rand(3), expected_draw)
-
-
-def _save_weight(path, w):
-    path.mkdir(parents=True)
-    save_file({"w": w}, str(path / "model.safetensors"))
-    (path / "config.json").write_text(json.dumps({"n": w.shape[0]}))

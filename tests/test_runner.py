@@ -85,26 +85,6 @@ def test_resume_after_crash_gives_the_same_matrix(tmp_path, method):
     )
 
 
-def test_checkpoints_written_in_the_background_resume_to_the_same_matrix(tmp_path, monkeypatch):
-    import cl_prompts.run.runner as runner
-
-    full = _run_hook(tmp_path / "full", None, method="growing_pool")
-    train = runner.train_experience
-
-    def crash_in_third(model, stream, e, *args, **kwargs):
-        if e == 2:  # the checkpoint of experience 2 may still be in flight: no callback waits for it
-            raise Crash("killed")
-        return train(model, stream, e, *args, **kwargs)
-
-    monkeypatch.setattr(runner, "train_experience", crash_in_third)
-    with pytest.raises(Crash):
-        _run_hook(tmp_path / "cut", None, method="growing_pool")
-    monkeypatch.setattr(runner, "train_experience", train)
-    resumed = _run_hook(tmp_path / "cut", None, method="growing_pool", resume=True)
-    assert resumed["resumed_at"] == [2]
-    assert resumed["accuracy_matrix"] == full["accuracy_matrix"]
-
-
 def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(Crash):
         _run_hook(tmp_path, lambda e, s: (_ for _ in ()).throw(Crash()))

@@ -23,7 +23,7 @@ Subclasses implement the hooks ``_grow``, ``_freeze``, ``_logits`` and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from cl_prompts.checks import is_int
 from cl_prompts.methods.config import MethodConfig
 from cl_prompts.methods.routing import Routing
-from cl_prompts.methods.saving import load_method, method_snapshot, save_method
+from cl_prompts.methods.saving import load_method, save_method
 from cl_prompts.methods.shared_statistics import SharedStatistics
 
 if TYPE_CHECKING:  # methods depend on the backbone's type only
@@ -360,11 +360,6 @@ class ContinualMethod(SharedStatistics, nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         """Write ``method.json`` and ``method.safetensors`` (trained tensors only) into ``path``."""
         save_method(self, path)
-
-    def snapshot_pretrained(self) -> Callable[[str | Path], None]:
-        """:meth:`save_pretrained` in two halves: the tensors are copied now, and the function
-        returned writes them into a folder later (while the method trains on)."""
-        return method_snapshot(self)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:

@@ -8,15 +8,13 @@ allocated); every tensor must have the shape and dtype the method gives it.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file, save_file
 
 from cl_prompts.checks import is_int
 from cl_prompts.files import atomic_write, atomic_write_text
@@ -40,19 +38,13 @@ SMALL_SIZE = 4096
 
 def save_method(model: ContinualMethod, path: str | Path) -> None:
     """Write ``method.json`` and ``method.safetensors`` (trained tensors only) into ``path``."""
-    method_snapshot(model)(path)
-
-
-def method_snapshot(model: ContinualMethod) -> Callable[[str | Path], None]:
-    """A function that writes ``model`` as it is now into a folder, as :func:`save_method` does.
-
-    The tensors are serialised and the JSON is written out at once, so the model may go on
-    training while the copy is written (the runner writes its checkpoints on a thread of their
-    own): the thread only writes bytes, which lets the others run.
-    """
-    live = {t.untyped_storage().data_ptr() for t in itertools.chain(model.parameters(), model.buffers())}
-    tensors = {k: _detached_copy(v, live) for k, v in model.state_dict().items()
-               if model.saves_backbone or not k.startswith("backbone.")}
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: v.detach().to("cpu").clone().contiguous()  # clone: safetensors refuses shared storage
+        for k, v in model.state_dict().items()
+        if model.saves_backbone or not k.startswith("backbone.")
+    }
     backbone = model.backbone
     meta = {
         "format_version": FORMAT_VERSION,
@@ -73,28 +65,8 @@ def method_snapshot(model: ContinualMethod) -> Callable[[str | Path], None]:
         "class_names": model.class_names,
         "calibration": model.calibration,
     }
-    text = json.dumps(meta, indent=2)
-    # save() + write(), not save_file(): save_file holds the interpreter lock while it writes
-    # the file, and writes 800 MB about four times slower here
-    data = save(tensors)
-    del tensors
-
-    def write(path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        atomic_write(path / WEIGHTS_FILE, lambda tmp: Path(tmp).write_bytes(data))
-        atomic_write_text(path / CONFIG_FILE, text)
-
-    return write
-
-
-def _detached_copy(v: torch.Tensor, live: set[int]) -> torch.Tensor:
-    """``v`` on the CPU, contiguous, in storage of its own: safetensors refuses two entries that
-    share storage. A tensor the state dict builds afresh (a packed Gram matrix) is not copied."""
-    v = v.detach().to("cpu")
-    if v.untyped_storage().data_ptr() in live:  # the model's own tensor, or a view of it
-        return v.clone(memory_format=torch.contiguous_format)
-    return v.contiguous()
+    atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
+    atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
 
 
 def _text_max_length(backbone: Any) -> int:

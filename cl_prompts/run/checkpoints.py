@@ -146,41 +146,23 @@ def save_checkpoint(
     run config); compared key by key by :func:`load_checkpoint`.
     Returns the folder of the new checkpoint.
     """
-    return checkpoint_snapshot(method, experience=experience, state=state, identity=identity)(out_dir)
-
-
-def checkpoint_snapshot(
-    method: torch.nn.Module, *, experience: int, state: dict[str, Any], identity: dict[str, Any]
-) -> Callable[[str | os.PathLike], Path]:
-    """:func:`save_checkpoint` in two halves: the method, the RNG states and ``state`` are copied
-    now; the function returned writes that copy under an ``out_dir`` (on another thread, if
-    the caller wishes) and returns the folder. A method without ``snapshot_pretrained`` is
-    saved by the function, so it must not change before it is called."""
-    snapshot = getattr(method, "snapshot_pretrained", None)
-    write_model = snapshot() if snapshot is not None else method.save_pretrained
-    rng_tensors, rng_meta = capture_rng_state()
-    rng_tensors = {k: v.clone() for k, v in rng_tensors.items()}
-    doc = json.dumps({
-        "format_version": FORMAT_VERSION,
-        "experience": int(experience),
-        "identity": identity,
-        "state": state,
-        "rng": rng_meta,
-    }, indent=1, allow_nan=False)
-    return lambda out_dir: _write_checkpoint(out_dir, experience, write_model, rng_tensors, doc)
-
-
-def _write_checkpoint(out_dir: str | os.PathLike, experience: int, write_model: Callable[[Path], None],
-                      rng_tensors: dict[str, torch.Tensor], doc: str) -> Path:
     root = checkpoint_root(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     name = f"exp-{experience:04d}-{uuid.uuid4().hex[:8]}"
     tmp = root / f".tmp-{name}"
     try:
         tmp.mkdir()
-        write_model(tmp / "model")
+        method.save_pretrained(tmp / "model")
+        rng_tensors, rng_meta = capture_rng_state()
         save_file(rng_tensors, str(tmp / "rng.safetensors"))
-        (tmp / "state.json").write_text(doc, "utf-8")
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "experience": int(experience),
+            "identity": identity,
+            "state": state,
+            "rng": rng_meta,
+        }
+        (tmp / "state.json").write_text(json.dumps(doc, indent=1, allow_nan=False), "utf-8")
         files = {p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
                  for p in _files(tmp)}
         manifest = json.dumps({"format_version": FORMAT_VERSION, "files": files}, indent=1)

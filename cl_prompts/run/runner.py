@@ -4,8 +4,7 @@ The loop is deliberately plain PyTorch over the experiences of a dataset (the sa
 groups the Avalanche benchmark builders use), so that every random draw is seeded and a
 resumed run repeats an uninterrupted one exactly. After every experience: evaluation on
 the experiences seen so far (one row of the accuracy matrix; ``eval_every`` thins them
-out), then an atomic checkpoint (:mod:`cl_prompts.run.checkpoints`), copied at once and
-written to disk while the next experience trains (:mod:`cl_prompts.run.background`).
+out), then an atomic checkpoint (:mod:`cl_prompts.run.checkpoints`).
 
 The story of one :func:`run`: check the options, load the data, take the out folder
 (:mod:`~cl_prompts.run.out_dir`), then :func:`_start` builds the model (or resumes it) into
@@ -31,7 +30,6 @@ from cl_prompts.data.benchmarks import load_benchmark
 from cl_prompts.random_state import isolated_rng, seed_everything, thread_independent_math
 from cl_prompts.results.loggers import RunLoggers
 from cl_prompts.run import checkpoints as ckpt
-from cl_prompts.run.background import BackgroundWriter
 from cl_prompts.run.config import QUICK, RunConfig
 from cl_prompts.run.distributed import Workers, init_workers, rank_device
 from cl_prompts.run.loop import (
@@ -209,7 +207,6 @@ def _experiences(active: ActiveRun) -> None:
         active.loggers.loss(state.train_steps, value)
 
     model.share_observations(workers)  # each rank adds its share of the samples to the statistics
-    writer = BackgroundWriter()  # each checkpoint is written while the next experience trains
     try:
         for e in range(state.next_experience, n_exp):
             n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
@@ -237,18 +234,12 @@ def _experiences(active: ActiveRun) -> None:
             if config.progress and workers.is_main and acc[0] is not None:
                 tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
             if workers.is_main:
-                write = ckpt.checkpoint_snapshot(model, experience=e, state=state.to_dict(), identity=active.identity)
-                writer.submit(lambda write=write: write(active.setup.work))
-            if workers.active or active.setup.on_experience_end is not None:
-                writer.wait()  # the other ranks and the callback find the checkpoint complete
+                ckpt.save_checkpoint(active.setup.work, model, experience=e, state=state.to_dict(),
+                                     identity=active.identity)
             workers.barrier()  # a rank that fails later finds the checkpoint complete
             if active.setup.on_experience_end is not None:
                 with isolated_rng(config.device):  # a callback must not change the rest of the run
                     active.setup.on_experience_end(e, state)
-        writer.wait()  # the last checkpoint is on disk before the results are written
-    except BaseException:
-        writer.close()  # an interrupted run still finishes the checkpoint it was writing
-        raise
     finally:
         model.share_observations(None)
 

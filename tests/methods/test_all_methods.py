@@ -98,18 +98,6 @@ def test_shared_backbone_is_never_modified(name, backbone, stream, h):
         assert torch.equal(before[n], p), n
 
 
-@pytest.mark.parametrize("name", ["growing_pool", "ranpac", "l2p"])
-def test_a_snapshot_writes_the_method_as_it_was_when_taken(name, backbone, stream, h, tmp_path):
-    model = h.build(name, backbone)
-    h.run_stream(model, stream[:2], steps=3)
-    model.save_pretrained(tmp_path / "now")
-    write = model.snapshot_pretrained()
-    h.run_experience(model, 2, *stream[2], steps=3)  # the method changes before the copy is written
-    write(tmp_path / "snapshot")
-    for file in ("method.json", "method.safetensors"):
-        assert (tmp_path / "now" / file).read_bytes() == (tmp_path / "snapshot" / file).read_bytes(), file
-
-
 @pytest.mark.parametrize("name", METHODS)
 def test_save_load_gives_identical_predictions(name, backbone, stream, h, tmp_path):
     model = h.build(name, backbone)
