@@ -181,6 +181,12 @@ class ContinualMethod(SharedStatistics, nn.Module):
         """
         self._check_open(targets)
 
+    def frozen_query_layers(self) -> int | None:
+        """n when training reads each sample's frozen query, ``backbone.query_features(inputs,
+        layers=n)``; None when it reads none. The runner then computes those queries ahead, in
+        length-sorted batches, so the training batches find them in the query cache."""
+        return None
+
     def training_counters(self) -> list[Tensor]:
         """Integer buffers the training forward adds counts to (the prompt pools' usage): a
         data-parallel step sums their increments over the ranks."""

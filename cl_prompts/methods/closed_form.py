@@ -284,6 +284,9 @@ class StatisticsMethod(ContinualMethod):
         """(B, feature_dim) frozen features of the last ``config.layers`` layers, no gradient."""
         return self.backbone.query_features(inputs, layers=self.config.layers)
 
+    def frozen_query_layers(self) -> int:
+        return self.config.layers
+
     def _grow(self, experience: int, classes: list[int]) -> None:
         pass
 

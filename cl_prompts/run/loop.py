@@ -22,8 +22,8 @@ from cl_prompts.run.distributed import Workers
 SINGLE = Workers()  # one process: no slicing, no collective
 
 __all__ = [
-    "ImageStream", "TokenizedStream", "evaluate", "make_stream", "score_experience", "train_experience",
-    "warn_truncated",
+    "ImageStream", "TokenizedStream", "cache_training_queries", "evaluate", "make_stream", "score_experience",
+    "train_experience", "warn_truncated",
 ]
 
 
@@ -161,6 +161,8 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
     def step() -> None:  # after the backward pass: clip, step, schedule
         optimizer_step(optimizer, scaler, params, model.config, schedule)
 
+    if not workers.active:  # a data-parallel rank computes the queries of its own share only
+        cache_training_queries(model, stream, idx, config.eval_batch_size)
     seen = 0
     for _ in range(epochs):
         order = idx[torch.randperm(len(idx), generator=gen)]
@@ -191,6 +193,25 @@ def train_experience(model, stream: TokenizedStream, e: int, config: RunConfig, 
             raise FloatingPointError(f"training diverged in experience {e}: {name} holds non-finite "
                                      "values; lower the learning rate (--lr)")
     return seen
+
+
+@torch.no_grad()
+def cache_training_queries(model, stream, idx: torch.Tensor, batch_size: int) -> None:
+    """Compute the frozen queries of the training samples ``idx`` (N,) ahead, in length-sorted
+    batches of ``batch_size``, for a method whose training reads them (``frozen_query_layers``).
+
+    The training batches, drawn at random and padded to their longest sentence, then find them
+    in the backbone's query cache. Text encoders with the cache on only.
+    """
+    layers = model.frozen_query_layers()
+    backbone = model.backbone
+    if (layers is None or not isinstance(stream, TokenizedStream) or getattr(backbone, "causal", False)
+            or not backbone.config.query_cache):
+        return
+    order = stream.shortest_first("train", idx)
+    for start in range(0, len(order), batch_size):
+        inputs, _ = stream.batch("train", order[start : start + batch_size])
+        backbone.query_features(inputs, layers=layers)
 
 
 def _check_finite(value: float, e: int) -> None:

@@ -69,6 +69,9 @@ class CodaPrompt(ContinualMethod):
             attn.freeze()
         self.head.set_trainable([])
 
+    def frozen_query_layers(self) -> int:
+        return 1  # its query: the last layer's pooled feature
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         params: list[nn.Parameter] = []
         for pool, attn in zip(self.pools, self.attention, strict=True):

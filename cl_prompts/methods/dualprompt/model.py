@@ -68,6 +68,9 @@ class DualPrompt(ContinualMethod):
             self.g_prompt.requires_grad_(False)  # until the next experience
         self.head.set_trainable([])
 
+    def frozen_query_layers(self) -> int:
+        return 1  # its query: the last layer's pooled feature
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         g = [self.g_prompt] if self.g_prompt is not None and self.g_prompt.requires_grad else []
         return g + self.pool.trainable_parameters() + self.head.trainable_parameters()

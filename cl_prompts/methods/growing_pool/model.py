@@ -180,6 +180,9 @@ class GrowingPool(ContinualMethod):
         """(B, n * D) the frozen query of the routing readout."""
         return self.backbone.query_features(inputs, layers=self.config.layers)
 
+    def frozen_query_layers(self) -> int:
+        return self.config.layers
+
     @torch.no_grad()
     def candidate_tasks(self, inputs: Any, m: int | None = None) -> tuple[Tensor, Tensor]:
         """Routing logits (B, C) of the frozen query and the candidate tasks (B, m), best first

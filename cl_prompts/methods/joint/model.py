@@ -44,6 +44,9 @@ class Joint(ContinualMethod):
             self.memory_targets = torch.cat([self.memory_targets, tgts.to(self.memory_targets.device)])
         self._collector.clear()
 
+    def frozen_query_layers(self) -> int:
+        return 1  # its query: the last layer's pooled feature
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.head.trainable_parameters()
 

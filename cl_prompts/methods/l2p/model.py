@@ -51,6 +51,9 @@ class L2P(SharedPoolInspection, ContinualMethod):
     def _freeze(self, experience: int) -> None:
         self.head.set_trainable([])
 
+    def frozen_query_layers(self) -> int:
+        return 1  # its query: the last layer's pooled feature
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.pool.trainable_parameters() + self.head.trainable_parameters()
 

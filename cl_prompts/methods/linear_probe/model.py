@@ -38,6 +38,9 @@ class LinearProbe(ContinualMethod):
     def _freeze(self, experience: int) -> None:
         self.head.set_trainable([])
 
+    def frozen_query_layers(self) -> int:
+        return 1  # its query: the last layer's pooled feature
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return self.head.trainable_parameters()
 
