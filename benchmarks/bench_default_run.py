@@ -13,6 +13,7 @@ phase timed apart:
   the ridge solves);
 - evaluation: the accuracy matrix's rows, after every experience;
 - calibration: the out-of-scope threshold, after the last experience;
+- checkpoints: the checkpoint written after every experience (copy, hash, fsync);
 - ridge solves: every closed-form solve (part of end of experience);
 - key search: every search of the key index (part of training and evaluation), whichever
   backend ran it (``key_search`` in the output names it): its share of the wall time bounds
@@ -46,6 +47,7 @@ from suites import SUITES, suite_options
 
 import cl_prompts.methods.closed_form as closed_form
 import cl_prompts.methods.growing_pool.model as growing_pool_model
+import cl_prompts.run.checkpoints as checkpoints
 import cl_prompts.run.runner as runner
 from cl_prompts.backbones import BackboneConfig, load_backbone
 from cl_prompts.data import load_benchmark
@@ -112,6 +114,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
         stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
         stack.enter_context(timed(KeyIndex, "search", seconds, "key_search"))
         stack.enter_context(timed(closed_form, "solve_spd_all", seconds, "ridge_solves"))
+        stack.enter_context(timed(checkpoints, "save_checkpoint", seconds, "checkpoints"))
         results = run(config, backbone=backbone, dataset=dataset)
     seconds["evaluation"] = results["eval_seconds"]
     # the runner's train time holds the optimiser steps and end_experience

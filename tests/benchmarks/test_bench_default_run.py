@@ -25,7 +25,8 @@ def test_phases_add_up_to_the_run_and_the_accuracy_is_the_run_s(bench, tmp_path)
     result = bench.main(["--out", str(out), "--set", *TINY], backbone=tiny_text_backbone(), dataset=data)
     s = result["seconds"]
     assert {"loading", "tokenization", "frozen_query_passes", "training", "end_of_experience",
-            "evaluation", "key_search", "ridge_solves", "wall"} <= set(s)
+            "evaluation", "key_search", "ridge_solves", "checkpoints", "wall"} <= set(s)
+    assert s["checkpoints"] > 0
     assert 0 < s["ridge_solves"] <= s["end_of_experience"]
     assert result["key_search"]["backend"] in ("faiss", "torch") and result["key_search"]["keys"] == 6
     assert all(v >= 0 for v in s.values()) and s["end_of_experience"] > 0
