@@ -139,16 +139,26 @@ def tiny_settings():
 
 # ---------------------------------------------------------------- runner / Avalanche alignment
 def record_runner_batches(monkeypatch) -> list[list[int]]:
-    """From now on, every train batch the runner fetches (train-split indices, in order)."""
+    """From now on, every train batch the runner trains on (train-split indices, in order); the
+    batches that compute the frozen queries ahead of training are not training batches."""
     batches: list[list[int]] = []
-    fetch = run_loop.TokenizedStream.batch
+    fetch, ahead = run_loop.TokenizedStream.batch, run_loop.cache_training_queries
+    computing_ahead: list[bool] = []
 
     def recording_batch(self, split, idx):
-        if split == "train":
+        if split == "train" and not computing_ahead:
             batches.append(idx.tolist())
         return fetch(self, split, idx)
 
+    def not_recorded(*args, **kwargs):
+        computing_ahead.append(True)
+        try:
+            return ahead(*args, **kwargs)
+        finally:
+            computing_ahead.pop()
+
     monkeypatch.setattr(run_loop.TokenizedStream, "batch", recording_batch)
+    monkeypatch.setattr(run_loop, "cache_training_queries", not_recorded)
     return batches
 
 
