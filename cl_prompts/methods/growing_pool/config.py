@@ -46,7 +46,7 @@ class GrowingPoolConfig(KeyedPromptConfig):
     fusion_weight: float = o.option(0.5, "weight of the prompted logits against the routing logits",
                                     o.non_negative)
     cross_task_passes: int = o.option(
-        2, "when an experience ends, also pass each of its samples through the prompts of this many "
+        1, "when an experience ends, also pass each of its samples through the prompts of this many "
            "earlier tasks the routing ranks first for it, labelled with its own class: the prompted "
            "readout then learns to score a wrong task's classes low on such inputs (costs this many "
            "extra forward passes per sample, once)", o.non_negative_int)
