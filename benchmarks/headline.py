@@ -184,7 +184,7 @@ def validation_table(tune_files: list[str], methods: list[str], benchmark: str) 
             entries.setdefault(m, []).append(c)
     # Several tunings of one method: the one whose choice is the method's current default.
     chosen = {m: c for m, cs in entries.items() for c in cs[::-1] if matches_defaults(m, c["options"])}
-    rows = ["", "Settings chosen on validation data (benchmarks/tune.py; mean over "
+    rows = ["", "Settings chosen on validation data (benchmarks/tune.py or choose_from_runs.py; mean over "
             "the tuning benchmarks, and this benchmark's own validation accuracy):", "",
             "| method | chosen options | mean val acc (%) | val acc here (%) |", "|---|---|---|---|"]
     for m in methods:

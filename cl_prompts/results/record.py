@@ -80,16 +80,22 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def source_commit() -> str | None:
-    """The git commit of the cl_prompts checkout that runs, ``+dirty`` with uncommitted
-    changes to tracked files; None for an installed package (no checkout) or without git."""
-    root = Path(__file__).resolve().parents[2]
+# Figures the benchmarks write into the checkout: rewriting them leaves the code as committed.
+RESULTS_PATHSPEC = ":(exclude)benchmarks/results"
+
+
+def source_commit(root: str | Path | None = None) -> str | None:
+    """The git commit of the cl_prompts checkout that runs (or of ``root``), ``+dirty`` with
+    uncommitted changes to tracked files other than the benchmark figures under
+    ``benchmarks/results``; None for an installed package (no checkout) or without git."""
+    root = Path(__file__).resolve().parents[2] if root is None else Path(root)
     if not (root / ".git").exists():
         return None
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", RESULTS_PATHSPEC],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

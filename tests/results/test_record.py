@@ -60,6 +60,33 @@ def test_versions_name_the_commit_of_the_checkout_that_runs():
     assert commit in (head, head + "+dirty")
 
 
+def test_rewritten_benchmark_figures_leave_the_commit_clean_and_code_changes_do_not(tmp_path):
+    import shutil
+    import subprocess
+
+    from cl_prompts.results.record import source_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "run.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    head = git("rev-parse", "HEAD")
+    (tmp_path / "benchmarks" / "results" / "run.json").write_text('{"acc": 1}\n')
+    assert source_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert source_commit(tmp_path) == head + "+dirty"
+    assert source_commit(tmp_path / "benchmarks") is None  # not the root of a checkout
+
+
 def test_peak_memory_cpu_is_process_rss():
     mb, source = peak_memory_mb("cpu")
     assert source == "process_max_rss" and 1 < mb < 10**6
