@@ -23,7 +23,7 @@ from suites import SUITES, suite_options
 
 from cl_prompts.data import load_benchmark
 from cl_prompts.data.tensors import trim_padding
-from cl_prompts.methods.closed_form import solve_spd
+from cl_prompts.methods.spd_solve import solve_spd
 from cl_prompts.run import RunConfig
 
 

@@ -12,11 +12,11 @@ from cl_prompts.methods.closed_form import (
     add_to_class_sums,
     max_cosine_to_means,
     register_class_sums,
-    solve_spd,
     unit_rows,
 )
 from cl_prompts.methods.registry import register
 from cl_prompts.methods.slda.config import SLDAConfig
+from cl_prompts.methods.spd_solve import solve_spd
 
 
 @register
