@@ -17,8 +17,7 @@ from torch import Tensor
 def solve_spd(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     """(matrix + ridge * I)^-1 rhs for a symmetric positive semi-definite (M, M) ``matrix``.
 
-    Cholesky in float64, or for wide float64 systems in float32 refined to float64 accuracy
-    (:func:`_refined_solve`); ``ridge`` > 0 makes the system positive definite. On CPU it runs
+    Cholesky in float64; ``ridge`` > 0 makes the system positive definite. On CPU it runs
     on one thread: LAPACK's blocked factorisation gives other bits with other thread counts
     (docs/reproducibility.md); :func:`solve_spd_all` puts independent systems on the other
     cores instead. The result is contiguous: a solve of a transposed ``rhs`` comes back
@@ -52,14 +51,6 @@ def solve_spd_all(systems: Sequence[tuple[Tensor, Tensor, float]]) -> list[Tenso
             return list(pool.map(lambda job: _solve_one(*job), jobs))
 
 
-# Systems at least this wide are factorised in float32 and refined (:func:`_refined_solve`);
-# below it a float64 factorisation costs under a tenth of a second.
-MIXED_PRECISION_MIN_DIM = 2048
-# Refinement steps before giving up on the float32 factor: a system that needs more is
-# better factorised in float64 at once (each step costs an (M, M) x (M, C) float64 product).
-MAX_REFINEMENT_STEPS = 6
-
-
 def _solve_one(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     if matrix.device.type == "cpu":
         torch.set_num_threads(1)  # MKL's setting is global; said again in this worker thread
@@ -67,49 +58,12 @@ def _solve_one(matrix: Tensor, rhs: Tensor, ridge: float) -> Tensor:
     saved = diagonal.clone()
     try:
         diagonal.add_(ridge)  # matrix + ridge * I, in place
-        if matrix.dtype == torch.float64 and matrix.shape[0] >= MIXED_PRECISION_MIN_DIM:
-            refined = _refined_solve(matrix, rhs)
-            if refined is not None:
-                return refined
         factor, info = torch.linalg.cholesky_ex(matrix)
         if int(info) != 0:  # numerically indefinite (tiny ridge): fall back to a general solve
             return torch.linalg.solve(matrix, rhs).contiguous()
         return torch.cholesky_solve(rhs, factor).contiguous()
     finally:
         diagonal.copy_(saved)  # the matrix as it was, bit for bit
-
-
-def _refined_solve(matrix: Tensor, rhs: Tensor) -> Tensor | None:
-    """matrix^-1 rhs, float64, from a float32 Cholesky factor refined to float32 resolution; or None.
-
-    Mixed-precision iterative refinement (as LAPACK's dsposv): factorise in float32, 2.5x
-    faster than float64 here, then add the float32 solve of the float64 residual
-    rhs - matrix x. Each step shrinks the error by about cond(matrix) * eps32; it stops once
-    the error left (the last correction times that rate) is below float32's resolution of
-    every column of x: the readouts are stored and scored in float32, so a float64-exact
-    solve would round to the same values up to their last bit. None when the float32 factor
-    fails or the corrections stop shrinking (condition number near 1 / eps32): the caller
-    factorises in float64. ``matrix`` (M, M) float64 symmetric positive definite, ``rhs`` (M, C).
-    """
-    factor, info = torch.linalg.cholesky_ex(matrix.to(torch.float32))  # (M, M) float32
-    if int(info) != 0:
-        return None
-    rhs = rhs.to(torch.float64)
-    x = torch.cholesky_solve(rhs.to(torch.float32), factor).to(torch.float64)  # (M, C)
-    resolution = torch.finfo(torch.float32).eps
-    previous = None
-    for _ in range(MAX_REFINEMENT_STEPS):
-        residual = torch.addmm(rhs, matrix, x, alpha=-1.0)  # (M, C) rhs - matrix x, float64
-        correction = torch.cholesky_solve(residual.to(torch.float32), factor).to(torch.float64)
-        x += correction
-        change = correction.abs().amax(dim=0) / x.abs().amax(dim=0).clamp_min(torch.finfo(torch.float64).tiny)  # (C,)
-        if previous is not None and not bool((change < previous / 2).all()):
-            return None  # not converging: float32 cannot resolve this system
-        rate = change / previous if previous is not None else torch.ones_like(change)
-        if bool((change * rate <= resolution).all()):
-            return x.contiguous()
-        previous = change
-    return None
 
 
 @contextlib.contextmanager
