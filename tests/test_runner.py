@@ -85,6 +85,37 @@ def test_resume_after_crash_gives_the_same_matrix(tmp_path, method):
     )
 
 
+def checkpointed_experiences(out) -> list[int]:
+    """The experience of each checkpoint folder in ``out`` (the runner keeps the latest only)."""
+    root = checkpoint_root(out)
+    return sorted(int(p.name.split("-")[1]) for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_after_the_last(tmp_path):
+    latest = {}
+    full = _run_hook(tmp_path / "every", lambda e, s: latest.setdefault(e, checkpointed_experiences(tmp_path / "every")))
+    assert latest == {0: [0], 1: [1], 2: [2], 3: [3]}  # default 0: after every experience
+    latest.clear()
+    sparse = _run_hook(tmp_path / "sparse", lambda e, s: latest.setdefault(e, checkpointed_experiences(tmp_path / "sparse")),
+                       checkpoint_every=1e9)
+    assert latest == {0: [], 1: [], 2: [], 3: [3]}  # the interval never passes: the last one only
+    assert sparse["accuracy_matrix"] == full["accuracy_matrix"]
+
+    def crash_after_third(e, state):
+        if e == 2:
+            raise Crash("killed")
+
+    with pytest.raises(Crash):
+        _run_hook(tmp_path / "cut", crash_after_third, checkpoint_every=1e9)
+    assert not has_checkpoint(tmp_path / "cut")  # nothing to resume: the experiences are all run again
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), "300"])
+def test_checkpoint_every_must_be_seconds(seconds):
+    with pytest.raises(ValueError, match="checkpoint_every must be a number of seconds"):
+        RunConfig(checkpoint_every=seconds)
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(Crash):
         _run_hook(tmp_path, lambda e, s: (_ for _ in ()).throw(Crash()))

@@ -17,7 +17,8 @@ DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
 EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "log", "trust_remote_code")
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "checkpoint_every", "log",
+            "trust_remote_code")
 # Options a --config file may not set: a file from someone else could aim the run at any folder,
 # replace its results or run a model's code. The command line alone sets them.
 COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "trust_remote_code")
@@ -68,6 +69,12 @@ class RunConfig:
         progress: tqdm bars and the summary on stdout; plots: write the PNG plots.
     eval_every: evaluate the seen experiences after every ``eval_every``-th experience and
         after the last (0: after the last only); the rows in between are left empty.
+    checkpoint_every: seconds between checkpoints; 0 (default): after every experience.
+        Otherwise one is written after an experience once this much time has passed since
+        the run (or its resume) started or since the last checkpoint, and always after the
+        last experience (the saved model): for models whose checkpoint costs more than an
+        experience is worth redoing. A run stopped midway resumes from its last checkpoint
+        and runs the experiences after it again, to the same results.
     log: live loggers, ``"tensorboard"`` (events in ``<out>/tensorboard``) and/or
         ``"wandb"``: the loss of every step and the accuracies after each experience.
     trust_remote_code: let transformers run code shipped with the backbone model (off:
@@ -106,6 +113,7 @@ class RunConfig:
     progress: bool = True
     plots: bool = True
     eval_every: int = 1
+    checkpoint_every: float = 0.0
     log: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
 
@@ -128,6 +136,9 @@ class RunConfig:
         v = self.eval_every
         if not is_int(v) or v < 0:
             raise ValueError(f"eval_every must be an int >= 0 (0: the last experience only), got {v!r}")
+        v = self.checkpoint_every
+        if not is_number(v) or not 0 <= v < float("inf"):
+            raise ValueError(f"checkpoint_every must be a number of seconds >= 0 (0: after every experience), got {v!r}")
         for name in ("train_per_class", "test_per_class"):
             v = getattr(self, name)
             if v is not None and (not is_int(v) or v < 1):

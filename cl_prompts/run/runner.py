@@ -58,7 +58,8 @@ def run(
     backbone / dataset: inject ready-made ones (tests, notebooks); by default they are
     loaded from ``config.backbone`` / ``config.benchmark``. An injected backbone is set
     to ``config.precision``.
-    on_experience_end(e, state): called after the checkpoint of experience ``e`` with the
+    on_experience_end(e, state): called after experience ``e`` (and its checkpoint when one
+        was due, ``config.checkpoint_every``) with the
         run's :class:`~cl_prompts.run.state.RunState`, the global RNGs isolated (its random
         draws do not change the rest of the run).
 
@@ -195,7 +196,7 @@ def load_run_backbone(config: RunConfig):
 
 
 def _experiences(active: ActiveRun) -> None:
-    """Train and evaluate the experiences left, checkpointing after each."""
+    """Train and evaluate the experiences left, checkpointing after each one that is due."""
     from tqdm.auto import tqdm
 
     config, model, state, stream = active.config, active.model, active.state, active.stream
@@ -207,6 +208,7 @@ def _experiences(active: ActiveRun) -> None:
         active.loggers.loss(state.train_steps, value)
 
     model.share_observations(workers)  # each rank adds its share of the samples to the statistics
+    last_checkpoint = time.perf_counter()
     try:
         for e in range(state.next_experience, n_exp):
             n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
@@ -233,9 +235,14 @@ def _experiences(active: ActiveRun) -> None:
             state.peak_memory_mb = max(state.peak_memory_mb, res.peak_memory_mb(config.device)[0])
             if config.progress and workers.is_main and acc[0] is not None:
                 tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
-            if workers.is_main:
+            # A checkpoint of a wide closed-form model is about 1 GB: written at most every
+            # checkpoint_every seconds; the last one is the saved model.
+            due = e == n_exp - 1 or time.perf_counter() - last_checkpoint >= config.checkpoint_every
+            if due and workers.is_main:
                 ckpt.save_checkpoint(active.setup.work, model, experience=e, state=state.to_dict(),
                                      identity=active.identity)
+            if due:
+                last_checkpoint = time.perf_counter()
             workers.barrier()  # a rank that fails later finds the checkpoint complete
             if active.setup.on_experience_end is not None:
                 with isolated_rng(config.device):  # a callback must not change the rest of the run
