@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cl_prompts.backbones.precision import cpu_has_native_bf16
 from cl_prompts.cli import main, parse_set
 from cl_prompts.data import synthetic_text_dataset, write_text_csv
 from cl_prompts.results import read_results
@@ -403,12 +404,15 @@ def test_methods_options_lists_every_field_with_its_default_and_help(capsys):
 def test_precision_flag_runs_the_encoder_in_bf16_and_is_part_of_the_run(csv_path, tmp_path):
     assert main(_args(csv_path, tmp_path / "bf16", "--precision", "bf16")) == 0
     low = read_results(tmp_path / "bf16")
-    assert low["config"]["precision"] == "bf16"
+    assert low["config"]["precision"] == "bf16" and low["precision"] == "bf16"
     assert all(0.0 <= a <= 100.0 for row in low["accuracy_matrix"] for a in row if a is not None)
     # resuming under another precision would mix two models: refused
     with pytest.raises(ValueError, match=r"mismatch in run\.precision"):
         run(RunConfig(benchmark=f"file:{csv_path}", backbone="tiny-bert", method="prompt_tuning",
                       experiences=3, epochs=1, batch_size=8, out=str(tmp_path / "bf16"), resume=True,
                       progress=False, plots=False, precision="fp32"))
+    assert main(_args(csv_path, tmp_path / "auto", "--precision", "auto")) == 0
+    auto = read_results(tmp_path / "auto")  # the precision "auto" resolved to on this CPU is recorded
+    assert auto["config"]["precision"] == "auto" and auto["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
     with pytest.raises(SystemExit):
         main(_args(csv_path, tmp_path / "fp8", "--precision", "fp8"))

@@ -278,6 +278,8 @@ def _finish(active: ActiveRun) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "num_classes": dataset.num_classes,
         "eval_split": config.eval_split,
+        # what the frozen encoder ran in: config.precision with "auto" resolved on this device
+        "precision": model.backbone.precision,
         "train_samples": state.train_samples,
         "experiences": [list(e) for e in dataset.experiences],
         "experience_names": dataset.experience_names(),
