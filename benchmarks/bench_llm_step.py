@@ -17,14 +17,18 @@ The same batch of HWU64 sentences (``--batch-size``, templated as the runs do) w
   scored with gradient).
 
 Each ``--repeats`` times, interleaved (this machine is shared); the median samples/s and
-the ratio to the floor go to ``--out``.
+the ratio to the floor go to ``--out``. The floors run every row whole; the scoring and
+training cases run the template's head once for the batch (``CausalLMConfig.share_head``),
+or whole with ``--whole-passes``.
 
     python benchmarks/bench_llm_step.py      # SmolLM2-135M, batch 16, 20-token prompt, 8 answers
+    python benchmarks/bench_llm_step.py --whole-passes --out benchmarks/results/llm_step_whole.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -33,7 +37,7 @@ import torch
 from provenance import provenance, write_json
 from suites import suite_options
 
-from cl_prompts.backbones import load_backbone
+from cl_prompts.backbones import PromptedCausalLM, load_backbone
 from cl_prompts.backbones.causal_scoring import answer_token_log_probs
 from cl_prompts.data import load_benchmark
 from cl_prompts.methods.generative import readable_label
@@ -51,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prompt-length", type=int, default=20)
     p.add_argument("--answers", type=int, default=8, help="candidate answers scored per input")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--whole-passes", action="store_true", help="share_head=False: every row runs whole")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/llm_step.json")
     return p.parse_args(argv)
 
@@ -66,6 +71,8 @@ def main(argv=None) -> dict:
     thread_independent_math()
     torch.manual_seed(0)
     lm = load_backbone(name_or_path=args.backbone)
+    if args.whole_passes:
+        lm = PromptedCausalLM(lm.model, dataclasses.replace(lm.config, share_head=False), lm.tokenizer)
     data = load_benchmark(RunConfig(**suite_options(args.benchmark)))
     rows = torch.randperm(len(data.train.texts), generator=torch.Generator().manual_seed(0))[: args.batch_size]
     texts, labels = [data.train.texts[i] for i in rows], [data.train.labels[i] for i in rows]
@@ -135,7 +142,7 @@ def main(argv=None) -> dict:
         rows[name]["floor"] = floor
         rows[name]["floor_over_this"] = round(median[floor] / median[name], 2)  # x slower than the floor
     doc = {**provenance("bench_llm_step", argv), "backbone": args.backbone, "batch_size": b,
-           "prompt_length": args.prompt_length, "answers": a, "input_tokens": int(x["attention_mask"].sum(1).max()),
+           "prompt_length": args.prompt_length, "answers": a, "share_head": lm.config.share_head, "input_tokens": int(x["attention_mask"].sum(1).max()),
            "rows": rows}
     write_json(args.out, doc)
     for k, r in rows.items():

@@ -55,6 +55,10 @@ class CausalLMConfig:
         frozen query (key selection, routing, the closed-form methods' features) is then
         that encoder's, computed from the raw text (``tokenize`` adds its token ids as
         ``query_input_ids`` / ``query_attention_mask``); the prompts still go to the LLM.
+    share_head: run the template's head (the tokens every input starts with) once per
+        batch behind prompts shared by every row, each row's own tokens against its
+        key/value cache (:mod:`.causal_input`); the same outputs up to float rounding.
+        False: every row runs whole (the reference computation).
     query_cache, query_cache_path, local_files_only, precision: as in ``BackboneConfig``.
     """
 
@@ -72,6 +76,7 @@ class CausalLMConfig:
     query_cache_path: str | None = None
     local_files_only: bool = False
     precision: str = "fp32"
+    share_head: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -85,7 +90,7 @@ class CausalLMConfig:
         check_choice("query_pooling", self.query_pooling, QUERY_POOLINGS)
         if self.query_layer is not None and not is_int(self.query_layer):
             raise TypeError(f"query_layer must be an int or None, got {self.query_layer!r}")
-        for name in ("query_cache", "local_files_only"):
+        for name in ("query_cache", "local_files_only", "share_head"):
             check_bool(name, getattr(self, name))
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):

@@ -35,7 +35,7 @@ from .inputs import (
     prepare,
 )
 from .precision import autocast
-from .templates import build_template, encode_answers, encode_inputs, stop_token_ids, text_budget
+from .templates import build_template, encode_answers, encode_inputs, head_ids, stop_token_ids, text_budget
 
 Answers = list[str] | Mapping[str, torch.Tensor]
 QUERY_PREFIX = "query_"  # the query encoder's token ids ride along in the input dict under these names
@@ -104,6 +104,7 @@ class PromptedCausalLM(FrozenBackbone):
                              f"more than the {self.max_tokens} token positions of {config.name_or_path}")
         self.template = build_template(tokenizer, config.template, config.instruction)
         self.stop_ids = stop_token_ids(self.template, tokenizer)
+        self.head_ids = torch.tensor(head_ids(self.template, tokenizer), dtype=torch.long)  # (H,)
         self._init_frozen()
         self._attention: list[nn.Module] = []
         self._attention = self._find_attention_modules()
@@ -173,7 +174,7 @@ class PromptedCausalLM(FrozenBackbone):
         self, inputs: Inputs, input_prompts: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """[prompts, token embeddings] (B, P + T, D) and their 0/1 mask (B, P + T)."""
-        model_inputs, mask = prepare(inputs, "text", self.model.dtype)  # (B, T), all-padding columns trimmed
+        model_inputs, mask = prepare(inputs, "text", self.model.dtype, trim_leading=True)  # (B, T), padding trimmed
         embeds = self.model.get_input_embeddings()(model_inputs["input_ids"])  # (B, T, D)
         prompts = check_input_prompts(input_prompts, batch_size(inputs), self.hidden_size)
         if prompts is not None:

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import torch
 from transformers import DynamicCache
 
-from .causal_lm import Answers, PromptedCausalLM, last_real_index
+from .causal_input import input_pass
+from .causal_lm import Answers, PromptedCausalLM
 from .inputs import Inputs, batch_size
 from .precision import autocast
 
@@ -42,22 +43,17 @@ def _predicting(first: torch.Tensor, answer_hidden: torch.Tensor) -> torch.Tenso
 def answer_token_log_probs(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None,
                            answer_ids: torch.Tensor, answer_mask: torch.Tensor,
                            prefix_prompts: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
-    """(B, La) log p of each input's own answer tokens (0 at padding), one full pass per row.
+    """(B, La) log p of each input's own answer tokens (0 at padding), one pass per row.
 
-    The reference computation: ``[prompts, input, answer]`` through the model at once.
+    ``[prompts, input, answer]`` through the model at once (the template's head once for
+    the batch when the prompts are shared: :mod:`.causal_input`).
     answer_ids / answer_mask: (B, La) right-padded.
     """
-    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)  # (B, S, D), (B, S)
-    if answer_ids.shape[0] != embeds.shape[0]:
-        raise ValueError(f"answers must hold one answer per input ({embeds.shape[0]}), got {answer_ids.shape[0]}")
-    prefixes = bb.check_prefixes(prefix_prompts, embeds.shape[0])
-    answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(embeds.dtype)  # (B, La, D)
-    full_mask = torch.cat([mask, answer_mask], dim=1)  # (B, S + La)
-    hidden = bb.run_decoder(torch.cat([embeds, answer_embeds], dim=1), full_mask, prefixes).last_hidden_state
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    s = mask.shape[1]
-    first = hidden[rows, last_real_index(mask)]  # (B, D)
-    return bb.token_log_probs(_predicting(first, hidden[:, s:]), answer_ids, answer_mask)
+    if answer_ids.shape[0] != batch_size(inputs):
+        raise ValueError(f"answers must hold one answer per input ({batch_size(inputs)}), got {answer_ids.shape[0]}")
+    answer_embeds = bb.model.get_input_embeddings()(answer_ids)  # (B, La, D)
+    run = input_pass(bb, inputs, input_prompts, prefix_prompts, extra=(answer_embeds, answer_mask))
+    return bb.token_log_probs(_predicting(run.first, run.hidden[:, run.width:]), answer_ids, answer_mask)
 
 
 def answer_log_likelihood(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None,
@@ -68,13 +64,11 @@ def answer_log_likelihood(bb: PromptedCausalLM, inputs: Inputs, input_prompts: t
     or their tokens from ``tokenize_answers``. Differentiable w.r.t. the prompts.
     """
     answer_ids, answer_mask = _answer_tokens(bb, answers)  # (A, La)
-    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)  # (B, S, D), (B, S)
-    b, a = embeds.shape[0], answer_ids.shape[0]
+    run = input_pass(bb, inputs, input_prompts, prefix_prompts, use_cache=True)
+    b, a, mask, first = batch_size(inputs), answer_ids.shape[0], run.mask, run.first  # mask (B, S), first (B, D)
     prefixes = bb.check_prefixes(prefix_prompts, b)
-    out = bb.run_decoder(embeds, mask, prefixes, cache=DynamicCache(config=bb.model.config))
-    first = out.last_hidden_state[torch.arange(b, device=mask.device), last_real_index(mask)]  # (B, D)
-    layers = [(layer.keys, layer.values) for layer in out.cache.layers]  # each (B, H_kv, S, d)
-    answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(embeds.dtype)  # (A, La, D)
+    layers = [(layer.keys, layer.values) for layer in run.cache.layers]  # each (B, H_kv, S, d)
+    answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(run.hidden.dtype)  # (A, La, D)
     lengths = answer_mask.sum(dim=1).to(first.dtype)  # (A,)
     per_pass = max(1, bb.config.answer_batch // b)
     scores = []
@@ -110,11 +104,9 @@ def generate(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor |
     """Greedy decoding with the prompts in place, until an end marker or ``max_new_tokens``."""
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    embeds, mask = bb.prompted_embeddings(inputs, input_prompts)
-    b = batch_size(inputs)
+    run = input_pass(bb, inputs, input_prompts, prefix_prompts, use_cache=True)
+    b, mask, last, cache = batch_size(inputs), run.mask, run.first, run.cache  # mask (B, S), last (B, D)
     prefixes = bb.check_prefixes(prefix_prompts, b)
-    out = bb.run_decoder(embeds, mask, prefixes, cache=DynamicCache(config=bb.model.config))
-    last = out.last_hidden_state[torch.arange(b, device=mask.device), last_real_index(mask)]  # (B, D)
     stops = torch.tensor(sorted(bb.stop_ids), dtype=torch.long, device=mask.device)
     done = torch.zeros(b, dtype=torch.bool, device=mask.device)
     tokens = []
@@ -128,6 +120,6 @@ def generate(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor |
             break
         mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
         step_embeds = bb.model.get_input_embeddings()(step[:, None])  # (B, 1, D)
-        out = bb.run_decoder(step_embeds, mask, prefixes, cache=out.cache)
-        last = out.last_hidden_state[:, -1]
+        out = bb.run_decoder(step_embeds, mask, prefixes, cache=cache)
+        cache, last = out.cache, out.last_hidden_state[:, -1]
     return bb.decode(torch.stack(tokens, dim=1))

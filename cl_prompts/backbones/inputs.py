@@ -45,11 +45,14 @@ def _shape(x) -> object:
     return tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
 
 
-def prepare(inputs: Inputs, modality: str, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+def prepare(inputs: Inputs, modality: str, dtype: torch.dtype,
+            trim_leading: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Validate inputs; returns the model's kwargs and the (B, T) long mask (None for vision).
 
-    Text columns that are padding in every row are trimmed: they change nothing
-    (they are masked out) but cost time, and datasets pad to a fixed max_length.
+    Text columns that are padding in every row are trimmed from the end: they change
+    nothing (they are masked out) but cost time, and datasets pad to a fixed max_length.
+    ``trim_leading`` trims them from the start too (left padding), for models whose
+    position ids count real columns only; an encoder's count every column.
     """
     if modality == "text":
         if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
@@ -63,7 +66,8 @@ def prepare(inputs: Inputs, modality: str, dtype: torch.dtype) -> tuple[dict[str
             raise ValueError(f"attention_mask must have shape {tuple(ids.shape)}, got {tuple(mask.shape)}")
         real_cols = mask.any(dim=0).nonzero()
         width = int(real_cols.max()) + 1 if real_cols.numel() else 1
-        ids, mask = ids[:, :width], mask[:, :width]  # (B, T')
+        start = int(real_cols.min()) if trim_leading and real_cols.numel() else 0
+        ids, mask = ids[:, start:width], mask[:, start:width]  # (B, T')
         return {"input_ids": ids, "attention_mask": mask}, mask
     if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
         raise ValueError(f"vision inputs must be pixel values of shape (B, 3, H, W), got {_shape(inputs)}")

@@ -99,6 +99,11 @@ def _frame(template: InstructionTemplate, tokenizer) -> tuple[list[int], list[in
     return head, _ids(tokenizer, [template.tail])[0]
 
 
+def head_ids(template: InstructionTemplate, tokenizer) -> list[int]:
+    """The token ids every templated input starts with (the template's head)."""
+    return _frame(template, tokenizer)[0]
+
+
 def text_budget(template: InstructionTemplate, tokenizer, max_length: int) -> int:
     """Tokens left for an input's text once the template fits in ``max_length``; ValueError if none."""
     head, tail = _frame(template, tokenizer)
