@@ -35,7 +35,14 @@ from .inputs import (
     prepare,
 )
 from .precision import autocast
-from .templates import build_template, encode_answers, encode_inputs, head_ids, stop_token_ids, text_budget
+from .templates import (
+    build_template,
+    encode_answers,
+    encode_inputs,
+    head_ids,
+    stop_token_ids,
+    text_budget,
+)
 
 Answers = list[str] | Mapping[str, torch.Tensor]
 QUERY_PREFIX = "query_"  # the query encoder's token ids ride along in the input dict under these names
