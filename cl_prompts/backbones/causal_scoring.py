@@ -69,22 +69,26 @@ def answer_log_likelihood(bb: PromptedCausalLM, inputs: Inputs, input_prompts: t
     prefixes = bb.check_prefixes(prefix_prompts, b)
     layers = [(layer.keys, layer.values) for layer in run.cache.layers]  # each (B, H_kv, S, d)
     answer_embeds = bb.model.get_input_embeddings()(answer_ids).to(run.hidden.dtype)  # (A, La, D)
-    lengths = answer_mask.sum(dim=1).to(first.dtype)  # (A,)
+    lengths = answer_mask.sum(dim=1)  # (A,)
     per_pass = max(1, bb.config.answer_batch // b)
+    # Answers of like length pass together, each pass as wide as its longest: padding
+    # columns change no score but cost as much as real ones.
+    order = torch.argsort(lengths, stable=True)  # (A,)
     scores = []
     for start in range(0, a, per_pass):
-        chunk = slice(start, min(start + per_pass, a))
-        n = chunk.stop - chunk.start
+        chunk = order[start:start + per_pass]
+        n, width = chunk.shape[0], int(lengths[chunk].max())
         rows = torch.arange(b, device=mask.device).repeat_interleave(n)  # (B * n,) input of each row
         cache = DynamicCache(ddp_cache_data=[(k[rows], v[rows]) for k, v in layers], config=bb.model.config)
-        ids, amask = answer_ids[chunk].repeat(b, 1), answer_mask[chunk].repeat(b, 1)  # (B * n, La)
-        full_mask = torch.cat([mask[rows], amask], dim=1)  # (B * n, S + La)
+        ids = answer_ids[chunk, :width].repeat(b, 1)  # (B * n, La')
+        amask = answer_mask[chunk, :width].repeat(b, 1)
+        full_mask = torch.cat([mask[rows], amask], dim=1)  # (B * n, S + La')
         row_prefixes = None if prefixes is None else {k: p[rows] for k, p in prefixes.items()}
-        hidden = bb.run_decoder(answer_embeds[chunk].repeat(b, 1, 1), full_mask, row_prefixes,
-                                cache=cache).last_hidden_state  # (B * n, La, D)
-        token_lp = bb.token_log_probs(_predicting(first[rows], hidden), ids, amask)  # (B * n, La)
-        scores.append((token_lp.sum(dim=1) / lengths[chunk].repeat(b)).view(b, n))
-    return torch.cat(scores, dim=1)  # (B, A)
+        hidden = bb.run_decoder(answer_embeds[chunk, :width].repeat(b, 1, 1), full_mask, row_prefixes,
+                                cache=cache).last_hidden_state  # (B * n, La', D)
+        token_lp = bb.token_log_probs(_predicting(first[rows], hidden), ids, amask)  # (B * n, La')
+        scores.append((token_lp.sum(dim=1) / lengths[chunk].to(token_lp).repeat(b)).view(b, n))
+    return torch.cat(scores, dim=1)[:, torch.argsort(order)]  # (B, A) in the answers' order
 
 
 def answer_loss(bb: PromptedCausalLM, inputs: Inputs, input_prompts: torch.Tensor | None, answers: Answers,

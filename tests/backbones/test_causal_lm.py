@@ -118,6 +118,18 @@ def test_cached_answer_scoring_equals_one_full_pass_per_pair(family, answer_batc
         torch.testing.assert_close(scores[:, a], token_lp.sum(1) / mask.sum(1), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("family", TESTED)
+def test_answers_of_mixed_lengths_score_in_their_own_order(family):
+    """Answers pass in order of length, each pass as wide as its longest: the scores keep the
+    order of the answers given, and equal those of each answer scored alone."""
+    bb = _tiny(family, answer_batch=6)  # 3 inputs: two answers per pass
+    x, p = bb.tokenize(TEXTS), prompts(bb)
+    answers = ["card arrival at the bank this very morning", "balance", "alarm clock for work", "x", "travel"]
+    together = bb.answer_log_likelihood(x, p, answers)
+    alone = torch.cat([bb.answer_log_likelihood(x, p, [a]) for a in answers], dim=1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
 def test_scores_are_the_mean_log_probability_of_the_answer_tokens_and_end_marker(lm):
     """Against transformers' own logits over the whole templated text."""
     text, answer = TEXTS[0], ANSWERS[2]
