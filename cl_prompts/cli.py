@@ -27,7 +27,7 @@ _RUN_FIELDS = (
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
     "eval_every", "checkpoint_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
-    "query_encoder",
+    "query_encoder", "calibrate",
 )
 
 
@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-every", dest="checkpoint_every", type=float, metavar="SECONDS",
                    help="write a checkpoint after an experience once this many seconds have passed since the "
                         "last (default 0: after every experience; always after the last)")
+    r.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
+                   help="skip fitting the out-of-scope threshold after the last experience (CLINC150); "
+                        "predictions then carry no out-of-scope flag")
     r.add_argument("--log", action="append", choices=("tensorboard", "wandb"), metavar="tensorboard|wandb",
                    help="live logs: loss per step, accuracy per experience (repeatable; TensorBoard "
                         "events in OUT/tensorboard; W&B offline with WANDB_MODE=offline)")

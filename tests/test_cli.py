@@ -293,6 +293,13 @@ def test_config_file_gives_options_and_flags_override_it(tmp_path):
     assert cfg.method_options == {"ridge": 10.0, "layers": 1}
 
 
+def test_no_calibrate_flag_turns_the_calibration_off():
+    from cl_prompts.cli import _parser, config_from_args
+
+    assert config_from_args(_parser().parse_args(["run"])).calibrate is True
+    assert config_from_args(_parser().parse_args(["run", "--no-calibrate"])).calibrate is False
+
+
 @pytest.mark.parametrize("text, suffix, match", [
     ('methd = "ranpac"\n', ".toml", r"unknown option\(s\) \['methd'\]"),
     ("method = ", ".toml", "cannot be read"),

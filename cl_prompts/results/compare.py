@@ -18,7 +18,7 @@ from cl_prompts.safe_io import markdown_cell, read_json, require
 # Config keys that do not define the experiment (they differ between seeds or runs of it,
 # or only change what is printed).
 _RUN_ONLY_KEYS = {"seed", "out", "resume", "overwrite", "device", "progress", "plots", "checkpoint_every", "log",
-                  "trust_remote_code"}
+                  "trust_remote_code", "calibrate"}
 
 COLUMNS = (
     ("final_average_accuracy", "final avg acc (%)"),

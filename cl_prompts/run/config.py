@@ -18,7 +18,7 @@ EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
 RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "checkpoint_every", "log",
-            "trust_remote_code")
+            "trust_remote_code", "calibrate")
 # Options a --config file may not set: a file from someone else could aim the run at any folder,
 # replace its results or run a model's code. The command line alone sets them.
 COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "trust_remote_code")
@@ -75,6 +75,10 @@ class RunConfig:
         last experience (the saved model): for models whose checkpoint costs more than an
         experience is worth redoing. A run stopped midway resumes from its last checkpoint
         and runs the experiences after it again, to the same results.
+    calibrate: fit the out-of-scope threshold and temperature after the last experience,
+        on the benchmark's held-out in-scope texts where it has them (CLINC150); False
+        skips it (a causal LM scores every seen answer of each text: on few-shot CLINC150
+        as long as the evaluation). The run then predicts without an out-of-scope flag.
     log: live loggers, ``"tensorboard"`` (events in ``<out>/tensorboard``) and/or
         ``"wandb"``: the loss of every step and the accuracies after each experience.
     trust_remote_code: let transformers run code shipped with the backbone model (off:
@@ -114,6 +118,7 @@ class RunConfig:
     plots: bool = True
     eval_every: int = 1
     checkpoint_every: float = 0.0
+    calibrate: bool = True
     log: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
 
@@ -183,7 +188,7 @@ class RunConfig:
 
         self.log = list(dict.fromkeys(self.log))
         check_loggers(self.log)
-        for name in ("quick", "resume", "overwrite", "progress", "plots", "trust_remote_code"):
+        for name in ("quick", "resume", "overwrite", "progress", "plots", "trust_remote_code", "calibrate"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.resume and self.overwrite:

@@ -226,7 +226,7 @@ def _experiences(active: ActiveRun) -> None:
                 else:
                     acc, task_acc = [None] * (e + 1), [None] * (e + 1)
                 eval_seconds = time.perf_counter() - start
-            if e == n_exp - 1 and active.setup.dataset.calibration is not None:
+            if e == n_exp - 1 and config.calibrate and active.setup.dataset.calibration is not None:
                 start = time.perf_counter()
                 calibrate_on(model, active.setup.dataset, config)
                 state.calibration = {**model.calibration, "seconds": round(time.perf_counter() - start, 1)}

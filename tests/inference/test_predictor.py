@@ -173,3 +173,16 @@ def test_texts_batched_shortest_first_come_back_in_their_own_order(runs):
     assert [p.class_ids for p in batched] == [p.class_ids for p in alone]
     logits = predictor.logits(texts)  # (7, C), row i for texts[i]
     assert torch.allclose(logits, torch.cat([predictor.logits([t]) for t in texts]), atol=1e-5)
+
+
+def test_a_run_told_not_to_calibrate_predicts_without_an_out_of_scope_flag(tmp_path):
+    data = _data()
+    assert data.calibration is not None
+    cfg = RunConfig(method="ranpac", backbone="tiny-bert", out=str(tmp_path / "run"), progress=False, plots=False,
+                    batch_size=8, method_options=TINY["ranpac"], calibrate=False)
+    results = run(cfg, backbone=tiny_text_backbone(), dataset=data)
+    assert results["calibration"] is None
+    assert not (tmp_path / "run" / CALIBRATION_FILE).exists()
+    predictor = Predictor.from_run(tmp_path / "run")
+    assert predictor.calibration is None
+    assert all(p.out_of_scope is None for p in predictor.predict(data.test.texts[:4]))
