@@ -13,7 +13,8 @@ phase timed apart:
   the ridge solves);
 - evaluation: the accuracy matrix's rows, after every experience;
 - calibration: the out-of-scope threshold, after the last experience;
-- checkpoints: the checkpoint written after every experience (copy, hash, fsync);
+- checkpoints: the checkpoints written (serialize, hash, fsync; ``checkpoints_written`` counts
+  them: after every experience with ``--checkpoint-every 0``);
 - ridge solves: every closed-form solve (part of end of experience);
 - key search: every search of the key index (part of training and evaluation), whichever
   backend ran it (``key_search`` in the output names it): its share of the wall time bounds
@@ -61,8 +62,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def timed(owner: Any, name: str, seconds: dict[str, float], phase: str) -> Iterator[None]:
-    """While open, every call of ``owner.name`` adds its duration to ``seconds[phase]``."""
+def timed(owner: Any, name: str, seconds: dict[str, float], phase: str,
+          calls: dict[str, int] | None = None) -> Iterator[None]:
+    """While open, every call of ``owner.name`` adds its duration to ``seconds[phase]`` (and
+    one to ``calls[phase]``)."""
     original = getattr(owner, name)
     own = name in vars(owner)  # else inherited: removing the wrapper restores it
 
@@ -72,6 +75,8 @@ def timed(owner: Any, name: str, seconds: dict[str, float], phase: str) -> Itera
             return original(*args, **kwargs)
         finally:
             seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - start
+            if calls is not None:
+                calls[phase] = calls.get(phase, 0) + 1
 
     setattr(owner, name, wrapper)
     try:
@@ -100,6 +105,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -> dict[str, Any]:
     """Run ``config`` with its phases timed; ``dataset`` None: loaded (and timed) from the config."""
     seconds: dict[str, float] = {}
+    calls: dict[str, int] = {}
     wall = time.perf_counter()
     start = time.perf_counter()
     backbone = load_backbone()
@@ -114,7 +120,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
         stack.enter_context(timed(runner, "calibrate_on", seconds, "calibration"))
         stack.enter_context(timed(KeyIndex, "search", seconds, "key_search"))
         stack.enter_context(timed(closed_form, "solve_spd_all", seconds, "ridge_solves"))
-        stack.enter_context(timed(checkpoints, "save_checkpoint", seconds, "checkpoints"))
+        stack.enter_context(timed(checkpoints, "save_checkpoint", seconds, "checkpoints", calls))
         results = run(config, backbone=backbone, dataset=dataset)
     seconds["evaluation"] = results["eval_seconds"]
     # the runner's train time holds the optimiser steps and end_experience
@@ -122,6 +128,7 @@ def measure(config: RunConfig, load_backbone: Callable[[], Any], dataset=None) -
     seconds["wall"] = time.perf_counter() - wall
     return {"seconds": {k: round(v, 3) for k, v in seconds.items()},
             "final_average_accuracy": results["final_average_accuracy"], "accuracy_matrix": results["accuracy_matrix"],
+            "checkpoints_written": calls.get("checkpoints", 0),
             "peak_memory_mb": results["peak_memory_mb"], "method_config": results["method_config"],
             "query_cache": backbone.query_cache_info(), "key_search": results.get("key_search")}
 
@@ -135,6 +142,8 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     p.add_argument("--eval-split", default="test", choices=["test", "val"])
     p.add_argument("--precision", default=RunConfig.precision, help="the run's --precision (fp32, bf16, auto)")
     p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
+    p.add_argument("--checkpoint-every", default="auto",
+                   help="the run's --checkpoint-every (seconds, 0: after every experience, or auto)")
     p.add_argument("--eval-cache-mb", type=int, default=None,
                    help="growing_pool's evaluation feature cache, MB (0: off, to measure what it saves); "
                         "default: the library's")
@@ -145,6 +154,8 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     config = RunConfig(**suite_options(args.benchmark, args.data_root), method=args.method,
                        seed=args.seed, eval_split=args.eval_split, precision=args.precision,
                        method_options=parse_set(args.set),
+                       checkpoint_every=args.checkpoint_every if args.checkpoint_every == "auto"
+                       else float(args.checkpoint_every),
                        out=str(out.with_suffix("")) + "-run", overwrite=True, progress=False, plots=False)
 
     def loaded_backbone():
@@ -159,7 +170,8 @@ def main(argv: list[str] | None = None, *, backbone=None, dataset=None) -> dict[
     row["eval_cache_bytes"] = cache_bytes
     for phase, s in row["seconds"].items():
         print(f"{phase:22s} {s:8.1f} s")
-    print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB")
+    print(f"final average accuracy {row['final_average_accuracy']:.2f}, peak memory {row['peak_memory_mb']:.0f} MB, "
+          f"{row['checkpoints_written']} checkpoints")
     result = {**provenance("bench_default_run", argv), "benchmark": args.benchmark, "method": config.method,
               "seed": args.seed, "eval_split": args.eval_split, "precision": args.precision, **row}
     write_json(out, result)

@@ -48,6 +48,16 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _seconds_or_auto(raw: str) -> float | str:
+    """``--checkpoint-every``: a number of seconds or ``auto``."""
+    if raw == "auto":
+        return raw
+    try:
+        return float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds or 'auto', got {raw!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cl-prompts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,9 +131,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the PNG plots")
     r.add_argument("--eval-every", dest="eval_every", type=int, metavar="N",
                    help="evaluate after every N-th experience and the last (default 1)")
-    r.add_argument("--checkpoint-every", dest="checkpoint_every", type=float, metavar="SECONDS",
+    r.add_argument("--checkpoint-every", dest="checkpoint_every", type=_seconds_or_auto, metavar="SECONDS|auto",
                    help="write a checkpoint after an experience once this many seconds have passed since the "
-                        "last (default 0: after every experience; always after the last)")
+                        "last (0: after every experience; always after the last). Default auto: after every "
+                        "experience unless the last checkpoint took over a second to write, then at most "
+                        "about 5%% of the run's time")
     r.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
                    help="skip fitting the out-of-scope threshold after the last experience (CLINC150); "
                         "predictions then carry no out-of-scope flag")

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from cl_prompts.run.checkpoints import (
     LATEST,
     capture_rng_state,
+    checkpoint_due,
     checkpoint_root,
     has_checkpoint,
     load_checkpoint,
@@ -124,3 +125,15 @@ def test_corrupted_pointer_and_missing_checkpoint(tmp_path):
     (checkpoint_root(tmp_path) / LATEST).write_text("{not json")
     with pytest.raises(ValueError, match="pointer .* corrupted"):
         load_checkpoint(tmp_path, None, identity=IDENT, loader=toy_loader)
+
+
+@pytest.mark.parametrize(("every", "since_last", "last_write", "due"), [
+    (0, 0.0, 9.0, True),  # 0: after every experience
+    (120, 119.0, 0.0, False), (120, 120.0, 0.0, True),  # seconds: once that long has passed
+    ("auto", 0.0, 0.0, True),  # nothing written yet
+    ("auto", 0.1, 0.9, True),  # a quick write: after every experience
+    ("auto", 99.0, 5.0, False), ("auto", 100.0, 5.0, True),  # a slow one: 20 times its time first
+])
+def test_checkpoint_due(every, since_last, last_write, due):
+    assert checkpoint_due(every, since_last, last_write, final=False) is due
+    assert checkpoint_due(every, since_last, last_write, final=True)  # the saved model: always

@@ -300,6 +300,19 @@ def test_no_calibrate_flag_turns_the_calibration_off():
     assert config_from_args(_parser().parse_args(["run", "--no-calibrate"])).calibrate is False
 
 
+def test_checkpoint_every_takes_seconds_or_auto(capsys):
+    from cl_prompts.cli import _parser, config_from_args
+
+    def every(*flags):
+        return config_from_args(_parser().parse_args(["run", *flags])).checkpoint_every
+
+    assert every() == "auto" and every("--checkpoint-every", "auto") == "auto"
+    assert every("--checkpoint-every", "0") == 0 and every("--checkpoint-every", "300") == 300
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "--checkpoint-every", "often"])
+    assert "expected a number of seconds or 'auto', got 'often'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text, suffix, match", [
     ('methd = "ranpac"\n', ".toml", r"unknown option\(s\) \['methd'\]"),
     ("method = ", ".toml", "cannot be read"),

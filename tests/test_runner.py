@@ -9,6 +9,7 @@ from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.results import REQUIRED_KEYS, read_results, strip_timings, summary_table
 from cl_prompts.run import RunConfig, run
+import cl_prompts.run.checkpoints as ckpt
 from cl_prompts.run.checkpoints import checkpoint_root, has_checkpoint
 
 METHOD = "prompt_tuning"  # trained by gradient, draws random prompts each experience
@@ -94,7 +95,7 @@ def checkpointed_experiences(out) -> list[int]:
 def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_after_the_last(tmp_path):
     latest = {}
     full = _run_hook(tmp_path / "every", lambda e, s: latest.setdefault(e, checkpointed_experiences(tmp_path / "every")))
-    assert latest == {0: [0], 1: [1], 2: [2], 3: [3]}  # default 0: after every experience
+    assert latest == {0: [0], 1: [1], 2: [2], 3: [3]}  # default auto, quick writes: after every experience
     latest.clear()
     sparse = _run_hook(tmp_path / "sparse", lambda e, s: latest.setdefault(e, checkpointed_experiences(tmp_path / "sparse")),
                        checkpoint_every=1e9)
@@ -110,10 +111,25 @@ def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_afte
     assert not has_checkpoint(tmp_path / "cut")  # nothing to resume: the experiences are all run again
 
 
-@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), "300"])
+def test_auto_checkpoints_after_a_slow_write_wait_for_twenty_times_its_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "AUTO_SLOW_WRITE", -1.0)  # every write counts as slow ...
+    monkeypatch.setattr(ckpt, "AUTO_WORK_PER_WRITE", 1e9)  # ... and no experience is long enough
+    latest = {}
+    out = tmp_path / "auto"
+    slow = _run_hook(out, lambda e, s: latest.setdefault(e, checkpointed_experiences(out)))
+    assert latest == {0: [0], 1: [0], 2: [0], 3: [3]}  # the first (nothing written yet) and the last
+    every = _run_hook(tmp_path / "every", lambda e, s: None, checkpoint_every=0)
+    assert slow["accuracy_matrix"] == every["accuracy_matrix"]
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), "300", "never", None])
 def test_checkpoint_every_must_be_seconds(seconds):
     with pytest.raises(ValueError, match="checkpoint_every must be a number of seconds"):
         RunConfig(checkpoint_every=seconds)
+
+
+def test_checkpoint_every_defaults_to_auto():
+    assert RunConfig().checkpoint_every == "auto" and RunConfig(checkpoint_every=0).checkpoint_every == 0
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):

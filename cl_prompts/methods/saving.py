@@ -40,11 +40,8 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
     """Write ``method.json`` and ``method.safetensors`` (trained tensors only) into ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        k: v.detach().to("cpu").clone().contiguous()  # clone: safetensors refuses shared storage
-        for k, v in model.state_dict().items()
-        if model.saves_backbone or not k.startswith("backbone.")
-    }
+    tensors = _unshared({k: v for k, v in model.state_dict().items()
+                         if model.saves_backbone or not k.startswith("backbone.")})
     backbone = model.backbone
     meta = {
         "format_version": FORMAT_VERSION,
@@ -67,6 +64,21 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
     }
     atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
     atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2))
+
+
+def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors, each with a storage of its own: safetensors refuses shared
+    storage. Only a tensor whose storage an earlier one uses is copied (a checkpoint's Gram
+    matrices are most of its gigabyte, and they are fresh already)."""
+    out, seen = {}, set()
+    for k, v in state.items():
+        v = v.detach().to("cpu")
+        ptr = v.untyped_storage().data_ptr()
+        if ptr in seen or not v.is_contiguous() or v.numel() != v.untyped_storage().nbytes() // v.element_size():
+            v = v.clone(memory_format=torch.contiguous_format)
+        seen.add(v.untyped_storage().data_ptr())
+        out[k] = v
+    return out
 
 
 def _text_max_length(backbone: Any) -> int:

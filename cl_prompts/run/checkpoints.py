@@ -118,6 +118,28 @@ def _fsync_tree(root: Path) -> None:
             os.close(fd)
 
 
+# ``checkpoint_every="auto"``: a checkpoint that took longer than AUTO_SLOW_WRITE seconds to
+# write is followed by the next one only once AUTO_WORK_PER_WRITE times as long has passed, so
+# writing takes at most about 1/21 of the run; quicker ones are written after every experience.
+AUTO_SLOW_WRITE = 1.0
+AUTO_WORK_PER_WRITE = 20.0
+
+
+def checkpoint_due(every: float | str, since_last: float, last_write: float, *, final: bool) -> bool:
+    """Whether a checkpoint is written after this experience.
+
+    every: ``RunConfig.checkpoint_every`` (seconds, 0 for every experience, or ``"auto"``);
+    since_last: seconds since the last checkpoint was written (or the run started);
+    last_write: seconds the last checkpoint took to write (0 before the first);
+    final: the run's last experience, whose checkpoint is the saved model: always due.
+    """
+    if final:
+        return True
+    if every == "auto":
+        return last_write <= AUTO_SLOW_WRITE or since_last >= AUTO_WORK_PER_WRITE * last_write
+    return since_last >= float(every)
+
+
 def checkpoint_root(out_dir: str | os.PathLike) -> Path:
     """``<out_dir>/checkpoint``; refused when it is a symlink (clean-ups would delete its target's files)."""
     root = Path(out_dir) / CHECKPOINT_DIR

@@ -208,7 +208,7 @@ def _experiences(active: ActiveRun) -> None:
         active.loggers.loss(state.train_steps, value)
 
     model.share_observations(workers)  # each rank adds its share of the samples to the statistics
-    last_checkpoint = time.perf_counter()
+    last_checkpoint, last_write = time.perf_counter(), 0.0
     try:
         for e in range(state.next_experience, n_exp):
             n_batches = -(-len(stream.indices("train", e)) // config.batch_size)
@@ -235,14 +235,17 @@ def _experiences(active: ActiveRun) -> None:
             state.peak_memory_mb = max(state.peak_memory_mb, res.peak_memory_mb(config.device)[0])
             if config.progress and workers.is_main and acc[0] is not None:
                 tqdm.write(f"exp {e + 1}/{n_exp}: avg acc on seen {np.mean(acc):.1f}%")
-            # A checkpoint of a wide closed-form model is about 1 GB: written at most every
-            # checkpoint_every seconds; the last one is the saved model.
-            due = e == n_exp - 1 or time.perf_counter() - last_checkpoint >= config.checkpoint_every
-            if due and workers.is_main:
-                ckpt.save_checkpoint(active.setup.work, model, experience=e, state=state.to_dict(),
-                                     identity=active.identity)
+            # A checkpoint of a wide closed-form model is about 1 GB: config.checkpoint_every
+            # says how often; the last one is the saved model.
+            due = ckpt.checkpoint_due(config.checkpoint_every, time.perf_counter() - last_checkpoint,
+                                      last_write, final=e == n_exp - 1)
             if due:
+                start = time.perf_counter()
+                if workers.is_main:
+                    ckpt.save_checkpoint(active.setup.work, model, experience=e, state=state.to_dict(),
+                                         identity=active.identity)
                 last_checkpoint = time.perf_counter()
+                last_write = last_checkpoint - start
             workers.barrier()  # a rank that fails later finds the checkpoint complete
             if active.setup.on_experience_end is not None:
                 with isolated_rng(config.device):  # a callback must not change the rest of the run

@@ -26,7 +26,7 @@ def test_phases_add_up_to_the_run_and_the_accuracy_is_the_run_s(bench, tmp_path)
     s = result["seconds"]
     assert {"loading", "tokenization", "frozen_query_passes", "training", "end_of_experience",
             "evaluation", "key_search", "ridge_solves", "checkpoints", "wall"} <= set(s)
-    assert s["checkpoints"] > 0
+    assert s["checkpoints"] > 0 and result["checkpoints_written"] == 3  # tiny checkpoints: after every experience
     assert 0 < s["ridge_solves"] <= s["end_of_experience"]
     assert result["key_search"]["backend"] in ("faiss", "torch") and result["key_search"]["keys"] == 6
     assert all(v >= 0 for v in s.values()) and s["end_of_experience"] > 0
@@ -37,6 +37,9 @@ def test_phases_add_up_to_the_run_and_the_accuracy_is_the_run_s(bench, tmp_path)
     assert result["method"] == "growing_pool" and result["method_config"]["prompt_length"] == 2
     saved = json.loads(out.read_text())
     assert saved["command"].startswith("python benchmarks/bench_default_run.py") and saved["seconds"] == s
+    last_only = bench.main(["--out", str(tmp_path / "sparse.json"), "--set", *TINY, "--checkpoint-every", "1e9"],
+                           backbone=tiny_text_backbone(), dataset=data)
+    assert last_only["checkpoints_written"] == 1 and last_only["accuracy_matrix"] == result["accuracy_matrix"]
 
 
 def test_timing_leaves_the_timed_functions_as_they_were(bench):
