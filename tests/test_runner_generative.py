@@ -25,7 +25,7 @@ def test_a_few_shot_run_on_a_causal_lm_trains_on_n_per_class_and_answers_with_th
     results = run(config(tmp_path, train_per_class=3, test_per_class=2, label_text=str(labels)), dataset=data)
     assert results["train_samples"] == 4 * 3  # 3 per class, one epoch
     assert len(results["accuracy_matrix"]) == 2
-    assert results["method_config"]["route_weight"] == 1.0  # the causal LM variant's config
+    assert results["method_config"]["route_weight"] == 30.0  # the causal LM variant's config
     assert results["key_search"]["backend"] == "faiss"
     predictor = Predictor.from_pretrained(latest_model_dir(tmp_path / "run"))
     assert predictor.model.answer_texts[0] == "the first one"

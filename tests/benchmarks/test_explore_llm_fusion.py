@@ -58,8 +58,8 @@ def test_the_script_refuses_a_test_run_and_writes_its_grid_for_a_val_run(fusion,
 
 def test_the_chosen_pair_scored_on_a_test_run_at_its_own_settings_gives_its_own_figure(fusion, tmp_path):
     make_test_and_val_runs(tmp_path)
-    # the run's own settings (candidates 2, route_weight 1) are the only pair: the same model, the same figure
-    out = fusion.main([str(tmp_path / "val"), "--candidates", "2", "--weights", "1", "--test-run",
+    # the run's own settings (candidates 2, route_weight 30) are the only pair: the same model, the same figure
+    out = fusion.main([str(tmp_path / "val"), "--candidates", "2", "--weights", "30", "--test-run",
                        str(tmp_path / "test"), "--out", str(tmp_path / "f.json")])
     test = json.loads(out.read_text())["test"]
     assert len(test["per_experience"]) == 2
@@ -96,7 +96,7 @@ def test_score_test_scores_the_validation_runs_own_model_on_the_test_split(fusio
     out = fusion.main([str(tmp_path / "val"), "--candidates", "1", "2", "--weights", "0", "inf", "--score-test",
                        "--out", str(tmp_path / "f.json")])
     test = json.loads(out.read_text())["test"]
-    # the model's own prediction (its candidates 2, route_weight 1) on the test split, computed directly
+    # the model's own prediction (its candidates 2, route_weight 30) on the test split, computed directly
     config = RunConfig(**{**read_config_file(tmp_path / "val" / "results.json"), "eval_split": "test"})
     backbone = load_run_backbone(config)
     model = load_model(latest_model_dir(tmp_path / "val"), backbone).eval()

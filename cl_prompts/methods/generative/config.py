@@ -83,7 +83,8 @@ class GenerativeGrowingPoolConfig(GenerativePromptConfig):
 
     candidates: int = o.option(2, "tasks tried per input (each costs one prompted pass and its "
                                   "classes' answers at test)", o.positive_int)
-    route_weight: float = o.option(1.0, "weight of the routing logits added to the answer scores",
+    # 30: the best mean over three validation grids (docs/llm.md#the-default-route_weight)
+    route_weight: float = o.option(30.0, "weight of the routing logits added to the answer scores",
                                    o.non_negative)
     ridge: float = o.option(100.0, "ridge of the routing classifier (frozen query)", o.positive)
     projection_dim: int = o.projection_dim(10000)
