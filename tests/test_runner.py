@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
+import cl_prompts.run.checkpoints as ckpt
 from cl_prompts.backbones.testing import tiny_text_backbone
 from cl_prompts.data import synthetic_text_dataset
 from cl_prompts.results import REQUIRED_KEYS, read_results, strip_timings, summary_table
 from cl_prompts.run import RunConfig, run
-import cl_prompts.run.checkpoints as ckpt
 from cl_prompts.run.checkpoints import checkpoint_root, has_checkpoint
 
 METHOD = "prompt_tuning"  # trained by gradient, draws random prompts each experience
