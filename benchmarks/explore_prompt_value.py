@@ -3,6 +3,7 @@
     python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 1 2 --epochs 1
     python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 --epochs 1 3 --first-tasks 8
     python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 --epochs 3 --first-tasks 8 --prompt prefix --length 8
+    python benchmarks/explore_prompt_value.py --benchmark hwu64 --seeds 0 --epochs 3 --first-tasks 8 --prompt finetune --lr 2e-5
 
 Variants, each a ridge readout (the routing-free part of ``growing_pool`` and ``ranpac``):
 ``ranpac`` on frozen features; ``ensemble(frozen x2)``, two ridges on independent random
@@ -12,7 +13,9 @@ U(-1, 1) prompt never trained; ``fsa<k>``, the same prompt trained on the first 
 experiences with a cosine head (first-session adaptation, as RanPAC's phase one and APER;
 ``k`` = all experiences is joint prompt tuning: not continual, the ceiling of what one
 learned input prompt could add). Each prompted variant alone, its logits summed with the
-frozen ridge's, and its features concatenated with the frozen ones.
+frozen ridge's, and its features concatenated with the frozen ones. ``--prompt finetune``
+trains every weight of a copy of the encoder instead of a prompt (``finetune-fsa<k>``):
+with all experiences, how far any joint adaptation of the backbone lifts the same readout.
 
 Features of the last 4 layers of MiniLM-L6 (frozen, or through a 32-token input prompt;
 ``--prompt prefix``: key/value prefixes of ``--length`` on every layer instead, as prefix tuning)
@@ -25,6 +28,7 @@ mean over experiences of each experience's accuracy.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -42,6 +46,7 @@ from cl_prompts.run import RunConfig
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "explore_prompt_value"
 LAYERS, PROMPT_LEN, BATCH = 4, 32, 64
+FINETUNE_HEAD_LR = 1e-3  # the `finetune` method's head_lr
 
 
 def prompted(bb, x: dict, prompt: torch.Tensor | None):
@@ -96,6 +101,30 @@ def train_prompt(bb, tokens, y, classes, prompt, epochs, lr, seed, feature="laye
     return prompt.detach()
 
 
+def finetune_encoder(bb, tokens, y, classes, epochs, lr, seed, feature="layers"):
+    """A copy of ``bb`` with every weight trained at ``lr`` with a cosine head over ``classes``
+    (AdamW, weight decay 0.01, the head at 1e-3: the ``finetune`` method's optimiser), frozen again."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.nonzero(torch.isin(y, torch.tensor(classes))).flatten()
+    remap = {c: i for i, c in enumerate(classes)}
+    tuned = copy.deepcopy(bb)
+    tuned.requires_grad_(True)
+    width = bb.hidden_size * (LAYERS if feature == "layers" else 1)
+    head = torch.nn.Parameter(torch.randn(len(classes), width, generator=g) * 0.02)
+    opt = torch.optim.AdamW([{"params": list(tuned.parameters())}, {"params": [head], "lr": FINETUNE_HEAD_LR}],
+                            lr=lr, weight_decay=0.01)
+    for _ in range(epochs):
+        for b in idx[torch.randperm(len(idx), generator=g)].split(32):
+            out = prompted(tuned, trim_padding({k: v[b] for k, v in tokens.items()}), None)
+            f = out.layer_features() if feature == "layers" else out.pooled
+            logits = 16.0 * F.normalize(f, dim=-1) @ F.normalize(head, dim=-1).T
+            loss = F.cross_entropy(logits, torch.tensor([remap[int(c)] for c in y[b]]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return tuned.requires_grad_(False).eval()
+
+
 def ridge_logits(train_f, train_y, val_f, num_classes, seed, ridge=100.0, dim=10000):
     torch.manual_seed(seed)
     stats = RidgeStatistics(train_f.shape[1], num_classes, dim)
@@ -119,8 +148,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--first-tasks", type=int, default=1, help="experiences the prompt trains on")
     ap.add_argument("--feature", default="layers", choices=["layers", "pooled"])
-    ap.add_argument("--prompt", default="input", choices=["input", "prefix"],
-                    help="an input prompt of --length tokens, or key/value prefixes of --length on every layer")
+    ap.add_argument("--prompt", default="input", choices=["input", "prefix", "finetune"],
+                    help="an input prompt of --length tokens, key/value prefixes of --length on every layer, "
+                         "or no prompt and every weight of the encoder trained (AdamW; --lr 2e-5 as `finetune`)")
     ap.add_argument("--length", type=int, default=PROMPT_LEN)
     ap.add_argument("--out", default=None,
                     help="results JSON (default benchmarks/results/prompt_value/<benchmark>-fsa<k>.json)")
@@ -146,15 +176,21 @@ def main() -> None:
     frozen = cached("frozen", lambda: (features(bb, tr, None), features(bb, va, None)))
     rows = {}
     for seed in args.seeds:
-        init = initial_prompt(bb, args.prompt, args.length, seed)
-        kind = "" if (args.prompt, args.length) == ("input", PROMPT_LEN) else f"{args.prompt}{args.length}-"
-        variants = {f"{kind}untrained": cached(f"{kind}untrained-s{seed}",
-                                               lambda init=init: (features(bb, tr, init), features(bb, va, init)))}
         first = [c for e in exps[: args.first_tasks] for c in e]
+        if args.prompt == "finetune":  # no prompt: the untrained variant would be the frozen one
+            kind, variants, init = "finetune-", {}, None
+        else:
+            init = initial_prompt(bb, args.prompt, args.length, seed)
+            kind = "" if (args.prompt, args.length) == ("input", PROMPT_LEN) else f"{args.prompt}{args.length}-"
+            variants = {f"{kind}untrained": cached(f"{kind}untrained-s{seed}",
+                                                   lambda init=init: (features(bb, tr, init), features(bb, va, init)))}
         for ep in args.epochs:
             name = f"{kind}fsa{args.first_tasks}-{args.feature}-e{ep}-lr{args.lr:g}-s{seed}"
 
             def make(ep=ep, first=first, init=init, seed=seed):
+                if args.prompt == "finetune":
+                    tuned = finetune_encoder(bb, tr, ty, first, ep, args.lr, seed, args.feature)
+                    return features(tuned, tr, None), features(tuned, va, None)
                 p = train_prompt(bb, tr, ty, first, init, ep, args.lr, seed, args.feature)
                 return features(bb, tr, p), features(bb, va, p)
             variants[name] = cached(name, make)

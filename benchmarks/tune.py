@@ -10,7 +10,13 @@ the test data are never read. Options that only change predictions
 and seeds given: the one with the best mean final validation accuracy over every (benchmark, seed)
 pair (ties: the earlier trial). One seed cannot separate settings a few tenths apart (the seed
 alone moves HWU64's validation accuracy by up to 0.8), so ``--seeds 0 1 2`` ranks by a mean of three.
-``<out>/tune.json`` lists every trial and the choice; a trial already in it is reused.
+``<out>/tune.json`` lists every trial and the choice; a trial already in it is reused, and
+a folder holds the trials of one backbone and protocol (``SETTING``) only.
+
+On a causal LM the grids are ``CAUSAL_GRIDS`` (``tune_grids.py``), with the LLM protocol's options:
+
+    python benchmarks/tune.py --backbone smollm2 --query-encoder minilm --benchmarks hwu64 \
+        --train-per-class 20 --test-per-class 5 --batch-size 16 --out benchmarks/results/tune-llm-hwu64-fs20
 """
 
 from __future__ import annotations
@@ -25,86 +31,20 @@ from typing import Any
 import numpy as np
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
+from tune_grids import ADDED_OPTIONS, CAUSAL_GRIDS, GRIDS, PREDICTION_ONLY, Grid
 
 from cl_prompts.data import load_benchmark
 from cl_prompts.methods import load_model
+from cl_prompts.methods.registry import is_causal
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, read_results
 from cl_prompts.run import RunConfig, run
 from cl_prompts.run import checkpoints as ckpt
 from cl_prompts.run.loop import TokenizedStream
 
-# The grid of each method: option -> values, trials are the product in this order; a list
-# of such grids is their union (a later, narrower grid around an earlier choice).
-Grid = dict[str, list[Any]]
-GRIDS: dict[str, Grid | list[Grid]] = {
-    "ranpac": [{"layers": [1, 2, 4], "ridge": [10.0, 100.0, 300.0, 1000.0], "projection_dim": [5000]},
-               # RanPAC's own width (10,000) with the deepest feature choices
-               {"layers": [4, 6], "ridge": [100.0], "projection_dim": [10000]}],
-    "slda": {"layers": [1, 2, 4], "shrinkage": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]},
-    "ncm": {"layers": [1, 2, 4], "metric": ["cosine", "euclidean"]},
-    # layers 4 came from an earlier grid ({"layers": [1, 4], "candidates", "fusion_weight"}:
-    # benchmarks/results/tune-growing_pool); these re-chose the routing and fusion with it, the
-    # second with ranpac's choice of 10,000 random features.
-    # cross_task_passes 0 pins what those grids ran with (its default is 2 since the last grid).
-    "growing_pool": [{"ridge": [100.0, 300.0], "candidates": [1, 2, 3], "fusion_weight": [0.25, 0.5, 1.0, 2.0],
-                      "projection_dim": [5000], "cross_task_passes": [0]},
-                     {"ridge": [100.0], "projection_dim": [10000], "candidates": [1, 2, 3],
-                      "fusion_weight": [0.5, 1.0, 2.0], "cross_task_passes": [0]},
-                     # one epoch is about 40 optimiser steps per task: whether faster prompt
-                     # learning sharpens the prompted readout
-                     {"ridge": [100.0], "projection_dim": [10000], "lr": [3e-2, 1e-1], "candidates": [1, 2, 3],
-                      "fusion_weight": [0.5, 1.0, 2.0], "cross_task_passes": [0]},
-                     # the prompted readout also fitted on samples through earlier tasks' prompts
-                     {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "candidates": [1, 2, 3],
-                      "fusion_weight": [0.5, 1.0, 2.0]},
-                     # a quarter of the prompted compute (8 tokens), and the head that trains the prompts
-                     {"ridge": [100.0], "projection_dim": [10000], "cross_task_passes": [2], "prompt_length": [8],
-                      "head": ["cosine", "linear"], "candidates": [2], "fusion_weight": [0.5]}],
-    # The paper methods and the references: each grid's first trial is the paper's (or the
-    # documented) configuration; the rest are the choices a text user would try first: the
-    # official code's key initialisation and E-prompt copy, a separate head learning rate
-    # (one epoch is about 40 steps per task, little for a head at a prompt's rate), the
-    # classifier feature, shorter prompts for short inputs, the lr.
-    "dualprompt": [{"key_init": ["as_prompts", "jax_uniform"]},
-                   {"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [None, 1e-2, 3e-2]},
-                   # one option at a time around that choice: the official code's clipping, a schedule
-                   *({"key_init": ["jax_uniform"], "copy_previous_prompt": [True], "head_lr": [3e-2], **g}
-                     for g in ({"grad_clip": [1.0]}, {"lr_schedule": ["cosine"]}))],
-    "l2p": [{"key_init": ["as_prompts", "jax_uniform"], "feature": ["prompt", "pooled"]},
-            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2]},  # the head below lr 0.03
-            # the official code's clipping at 1.0: the paper's configuration in full, then the choice above
-            {"key_init": ["as_prompts"], "feature": ["prompt"], "grad_clip": [1.0]},
-            {"key_init": ["as_prompts"], "feature": ["pooled"], "head_lr": [1e-2], "grad_clip": [1.0]}],
-    "coda_prompt": [{"lr": [1e-3, 1e-2], "head_lr": [None, 1e-2]},
-                    {"lr": [1e-3], "head_lr": [1e-2], "lr_schedule": ["cosine"]}],  # its paper's schedule
-    "prompt_tuning": {"prompt_length": [20, 5], "head_lr": [None, 3e-2]},
-    "linear_probe": [{"lr": [1e-2, 3e-2, 1e-1], "head": ["linear", "cosine"]},
-                     {"lr": [3e-3], "head": ["linear", "cosine"]},  # below the grid's best edge
-                     {"lr": [1e-2], "head": ["cosine"], "lr_schedule": ["cosine"]}],
-    "joint": [{"lr": [1e-2, 3e-2], "head": ["linear", "cosine"]},
-              {"lr": [3e-3], "head": ["cosine"]}],  # below the grid's best edge
-    # the forgetting reference: its documented rates and slower ones (a smaller step per task
-    # moves the shared encoder and head less); no logit masking, which would make it another method
-    "finetune": {"lr": [2e-5, 5e-6], "head_lr": [1e-3, 1e-4]},
-}
-# Options added to a method's grid after trials were recorded without them, with the value
-# those trials ran with: a recorded trial that lacks one counts as having that value.
-ADDED_OPTIONS: dict[str, dict[str, Any]] = {
-    "ranpac": {"layers": 1, "projection_dim": 5000},
-    "slda": {"layers": 1},
-    "ncm": {"layers": 1},
-    "growing_pool": {"layers": 1, "projection_dim": 5000, "lr": 1e-2, "cross_task_passes": 0, "prompt_length": 32,
-                     "head": "cosine"},
-    "dualprompt": {"copy_previous_prompt": False, "head_lr": None, "grad_clip": None, "lr_schedule": "constant"},
-    "linear_probe": {"lr_schedule": "constant"},
-    "coda_prompt": {"lr_schedule": "constant"},
-    "l2p": {"head_lr": None, "grad_clip": None},
-}
-# Options that only change predictions, not what is trained or accumulated: one run is
-# trained per setting of the other options, and each of these is evaluated on its final
-# model (the final row of the accuracy matrix, which is all final accuracy needs).
-PREDICTION_ONLY: dict[str, tuple[str, ...]] = {"growing_pool": ("candidates", "fusion_weight")}
+# What every trial of one tune folder shares besides the benchmark: trials made under
+# another backbone or protocol are not comparable and are never reused.
+SETTING = ("backbone", "query_encoder", "train_per_class", "test_per_class", "experiences", "batch_size")
 
 
 def _grids(method: str, grid: dict[str, Grid | list[Grid]]) -> list[Grid]:
@@ -130,13 +70,16 @@ def trials(method: str, grid: dict[str, Grid | list[Grid]] = GRIDS) -> list[dict
     return out
 
 
-def full_options(options: dict[str, Any], method: str | None) -> dict[str, Any]:
+def full_options(options: dict[str, Any], method: str | None,
+                 added: dict[str, dict[str, Any]] = ADDED_OPTIONS,
+                 grid: dict[str, Grid | list[Grid]] = GRIDS) -> dict[str, Any]:
     """A recorded trial's options with the later-added ones of its method's grid filled in."""
-    added = {k: v for k, v in ADDED_OPTIONS.get(method, {}).items() if k in grid_options(method)}
-    return {**added, **options}
+    filled = {k: v for k, v in added.get(method, {}).items() if k in grid_options(method, grid)}
+    return {**filled, **options}
 
 
-def choose(records: list[dict[str, Any]], benchmarks: list[str], seeds: list[int] | None = None) -> dict[str, Any]:
+def choose(records: list[dict[str, Any]], benchmarks: list[str], seeds: list[int] | None = None,
+           added: dict[str, dict[str, Any]] = ADDED_OPTIONS) -> dict[str, Any]:
     """The trial with the best mean validation accuracy over ``benchmarks`` x ``seeds`` (first on
     ties); a setting lacking any pair is not a candidate. ``seeds=None``: records of any one seed
     (a record without one counts as seed 0). ``val_accuracy`` of the result is per benchmark, a
@@ -144,7 +87,7 @@ def choose(records: list[dict[str, Any]], benchmarks: list[str], seeds: list[int
     seeds = [0] if seeds is None else list(seeds)
     by_options: dict[str, dict[tuple[str, int], float]] = {}
     for r in records:
-        key = json.dumps(full_options(r["options"], r.get("method")), sort_keys=True)
+        key = json.dumps(full_options(r["options"], r.get("method"), added), sort_keys=True)
         by_options.setdefault(key, {})[(r["benchmark"], r.get("seed", 0))] = r["val_accuracy"]
     pairs = [(b, s) for b in benchmarks for s in seeds]
     complete = {k: v for k, v in by_options.items() if all(p in v for p in pairs)}
@@ -190,7 +133,7 @@ def final_accuracies(model, stream: TokenizedStream, variants: list[dict[str, An
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=sorted(GRIDS))
+    p.add_argument("--methods", nargs="+", help="default: every method with a grid for the backbone")
     p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
     p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
     p.add_argument("--backbone", default="minilm")
@@ -199,6 +142,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grid", type=json.loads, default={},
                    help='JSON {method: grid or list of grids} replacing those methods\' grids of GRIDS, '
                         'e.g. \'{"ranpac": {"ridge": [100], "projection_dim": [10000]}}\'')
+    p.add_argument("--query-encoder", help="a causal LM's query from this sentence encoder (e.g. minilm)")
+    p.add_argument("--train-per-class", type=int, help="the few-shot protocol: training samples per class")
+    p.add_argument("--test-per-class", type=int, help="evaluated (validation) samples per class")
+    p.add_argument("--experiences", type=int, help="experiences of every benchmark (default: the suite's)")
+    p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="skip CLINC150's out-of-scope calibration (long on a causal LM; accuracy is unchanged)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benchmarks/results/tune")
     return p.parse_args(argv)
@@ -210,28 +160,41 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
     args = parse_args(argv)
     if not isinstance(args.grid, dict) or not all(isinstance(g, (dict, list)) for g in args.grid.values()):
         raise ValueError(f"--grid must be a JSON object of method -> grid (or list of grids), got {args.grid!r}")
-    grids = {**GRIDS, **args.grid}
     suites = suites or {b: suite_options(b, args.data_root) for b in args.benchmarks}
+    setting = {k: getattr(args, k) for k in SETTING}
+    shared = {k: v for k, v in setting.items() if v is not None and k != "experiences"}
+    shared.update({"device": args.device, "calibrate": args.calibrate})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "tune.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {"trials": [], "chosen": {}}
+    doc = json.loads(path.read_text()) if path.is_file() else {"trials": [], "chosen": {}, "setting": setting}
+    if doc.get("setting", setting) != setting:
+        diff = {k: (doc["setting"].get(k), v) for k, v in setting.items() if doc["setting"].get(k) != v}
+        raise ValueError(f"{path} holds trials made with other settings (theirs, these): {diff}; "
+                         "use another --out")
+    doc["setting"] = setting
     if backbone is None:
-        from cl_prompts.backbones import BackboneConfig, load_backbone
+        from cl_prompts.run.runner import load_run_backbone
 
-        backbone = load_backbone(BackboneConfig(name_or_path=args.backbone))
+        backbone = load_run_backbone(RunConfig(**shared))
+    causal = is_causal(backbone)
+    grids = {**(CAUSAL_GRIDS if causal else GRIDS), **args.grid}
+    added = {} if causal else ADDED_OPTIONS  # the encoder grids' history only
+    methods = args.methods or sorted(CAUSAL_GRIDS if causal else GRIDS)
     for name, options in suites.items():
         dataset = None
         stream = None
         for seed in args.seeds:
-            base = RunConfig(**options, backbone=args.backbone, eval_split="val", seed=seed, device=args.device)
+            experiences = {"experiences": args.experiences} if args.experiences else {}
+            base = RunConfig(**{**options, **experiences}, **shared, eval_split="val", seed=seed)
             if dataset is None:
                 dataset = load_benchmark(base)  # validation split: the test data are not read
-            for method in args.methods:
-                post = PREDICTION_ONLY.get(method, ())
+            for method in methods:
+                post = PREDICTION_ONLY.get(method, ()) if not causal else ()
                 pending = [opts for opts in trials(method, grids)
                            if not any(t["method"] == method and t["benchmark"] == name and t["seed"] == seed
-                                      and full_options(t["options"], method) == full_options(opts, method)
+                                      and full_options(t["options"], method, added, grids)
+                                      == full_options(opts, method, added, grids)
                                       for t in doc["trials"])]
                 groups: dict[str, list[dict[str, Any]]] = {}  # one trained run per setting of the other options
                 for opts in pending:
@@ -243,13 +206,17 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                     parts = [name, method, *(f"{k}{v}" for k, v in trained.items())] + ([f"seed{seed}"] if seed else [])
                     run_dir = out / "runs" / "-".join(parts)
                     # the implicit values spelled out: a later change of a default does not change the trial
-                    explicit = {k: v for k, v in full_options(trained, method).items() if k not in post}
+                    explicit = {k: v for k, v in full_options(trained, method, added, grids).items()
+                                if k not in post}
                     train_trial(base, method, explicit, run_dir, backbone, dataset)
-                    model = load_model(ckpt.latest_model_dir(run_dir), backbone)
-                    if stream is None:
-                        stream = TokenizedStream(dataset, backbone, args.device)
-                    variants = [{k: v for k, v in opts.items() if k in post} for opts in group]
-                    accuracies = final_accuracies(model, stream, variants, base.eval_batch_size)
+                    if post:
+                        model = load_model(ckpt.latest_model_dir(run_dir), backbone)
+                        if stream is None:
+                            stream = TokenizedStream(dataset, backbone, args.device)
+                        variants = [{k: v for k, v in opts.items() if k in post} for opts in group]
+                        accuracies = final_accuracies(model, stream, variants, base.eval_batch_size)
+                    else:  # the run's own final evaluation is the same measure
+                        accuracies = [read_results(run_dir)["final_average_accuracy"]]
                     seconds = round((time.perf_counter() - start) / len(group), 1)
                     for opts, val in zip(group, accuracies, strict=True):
                         doc["trials"].append({"method": method, "benchmark": name, "seed": seed, "options": opts,
@@ -258,9 +225,9 @@ def main(argv=None, *, backbone=None, suites: dict[str, dict[str, Any]] | None =
                     write_json(path, doc)
     prov = provenance("tune", argv, device=args.device)
     command = prov["command"]
-    for method in args.methods:
+    for method in methods:
         records = [t for t in doc["trials"] if t["method"] == method]
-        doc["chosen"][method] = {**choose(records, list(suites), args.seeds), "benchmarks": list(suites),
+        doc["chosen"][method] = {**choose(records, list(suites), args.seeds, added), "benchmarks": list(suites),
                                  "command": command}
         print(f"[tune] {method}: chosen {doc['chosen'][method]}")
     doc.update(prov)  # the latest; each choice keeps the command that made it

@@ -63,3 +63,19 @@ def test_prefix_prompts_cover_every_layer_and_train_like_input_prompts(probe, mo
         moved = init.clone()
         moved[layer] += 1.0
         assert not torch.allclose(probe.features(bb, tokens, moved), base)
+
+
+def test_finetune_encoder_trains_a_copy_and_leaves_the_backbone_frozen(probe, monkeypatch):
+    monkeypatch.setattr(probe, "LAYERS", 2)
+    bb = tiny_text_backbone()
+    before = {k: v.clone() for k, v in bb.state_dict().items()}
+    tokens = bb.tokenize([f"sentence number {i}" for i in range(12)])
+    y = torch.arange(12) % 3
+    tuned = probe.finetune_encoder(bb, tokens, y, [0, 1, 2], epochs=1, lr=1e-3, seed=0)
+    assert all(torch.equal(before[k], v) for k, v in bb.state_dict().items())
+    assert tuned is not bb and not any(p.requires_grad for p in tuned.parameters())
+    changed = [k for k, v in tuned.state_dict().items() if not torch.equal(before[k], v)]
+    assert any("encoder.layer.0" in k for k in changed) and any("encoder.layer.1" in k for k in changed)
+    feats = probe.features(tuned, tokens, None)
+    assert feats.shape == (12, 2 * bb.hidden_size)
+    assert not torch.allclose(feats, probe.features(bb, tokens, None))

@@ -130,3 +130,27 @@ def test_grid_option_replaces_a_methods_grid(tune, tmp_path):
     assert doc["chosen"]["slda"]["options"] in [t["options"] for t in doc["trials"]]
     with pytest.raises(ValueError, match="--grid"):
         tune.main([*args[:-1], '["not", "a", "grid"]'], backbone=tiny_text_backbone(max_length=16), suites=suites)
+
+
+def test_a_causal_lm_gets_its_own_grids_and_keeps_its_protocol(tune, tmp_path):
+    from cl_prompts.backbones.testing import tiny_causal_lm
+
+    ds = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=6, test_per_class=4)
+    suites = {"toy": {"benchmark": f"file:{_write(tmp_path / 'train.csv', ds.train, ds.class_names)}",
+                      "experiences": 2}}
+    out = tmp_path / "out"
+    args = ["--methods", "prompt_tuning", "--backbone", "tiny-llama", "--train-per-class", "4",
+            "--batch-size", "4", "--out", str(out), "--grid", '{"prompt_tuning": {"lr": [0.03, 0.3]}}']
+    doc = tune.main(args, backbone=tiny_causal_lm(), suites=suites)
+    assert [t["options"] for t in doc["trials"]] == [{"lr": 0.03}, {"lr": 0.3}]
+    for trial, run_dir in zip(doc["trials"], sorted((out / "runs").iterdir()), strict=True):
+        results = json.loads((run_dir / "results.json").read_text())
+        assert results["eval_split"] == "val" and results["config"]["train_per_class"] == 4
+        assert results["config"]["method_options"] == trial["options"]  # no encoder-grid options added
+        assert trial["val_accuracy"] == results["final_average_accuracy"]
+    assert doc["setting"]["train_per_class"] == 4 and doc["chosen"]["prompt_tuning"]["options"] in (
+        {"lr": 0.03}, {"lr": 0.3})
+    assert set(tune.CAUSAL_GRIDS) == {"prompt_tuning", "progressive_prompts", "l2p", "finetune"}
+    # trials of another protocol are never mixed into this folder
+    with pytest.raises(ValueError, match="train_per_class"):
+        tune.main([a if a != "4" else "8" for a in args], backbone=tiny_causal_lm(), suites=suites)
