@@ -164,8 +164,7 @@ def main(argv=None) -> Path:
     note = (f"\nFinal average accuracy: mean over the experiences of the accuracy after the last "
             f"one (%). {FORGETTING} Train time: seconds, summed over experiences, "
             f"{platform.processor() or platform.machine()}, device {args.device}.\n")
-    # the tunings are of the encoder methods: a causal LM's methods have their own configs
-    note += validation_table([] if causal else args.tune, sorted({r["method"] for r in results}), args.benchmark)
+    note += validation_table(args.tune, sorted({r["method"] for r in results}), args.benchmark, args.backbone, causal)
     (out / "headline.md").write_text(header + table + note, encoding="utf-8")
     doc = {
         **provenance("headline", argv, device=args.device),
@@ -179,14 +178,20 @@ def main(argv=None) -> Path:
     return out / "headline.md"
 
 
-def validation_table(tune_files: list[str], methods: list[str], benchmark: str) -> str:
-    """Markdown: the settings each method runs with, and the validation accuracy that chose them."""
+def validation_table(tune_files: list[str], methods: list[str], benchmark: str, backbone: str = "minilm",
+                     causal: bool = False) -> str:
+    """Markdown: the settings each method runs with, and the validation accuracy that chose them;
+    only the tunings made on ``backbone`` count (a tune.json without a ``setting`` was made on
+    MiniLM: a causal LM's methods share names with the encoder ones, not their configs)."""
     entries: dict[str, list[dict]] = {}
     for f in tune_files:
-        for m, c in json.loads(Path(f).read_text()).get("chosen", {}).items():
+        doc = json.loads(Path(f).read_text())
+        if doc.get("setting", {}).get("backbone", "minilm") != backbone:
+            continue
+        for m, c in doc.get("chosen", {}).items():
             entries.setdefault(m, []).append(c)
     # Several tunings of one method: the one whose choice is the method's current default.
-    chosen = {m: c for m, cs in entries.items() for c in cs[::-1] if matches_defaults(m, c["options"])}
+    chosen = {m: c for m, cs in entries.items() for c in cs[::-1] if matches_defaults(m, c["options"], causal)}
     rows = ["", "Settings chosen on validation data (benchmarks/tune.py or choose_from_runs.py; mean over "
             "the tuning benchmarks, and this benchmark's own validation accuracy):", "",
             "| method | chosen options | mean val acc (%) | val acc here (%) |", "|---|---|---|---|"]
@@ -242,11 +247,12 @@ def run_differences(results: dict, base: Any) -> list[str]:
             if saved.get(k, getattr(defaults, k)) != getattr(base, k)]
 
 
-def matches_defaults(method: str, options: dict) -> bool:
-    """Whether every option of a tuning's choice equals the default of ``method``'s config."""
+def matches_defaults(method: str, options: dict, causal: bool = False) -> bool:
+    """Whether every option of a tuning's choice equals the default of ``method``'s config (on a
+    causal LM: of its variant there)."""
     from cl_prompts.methods import get_method_class
 
-    defaults = get_method_class(method).config_class()
+    defaults = get_method_class(method, causal).config_class()
     return all(getattr(defaults, k, None) == v for k, v in options.items())
 
 

@@ -436,3 +436,13 @@ def test_precision_flag_runs_the_encoder_in_bf16_and_is_part_of_the_run(csv_path
     assert auto["config"]["precision"] == "auto" and auto["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
     with pytest.raises(SystemExit):
         main(_args(csv_path, tmp_path / "fp8", "--precision", "fp8"))
+
+
+def test_headline_reads_only_the_tunings_made_on_its_backbone(tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
+    llm = tmp_path / "llm.json"  # a causal LM's l2p shares the name, not the config, of the encoder's
+    llm.write_text(json.dumps({"setting": {"backbone": "smollm2"}, "chosen": {"l2p": {
+        "options": {"lr": 0.03}, "mean_val_accuracy": 12.5, "val_accuracy": {"hwu64": 12.5}}}}))
+    assert "| l2p | not tuned" in headline.validation_table([str(llm)], ["l2p"], "hwu64", "minilm")
+    table = headline.validation_table([str(llm)], ["l2p"], "hwu64", "smollm2", causal=True)
+    assert '| l2p | `{"lr": 0.03}` | 12.50 | 12.50 |' in table
