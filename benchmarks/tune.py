@@ -42,8 +42,8 @@ from cl_prompts.run import RunConfig, run
 from cl_prompts.run import checkpoints as ckpt
 from cl_prompts.run.loop import TokenizedStream
 
-# What every trial of one tune folder shares besides the benchmark: trials made under
-# another backbone or protocol are not comparable and are never reused.
+# What the runs of one tune folder share besides the benchmark: runs made with another
+# backbone or protocol are not comparable, so a folder never mixes them.
 SETTING = ("backbone", "query_encoder", "train_per_class", "test_per_class", "experiences", "batch_size")
 
 
