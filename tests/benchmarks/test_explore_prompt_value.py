@@ -14,6 +14,15 @@ def probe(benchmark_script):
     return benchmark_script("explore_prompt_value")
 
 
+@pytest.fixture
+def toy(probe, monkeypatch):
+    """A tiny backbone read at 2 layers, its weights as they start, 12 tokenized sentences, 3 labels."""
+    monkeypatch.setattr(probe, "LAYERS", 2)
+    bb = tiny_text_backbone()
+    before = {k: v.clone() for k, v in bb.state_dict().items()}
+    return bb, before, bb.tokenize([f"sentence number {i}" for i in range(12)]), torch.arange(12) % 3
+
+
 def test_score_is_the_mean_over_experiences_of_their_accuracy(probe):
     y = torch.tensor([0, 0, 1, 2, 2, 2])
     logits = F.one_hot(torch.tensor([0, 1, 1, 2, 0, 0]), 3).float()  # exp [0,1]: 2/3 right; exp [2]: 1/3
@@ -32,12 +41,8 @@ def test_ridge_logits_depend_on_the_projection_seed_only(probe):
     assert probe.score(easy, y[60:], [[0, 1, 2, 3]]) >= 95  # well-separated classes, light ridge
 
 
-def test_train_prompt_changes_the_prompt_and_leaves_the_backbone_frozen(probe, monkeypatch):
-    monkeypatch.setattr(probe, "LAYERS", 2)
-    bb = tiny_text_backbone()
-    before = {k: v.clone() for k, v in bb.state_dict().items()}
-    tokens = bb.tokenize([f"sentence number {i}" for i in range(12)])
-    y = torch.arange(12) % 3
+def test_train_prompt_changes_the_prompt_and_leaves_the_backbone_frozen(probe, toy):
+    bb, before, tokens, y = toy
     init = torch.zeros(4, bb.hidden_size)
     prompt = probe.train_prompt(bb, tokens, y, [0, 1], init, epochs=1, lr=1e-2, seed=0)
     assert prompt.shape == init.shape and not torch.equal(prompt, init) and torch.equal(init, torch.zeros_like(init))
@@ -65,12 +70,8 @@ def test_prefix_prompts_cover_every_layer_and_train_like_input_prompts(probe, mo
         assert not torch.allclose(probe.features(bb, tokens, moved), base)
 
 
-def test_finetune_encoder_trains_a_copy_and_leaves_the_backbone_frozen(probe, monkeypatch):
-    monkeypatch.setattr(probe, "LAYERS", 2)
-    bb = tiny_text_backbone()
-    before = {k: v.clone() for k, v in bb.state_dict().items()}
-    tokens = bb.tokenize([f"sentence number {i}" for i in range(12)])
-    y = torch.arange(12) % 3
+def test_finetune_encoder_trains_a_copy_and_leaves_the_backbone_frozen(probe, toy):
+    bb, before, tokens, y = toy
     tuned = probe.finetune_encoder(bb, tokens, y, [0, 1, 2], epochs=1, lr=1e-3, seed=0)
     assert all(torch.equal(before[k], v) for k, v in bb.state_dict().items())
     assert tuned is not bb and not any(p.requires_grad for p in tuned.parameters())
