@@ -140,7 +140,8 @@ def main(argv=None) -> Path:
     if args.score_test:
         doc["test"] = own_model_on_test(args, results, best)
         print(f"test, chosen pair: final average accuracy {doc['test']['final_average_accuracy']:.2f} "
-              f"(the run's own settings: {doc['test']['at_run_settings']:.2f})")
+              f"(the run's own settings: {doc['test']['at_run_settings']:.2f}; "
+              f"the routing alone: {doc['test']['routing_alone']:.2f})")
     doc["seconds"] = round(time.perf_counter() - started, 1)  # the scoring of validation and test
     write_json(args.out, doc)
     for g in doc["grid"]:
@@ -158,10 +159,11 @@ def own_model_on_test(args: argparse.Namespace, results: dict, best: dict) -> di
     class_task = model.class_task.cpu()
     per = per_experience_accuracy(t, class_task, m, w)
     own = per_experience_accuracy(t, class_task, own_m, own_w)
+    alone = per_experience_accuracy(t, class_task, 1, math.inf)
     task_id = task_id_accuracy(t, class_task)
     return {"run": str(args.run_dir), "split": "test", "test_samples": int(len(t["y"])), "per_experience": per,
             "final_average_accuracy": sum(per) / len(per), "task_id_accuracy": task_id,
-            "at_run_settings": sum(own) / len(own)}
+            "at_run_settings": sum(own) / len(own), "routing_alone": sum(alone) / len(alone)}
 
 
 def _weight(w: float) -> float | str:

@@ -101,13 +101,16 @@ def test_score_test_scores_the_validation_runs_own_model_on_the_test_split(fusio
     backbone = load_run_backbone(config)
     model = load_model(latest_model_dir(tmp_path / "val"), backbone).eval()
     stream = TokenizedStream(run_subset(load_benchmark(config), config), backbone, "cpu")
-    per = []
+    per, alone = [], []
     with torch.no_grad():
         for e in range(len(stream.experiences)):
             x, y = stream.batch("test", stream.indices("test", e))
             per.append(100.0 * float((model(x).argmax(-1) == y).float().mean()))
+            route, _ = model.candidate_tasks(x)
+            alone.append(100.0 * float((route.argmax(-1) == y).float().mean()))
     assert test["split"] == "test" and test["test_samples"] == sum(len(stream.indices("test", e)) for e in range(2))
     assert test["at_run_settings"] == pytest.approx(sum(per) / len(per))
+    assert test["routing_alone"] == pytest.approx(sum(alone) / len(alone))
     assert test["final_average_accuracy"] == pytest.approx(sum(test["per_experience"]) / 2)
     with pytest.raises(SystemExit):  # one or the other
         fusion.main([str(tmp_path / "val"), "--score-test", "--test-run", str(tmp_path / "test"),

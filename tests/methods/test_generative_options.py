@@ -25,9 +25,16 @@ def test_the_ranking_loss_adds_the_cross_entropy_over_the_open_experiences_answe
     scores = lm.answer_log_likelihood(x, prompts, answers)  # (B, 3): targets 2, 0, 1 are columns 2, 0, 1
     want = lm.answer_loss(x, prompts, [answers[int(c)] for c in y]) + 0.5 * cross_entropy(scores, y)
     torch.testing.assert_close(loss, want)
-    plain = built(name, lm)
+    plain = built(name, lm, rank_weight=0.0)
     plain.begin_experience(0, classes)
     torch.testing.assert_close(plain.training_loss(x, y, observe=False), lm.answer_loss(x, prompts, [answers[int(c)] for c in y]))
+
+
+def test_only_growing_pool_trains_with_the_ranking_loss_by_default(lm):  # noqa: F811
+    assert built("growing_pool", lm).config.rank_weight == 1.0  # chosen on validation (docs/llm.md)
+    assert built("growing_pool", lm).config.candidates == 3
+    for name in ("prompt_tuning", "progressive_prompts", "l2p"):
+        assert built(name, lm).config.rank_weight == 0.0, name
 
 
 def test_the_ranking_loss_trains_the_prompt_to_rank_the_right_answer_first(lm):  # noqa: F811

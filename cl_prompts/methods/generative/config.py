@@ -18,6 +18,13 @@ def llm_prompt_init(default: str = "vocab") -> object:
                     o.one_of(PROMPT_INITS))
 
 
+def rank_weight_option(default: float) -> object:
+    return o.option(default, "weight of a ranking loss added to the answer loss: the cross-entropy of the "
+                             "input's class among the open experience's classes, their answer scores as "
+                             "logits (trains the prompt to rank its own answer first; costs the scoring "
+                             "of every such answer per step)", o.non_negative)
+
+
 @dataclass
 class GenerativeConfig(MethodConfig):
     """Options of every method that scores answer texts (none but the optimizer's)."""
@@ -37,10 +44,7 @@ class GenerativePromptConfig(GenerativeConfig):
     prompt_length: int = o.prompt_length(20)
     prompt_init: str = llm_prompt_init()
     prompt_init_scale: float = o.prompt_init_scale(0.02)
-    rank_weight: float = o.option(0.0, "weight of a ranking loss added to the answer loss: the cross-entropy "
-                                       "of the input's class among the open experience's classes, their answer "
-                                       "scores as logits (trains the prompt to rank its own answer first; "
-                                       "costs the scoring of every such answer per step)", o.non_negative)
+    rank_weight: float = rank_weight_option(0.0)
 
 
 @dataclass
@@ -72,7 +76,8 @@ class ProgressivePromptsConfig(GenerativePromptConfig):
 class GenerativeGrowingPoolConfig(GenerativePromptConfig):
     """Per-experience prompts routed by a key per class (causal LM).
 
-    Each experience trains a prompt of its own on its classes' answers, then freezes it.
+    Each experience trains a prompt of its own on its classes' answers (the answer loss
+    plus ``rank_weight`` times the ranking loss among its classes), then freezes it.
     The keys: a ridge classifier on random ReLU features of the frozen query (the LLM's
     own pooled hidden states of the last ``layers`` layers, as ``ranpac``), one readout
     column per class, searched in the :class:`~cl_prompts.index.KeyIndex` (faiss when
@@ -81,9 +86,13 @@ class GenerativeGrowingPoolConfig(GenerativePromptConfig):
     under its prompt plus ``route_weight`` times their routing logit; the best class wins.
     """
 
-    candidates: int = o.option(2, "tasks tried per input (each costs one prompted pass and its "
+    # candidates 3 and route_weight 30: the best mean over five validation grids
+    # (docs/llm.md#the-default-route_weight)
+    candidates: int = o.option(3, "tasks tried per input (each costs one prompted pass and its "
                                   "classes' answers at test)", o.positive_int)
-    # 30: the best mean over three validation grids (docs/llm.md#the-default-route_weight)
+    # 1 against 0: better on few-shot HWU64 validation after 1 and after 3 epochs
+    # (docs/llm.md#what-the-epochs-and-the-ranking-loss-are-worth)
+    rank_weight: float = rank_weight_option(1.0)
     route_weight: float = o.option(30.0, "weight of the routing logits added to the answer scores",
                                    o.non_negative)
     ridge: float = o.option(100.0, "ridge of the routing classifier (frozen query)", o.positive)
