@@ -76,6 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--test-per-class", type=int, help="N test samples per class (seed 0)")
     p.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
     p.add_argument("--eval-every", type=int, default=1, help="0: evaluate after the last experience only")
+    p.add_argument("--eval-subsample", type=int, metavar="N",
+                   help="evaluations before the last score N test samples per class (forgetting on those)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True)
     p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=True,
@@ -111,8 +113,8 @@ def main(argv=None) -> Path:
         bench["experiences"] = args.experiences
     base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
-                     batch_size=args.batch_size, eval_every=args.eval_every, query_encoder=args.query_encoder,
-                     calibrate=args.calibrate)
+                     batch_size=args.batch_size, eval_every=args.eval_every, eval_subsample=args.eval_subsample,
+                     query_encoder=args.query_encoder, calibrate=args.calibrate)
     dataset = load_benchmark(base)  # loaded once, shared by every run
     backbone = load_run_backbone(base)
     started = time.perf_counter()

@@ -26,7 +26,7 @@ _RUN_FIELDS = (
     "benchmark", "method", "backbone", "epochs", "seed", "batch_size", "eval_batch_size",
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
-    "eval_every", "checkpoint_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
+    "eval_every", "eval_subsample", "checkpoint_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
     "query_encoder", "calibrate",
 )
 
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the PNG plots")
     r.add_argument("--eval-every", dest="eval_every", type=int, metavar="N",
                    help="evaluate after every N-th experience and the last (default 1)")
+    r.add_argument("--eval-subsample", dest="eval_subsample", type=int, metavar="N",
+                   help="the evaluations before the last experience score at most N test samples per class "
+                        "(drawn once, seed 0); the last scores them all. Forgetting is computed on those N")
     r.add_argument("--checkpoint-every", dest="checkpoint_every", type=_seconds_or_auto, metavar="SECONDS|auto",
                    help="write a checkpoint after an experience once this many seconds have passed since the "
                         "last (0: after every experience; always after the last). Default auto: after every "

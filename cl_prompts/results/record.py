@@ -133,13 +133,20 @@ def build_results(
     config: dict[str, Any],
     device: str = "cpu",
     extra: dict[str, Any] | None = None,
+    forgetting_matrix: list[list[float | None]] | None = None,
 ) -> dict[str, Any]:
     """Assemble the results dict: metrics from ``accuracy_matrix`` plus timings and versions.
 
     ``accuracy_matrix``: ``(T, T)`` percentages, ``None`` for experiences not trained yet.
     ``extra`` keys (e.g. task-identification accuracy) are added as they are.
+    ``forgetting_matrix``: where the rows of ``accuracy_matrix`` scored different samples
+    (``RunConfig.eval_subsample``), the same rows on the samples every row scored; the
+    forgetting and backward transfer are then computed from it.
     """
     as_matrix(accuracy_matrix)  # validates
+    forgetting = {} if forgetting_matrix is None else {
+        k: v for k, v in summarize(forgetting_matrix).items()
+        if k in ("average_forgetting", "backward_transfer", "forgetting_per_experience")}
     if train_seconds < 0 or eval_seconds < 0:
         raise ValueError(
             f"train_seconds and eval_seconds must be >= 0, got {train_seconds}, {eval_seconds}"
@@ -153,6 +160,7 @@ def build_results(
         "num_experiences": len(accuracy_matrix),
         "accuracy_matrix": [[None if v is None else float(v) for v in r] for r in accuracy_matrix],
         **summarize(accuracy_matrix),
+        **forgetting,
         "train_seconds": float(train_seconds),
         "train_samples_per_second": float(train_samples / train_seconds) if train_seconds > 0 else 0.0,
         "eval_seconds": float(eval_seconds),
@@ -162,6 +170,7 @@ def build_results(
         "forgetting_definition": (
             "mean over old experiences j < T-1 of (best accuracy on j after training "
             "experiences j..T-2) minus (final accuracy on j)"
+            + ("; every term on the per-class test subsample of eval_subsample" if forgetting_matrix else "")
         ),
         "versions": versions(),
         "config": config,

@@ -336,6 +336,9 @@ def check_state(state: dict[str, Any], done: int, what: str, required: tuple[str
         finite(state["peak_memory_mb"], f"{what}.peak_memory_mb", 0.0)
     if state.get("calibration") is not None:
         require(state["calibration"], dict, f"{what}.calibration")
+    if state.get("final_subsample") is not None:
+        for v in require(state["final_subsample"], list, f"{what}.final_subsample"):
+            finite(v, f"{what}.final_subsample", 0.0, 100.0)
 
 
 def check_identity(saved: dict[str, Any], expected: dict[str, Any]) -> None:

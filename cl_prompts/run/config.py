@@ -17,8 +17,8 @@ DEFAULT_IMAGE_BACKBONE = "google/vit-base-patch16-224"
 EVAL_SPLITS = ("test", "val")
 CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
-RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "checkpoint_every", "log",
-            "trust_remote_code", "calibrate")
+RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "eval_subsample",
+            "checkpoint_every", "log", "trust_remote_code", "calibrate")
 # Options a --config file may not set: a file from someone else could aim the run at any folder,
 # replace its results or run a model's code. The command line alone sets them.
 COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "trust_remote_code")
@@ -69,6 +69,11 @@ class RunConfig:
         progress: tqdm bars and the summary on stdout; plots: write the PNG plots.
     eval_every: evaluate the seen experiences after every ``eval_every``-th experience and
         after the last (0: after the last only); the rows in between are left empty.
+    eval_subsample: the evaluations before the last experience score at most this many
+        test samples per class (drawn once with seed 0, the same for every run); the last
+        scores the whole test set and the subsample apart, and forgetting and backward
+        transfer are computed on the subsample throughout (None: every evaluation scores
+        the whole test set).
     checkpoint_every: seconds between checkpoints, 0 (after every experience) or "auto"
         (default). With seconds, one is written after an experience once this much time has
         passed since the run (or its resume) started or since the last checkpoint. "auto"
@@ -119,6 +124,7 @@ class RunConfig:
     progress: bool = True
     plots: bool = True
     eval_every: int = 1
+    eval_subsample: int | None = None
     checkpoint_every: float | str = "auto"
     calibrate: bool = True
     log: list[str] = field(default_factory=list)
@@ -147,7 +153,7 @@ class RunConfig:
         if v != "auto" and (not is_number(v) or not 0 <= v < float("inf")):
             raise ValueError(f"checkpoint_every must be a number of seconds >= 0 (0: after every experience) "
                              f"or 'auto', got {v!r}")
-        for name in ("train_per_class", "test_per_class"):
+        for name in ("train_per_class", "test_per_class", "eval_subsample"):
             v = getattr(self, name)
             if v is not None and (not is_int(v) or v < 1):
                 raise ValueError(f"{name} must be an int >= 1 or None, got {v!r}")

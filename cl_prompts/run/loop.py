@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 
@@ -18,8 +18,7 @@ from cl_prompts.data.tensors import take_rows, trim_padding
 from cl_prompts.methods.optimization import make_lr_schedule, optimizer_step
 from cl_prompts.run.config import RunConfig
 from cl_prompts.run.distributed import Workers
-
-SINGLE = Workers()  # one process: no slicing, no collective
+from cl_prompts.run.evaluation import SINGLE, evaluate, score_experience
 
 __all__ = [
     "ImageStream", "TokenizedStream", "cache_training_queries", "evaluate", "make_stream", "score_experience",
@@ -76,6 +75,10 @@ class TokenizedStream:
         y = self.train_y if split == "train" else self.test_y
         return torch.nonzero(torch.isin(y, torch.tensor(self.experiences[e]))).flatten()
 
+    def targets(self, split: str) -> torch.Tensor:
+        """``(N,)`` the class of every sample of ``split``."""
+        return self.train_y if split == "train" else self.test_y
+
     def shortest_first(self, split: str, idx: torch.Tensor) -> torch.Tensor:
         """``idx`` (N,) reordered by token count, stably: batches of alike lengths carry less padding."""
         mask = (self.train if split == "train" else self.test)["attention_mask"]
@@ -106,6 +109,10 @@ class ImageStream:
 
     def indices(self, split: str, e: int) -> torch.Tensor:
         return torch.nonzero(torch.isin(self.labels[split], torch.tensor(self.experiences[e]))).flatten()
+
+    def targets(self, split: str) -> torch.Tensor:
+        """``(N,)`` the class of every image of ``split``."""
+        return self.labels[split]
 
     def shortest_first(self, split: str, idx: torch.Tensor) -> torch.Tensor:
         """``idx`` as it is: images have one size."""
@@ -248,47 +255,3 @@ def _parallel_step(model, inputs, targets: torch.Tensor, optimizer, scaler, work
         workers.reduce_gradients(params, n / len(targets))
         step()
     return float(workers.sum_(total)) / len(targets)  # the step's one host sync
-
-
-@torch.no_grad()
-def score_experience(model, batches: Iterable[tuple], experience: int,
-                     workers: Workers = SINGLE) -> tuple[float, float | None]:
-    """Accuracy (%) and task-id accuracy (%, or None) of ``model`` over ``(inputs, targets)`` batches.
-
-    Predictions use no task label; task-id accuracy counts inputs routed to ``experience``
-    (None for methods without ``predict_task``). workers: ``batches`` are the ones dealt to
-    this rank; the counts are summed over the ranks.
-    """
-    counts = torch.zeros(4, dtype=torch.float64)  # total, correct, task correct, has task
-    for inputs, targets in batches:
-        counts[0] += len(targets)
-        logits, picked = model.predict_with_task(inputs)
-        counts[1] += int((logits.argmax(dim=-1) == targets).sum())
-        if picked is not None:
-            counts[3] = 1
-            counts[2] += int((picked.to(targets.device) == experience).sum())
-    if workers.active:
-        counts = workers.sum_(counts.to(_collective_device(model))).cpu()
-    total, correct, task_correct, has_task = counts.tolist()
-    if total == 0:
-        raise ValueError(f"experience {experience} has no test samples")
-    return 100.0 * correct / total, (100.0 * task_correct / total if has_task else None)
-
-
-def _collective_device(model) -> torch.device:
-    """Where a collective's tensors must live: nccl needs the GPU, gloo takes the CPU."""
-    return model.backbone.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
-
-
-def evaluate(model, stream: TokenizedStream, upto: int, batch_size: int,
-             workers: Workers = SINGLE) -> tuple[list, list]:
-    """Accuracy (%) and task-id accuracy (%, or None) on each experience ``0..upto``."""
-    model.eval()
-    acc, task_acc = [], []
-    for j in range(upto + 1):
-        idx = stream.shortest_first("test", stream.indices("test", j))  # accuracy ignores the order
-        batches = [idx[start : start + batch_size] for start in range(0, len(idx), batch_size)]
-        a, t = score_experience(model, (stream.batch("test", b) for b in workers.mine(batches)), j, workers)
-        acc.append(a)
-        task_acc.append(t)
-    return acc, task_acc

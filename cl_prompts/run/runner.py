@@ -222,7 +222,11 @@ def _experiences(active: ActiveRun) -> None:
                 train_seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 if config.evaluates_after(e, n_exp):
-                    acc, task_acc = evaluate(model, stream, e, config.eval_batch_size, workers)
+                    last = e == n_exp - 1
+                    acc, task_acc, subsample = evaluate(model, stream, e, config.eval_batch_size, workers,
+                                                        subsample=config.eval_subsample, whole=last)
+                    if last:
+                        state.final_subsample = subsample
                 else:
                     acc, task_acc = [None] * (e + 1), [None] * (e + 1)
                 eval_seconds = time.perf_counter() - start
@@ -303,12 +307,17 @@ def _finish(active: ActiveRun) -> dict[str, Any]:
         extra["task_id_accuracy_matrix"] = tid
         extra["final_task_id_accuracy"] = float(np.mean([v for v in tid[-1] if v is not None]))
     backbone_name = model.backbone.identity().get("name_or_path", config.backbone)
+    subsample_matrix = None
+    if state.final_subsample is not None:
+        subsample_matrix = matrix[:-1] + [state.final_subsample]
+        extra["eval_subsample"] = {"per_class": config.eval_subsample, "accuracy_matrix": subsample_matrix}
     results = res.build_results(
         benchmark=dataset.name,
         method=config.method, backbone=str(backbone_name), seed=config.seed,
         accuracy_matrix=matrix, train_seconds=sum(state.train_seconds),
         train_samples=state.train_samples, eval_seconds=sum(state.eval_seconds),
         config=dataclasses.asdict(config), device=config.device, extra=extra,
+        forgetting_matrix=subsample_matrix,
     )
     # the largest of every process that worked on the run (a resumed run had several)
     results["peak_memory_mb"] = round(max(results["peak_memory_mb"], state.peak_memory_mb), 1)

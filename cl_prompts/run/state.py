@@ -33,6 +33,8 @@ class RunState:
         each start (a resumed run may run on another number).
     calibration: the out-of-scope threshold and temperature fitted after the last
         experience (None: the dataset holds no calibration data).
+    final_subsample: with ``RunConfig.eval_subsample``, the accuracies (%) after the last
+        experience on the per-class subsample the earlier rows scored (None: not measured).
     """
 
     next_experience: int = 0
@@ -46,6 +48,7 @@ class RunState:
     world_sizes: list[int] = field(default_factory=list)
     peak_memory_mb: float = 0.0
     calibration: dict[str, Any] | None = None
+    final_subsample: Row | None = None
 
     # a checkpoint must hold these to be resumed; the others were added later and default
     REQUIRED = ("next_experience", "accuracy", "task_id", "train_seconds", "eval_seconds", "train_samples")
