@@ -166,6 +166,10 @@ def main(argv=None) -> Path:
     note = (f"\nFinal average accuracy: mean over the experiences of the accuracy after the last "
             f"one (%). {FORGETTING} Train time: seconds, summed over experiences, "
             f"{platform.processor() or platform.machine()}, device {args.device}.\n")
+    subsampled = sorted({f"{r['method']} (N={r['eval_subsample']['per_class']})" for r in results if r.get("eval_subsample")})
+    if subsampled:
+        note += (f"Evaluated on N test samples per class before the last experience, on all of them after it: "
+                 f"{', '.join(subsampled)}; their forgetting and BWT compare those N at every row.\n")
     note += validation_table(args.tune, sorted({r["method"] for r in results}), args.benchmark, args.backbone, causal)
     (out / "headline.md").write_text(header + table + note, encoding="utf-8")
     doc = {

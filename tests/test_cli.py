@@ -174,6 +174,17 @@ def test_headline_script_on_a_tiny_subset(csv_path, tmp_path, benchmark_script):
     assert read_results(path.parent)["method_config"] == json.loads(before)["method_config"]
 
 
+def test_headline_evaluates_on_a_subsample_and_says_so_under_the_table(csv_path, tmp_path, benchmark_script):
+    headline = benchmark_script("headline")
+    md = headline.main(["--benchmark", f"file:{csv_path}", "--backbone", "tiny-bert", "--methods", "ncm",
+                        "--seeds", "0", "--quick", "--eval-subsample", "1", "--out", str(tmp_path),
+                        "--no-progress", "--no-plots"])
+    saved = read_results(tmp_path / "runs" / "ncm-seed0-quick")
+    assert saved["config"]["eval_subsample"] == 1 and saved["eval_subsample"]["per_class"] == 1
+    assert "Evaluated on N test samples per class before the last experience" in md.read_text()
+    assert "ncm (N=1)" in md.read_text()
+
+
 def test_headline_runs_a_preset_into_its_own_folders_and_refuses_methods_without_it(
         csv_path, tmp_path, benchmark_script):
     headline = benchmark_script("headline")
