@@ -48,3 +48,16 @@ def test_hooks_see_the_state_of_each_experience(tmp_path):
     states = [json.loads(p.read_text())["state"] for p in (tmp_path / "checkpoint").rglob("state.json")]
     last = RunState.from_dict(max(states, key=lambda s: s["next_experience"]))
     assert last.next_experience == 3 and last.accuracy[-1] == results["accuracy_matrix"][-1]
+
+
+def test_the_final_subsample_row_round_trips_and_out_of_range_values_are_refused():
+    from cl_prompts.run.checkpoints import check_state
+
+    state = RunState()
+    state.record([50.0], [None], 1.0, 0.1)
+    state.final_subsample = [40.0]
+    saved = json.loads(json.dumps(state.to_dict()))
+    assert RunState.from_dict(saved).final_subsample == [40.0]
+    check_state(saved, 1, "state")
+    with pytest.raises(ValueError, match="final_subsample"):
+        check_state({**saved, "final_subsample": [120.0]}, 1, "state")
