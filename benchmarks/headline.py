@@ -33,6 +33,9 @@ from typing import Any
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
 
+from cl_prompts.backbones.config import names_causal_lm
+from cl_prompts.choices import POOLINGS
+from cl_prompts.cli import query_layer_arg
 from cl_prompts.data import load_benchmark
 from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
@@ -62,6 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="tune.json files of benchmarks/tune.py (default: benchmarks/results/tune*/tune.json)")
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--query-encoder", help="causal LMs: the query from this sentence encoder (e.g. minilm)")
+    p.add_argument("--pooling", default="auto", choices=POOLINGS,
+                   help="the backbone's pooling (default auto: the model's own; see cl-prompts run --pooling)")
+    p.add_argument("--query-layer", default="auto", type=query_layer_arg,
+                   help="causal LMs: the query's last hidden state (default auto: middle; see cl-prompts run)")
     p.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
                    help="a method config option for every run (repeatable; see cl-prompts run --set)")
     p.add_argument("--preset", help="run each method from this preset of its config (e.g. paper: "
@@ -114,7 +121,8 @@ def main(argv=None) -> Path:
     base = RunConfig(**bench, backbone=args.backbone, epochs=args.epochs, device=args.device, quick=args.quick,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
                      batch_size=args.batch_size, eval_every=args.eval_every, eval_subsample=args.eval_subsample,
-                     query_encoder=args.query_encoder, calibrate=args.calibrate)
+                     query_encoder=args.query_encoder, pooling=args.pooling, query_layer=args.query_layer,
+                     calibrate=args.calibrate)
     dataset = load_benchmark(base)  # loaded once, shared by every run
     backbone = load_run_backbone(base)
     started = time.perf_counter()
@@ -241,16 +249,27 @@ def stale_reasons(results: dict, method: str, options: dict, causal: bool = Fals
 
 
 # RunConfig fields that change a run's figures besides its method config
-RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "experiences", "epochs", "batch_size", "max_length",
-                 "train_per_class", "test_per_class", "eval_split", "precision")
+RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "pooling", "query_layer", "experiences", "epochs",
+                 "batch_size", "max_length", "train_per_class", "test_per_class", "eval_split", "precision")
+
+
+PREDATED_CAUSAL = {"pooling": "mean", "query_layer": "last"}
+
+
+def predated(saved: dict, field: str) -> Any:
+    """What the code did before ``field`` existed: its default, except a causal LM's query
+    (pooled by "mean" over its last layers then; "text" over its middle ones now)."""
+    if field in PREDATED_CAUSAL and names_causal_lm(str(saved.get("backbone"))):
+        return PREDATED_CAUSAL[field]
+    return getattr(RunConfig(), field)
 
 
 def run_differences(results: dict, base: Any) -> list[str]:
     """The ``RESULT_FIELDS`` where a finished run's config differs from ``base`` (a RunConfig);
-    a field the run predates counts as its default (what the code did before it existed)."""
-    saved, defaults = results.get("config", {}), RunConfig()
-    return [f"{k}={saved.get(k, getattr(defaults, k))!r}, today {getattr(base, k)!r}" for k in RESULT_FIELDS
-            if saved.get(k, getattr(defaults, k)) != getattr(base, k)]
+    a field the run predates counts as what the code did before it existed."""
+    saved = results.get("config", {})
+    return [f"{k}={saved.get(k, predated(saved, k))!r}, today {getattr(base, k)!r}" for k in RESULT_FIELDS
+            if saved.get(k, predated(saved, k)) != getattr(base, k)]
 
 
 def matches_defaults(method: str, options: dict, causal: bool = False) -> bool:

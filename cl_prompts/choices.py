@@ -10,6 +10,13 @@ natively, else fp32 (:func:`cl_prompts.backbones.precision.resolve_precision`).
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
+#: ``BackboneConfig.pooling``: "auto" is the model's own (a causal LM's "text"); "mean" and
+#: "cls" for encoders; "text" (the input's tokens without the template's head), "mean" and
+#: "last" for causal LMs.
+POOLINGS = ("auto", "mean", "cls", "text", "last")
+ENCODER_POOLINGS = ("mean", "cls")
+CAUSAL_POOLINGS = ("text", "mean", "last")
+
 TEXT_BENCHMARKS = ("clinc150",)  # besides "file:PATH"
 IMAGE_BENCHMARKS = ("split_cifar100", "imagenet_r")  # besides "folder:PATH"
 TEXT_FILE_PREFIX = "file:"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts import __version__
-from cl_prompts.choices import PRECISIONS, benchmark_help
+from cl_prompts.choices import POOLINGS, PRECISIONS, benchmark_help
 from cl_prompts.run.config import DEFAULT_METHOD, RunConfig
 
 # CLI flag -> RunConfig field, for the options that exist in both.
@@ -27,8 +27,18 @@ _RUN_FIELDS = (
     "max_length", "experiences", "class_order_seed", "class_order", "quick", "out", "device", "precision", "overwrite",
     "eval_split", "val_fraction", "test_file", "text_column", "label_column", "data_root",
     "eval_every", "eval_subsample", "checkpoint_every", "log", "trust_remote_code", "train_per_class", "test_per_class", "label_text", "instruction",
-    "query_encoder", "calibrate",
+    "query_encoder", "pooling", "query_layer", "calibrate",
 )
+
+
+def query_layer_arg(text: str) -> int | str:
+    """``--query-layer``: "auto", "middle", "last" or an int."""
+    if text in ("auto", "middle", "last"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected middle, last or an int index, got {text!r}") from None
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
@@ -108,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--query-encoder", dest="query_encoder", metavar="MODEL",
                    help="causal LMs: take the frozen query (key selection, routing, closed-form features) "
                         "from this sentence encoder, e.g. minilm (default: the LLM's own hidden states)")
+    r.add_argument("--pooling", choices=POOLINGS,
+                   help="how the frozen backbone pools its hidden states: auto (default: the model's own; a causal "
+                        "LM's text), mean or cls (encoders), text, mean or last (causal LMs; text leaves out the "
+                        "instruction template's head)")
+    r.add_argument("--query-layer", dest="query_layer", type=query_layer_arg, metavar="middle|last|N",
+                   help="causal LMs: the hidden state the frozen query ends at: middle (default: block "
+                        "num_layers // 2), last, or an index (0: the embeddings, negative from the end)")
     r.add_argument("--out", help="run folder (default runs/<benchmark>-<method>-seed<S>)")
     r.add_argument("--device", help="cpu (default) or cuda")
     r.add_argument("--precision", choices=PRECISIONS, metavar="|".join(PRECISIONS),

@@ -457,3 +457,28 @@ def test_headline_reads_only_the_tunings_made_on_its_backbone(tmp_path, benchmar
     assert "| l2p | not tuned" in headline.validation_table([str(llm)], ["l2p"], "hwu64", "minilm")
     table = headline.validation_table([str(llm)], ["l2p"], "hwu64", "smollm2", causal=True)
     assert '| l2p | `{"lr": 0.03}` | 12.50 | 12.50 |' in table
+
+
+def test_the_query_options_parse_and_bad_ones_are_refused(capsys):
+    from cl_prompts.cli import _parser, config_from_args
+
+    args = _parser().parse_args(["run", "--backbone", "smollm2", "--pooling", "mean", "--query-layer", "-2"])
+    cfg = config_from_args(args)
+    assert cfg.pooling == "mean" and cfg.query_layer == -2
+    assert config_from_args(_parser().parse_args(["run", "--query-layer", "last"])).query_layer == "last"
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "--query-layer", "first"])
+    assert "expected middle, last or an int index, got 'first'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "--pooling", "max"])
+
+
+def test_headline_counts_a_causal_lm_run_made_before_the_query_options_as_mean_over_the_last_layer(benchmark_script):
+    headline = benchmark_script("headline")
+    from cl_prompts.run import RunConfig
+
+    old_llm, old_encoder = {"config": {"backbone": "smollm2"}}, {"config": {"backbone": "minilm"}}
+    assert headline.run_differences(old_llm, RunConfig(backbone="smollm2")) == [
+        "pooling='mean', today 'auto'", "query_layer='last', today 'auto'"]
+    assert headline.run_differences(old_llm, RunConfig(backbone="smollm2", pooling="mean", query_layer="last")) == []
+    assert headline.run_differences(old_encoder, RunConfig(backbone="minilm")) == []

@@ -109,3 +109,58 @@ def test_the_query_encoder_changes_the_routing_of_growing_pool_and_not_its_train
     # each experience's prompt trains on its own answers under its own prompt: no routing in the loss
     assert torch.equal(own.input_prompts()[0], enc.input_prompts()[0])
     assert not torch.allclose(own.route_readout, enc.route_readout)  # routing reads another query
+
+
+class _Stop(RuntimeError):
+    pass
+
+
+def _stop_after_first(e, state):
+    if e == 0:
+        raise _Stop("stopped")
+
+
+def test_the_pooling_option_reaches_the_causal_lm_and_binds_a_resume_through_its_identity(tmp_path):
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    ncm = {"method": "ncm", "method_options": {}}
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        RunConfig(pooling="max")
+    assert RunConfig(pooling="mean").identity() == RunConfig().identity()  # bound by the backbone's identity
+    with pytest.raises(_Stop):
+        run(config(tmp_path, **ncm, pooling="mean"), dataset=data, on_experience_end=_stop_after_first)
+    assert Predictor.from_run(tmp_path / "run").model.backbone.config.query_pooling == "mean"
+    with pytest.raises(ValueError, match="checkpoint mismatch in backbone.pooling: saved 'mean', this run has 'text'"):
+        run(config(tmp_path, **ncm, resume=True), dataset=data)
+    results = run(config(tmp_path, **ncm, pooling="mean", resume=True), dataset=data)
+    assert results["resumed_at"] == [1] and results["config"]["pooling"] == "mean"
+    assert results["config"]["query_layer"] == "auto"
+
+
+def test_the_query_layer_option_reaches_the_causal_lm_and_is_refused_for_an_encoder(tmp_path):
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    with pytest.raises(ValueError, match="query_layer must be 'auto', 'middle', 'last' or an int"):
+        RunConfig(query_layer="first")
+    run(config(tmp_path, method="ncm", method_options={}, query_layer="last"), dataset=data)
+    model_dir = latest_model_dir(tmp_path / "run")
+    assert Predictor.from_pretrained(model_dir).model.backbone.query_layer is None
+    with pytest.raises(ValueError, match="query_layer is for causal LMs"):
+        run(RunConfig(backbone="tiny-bert", method="ncm", query_layer=1, out=str(tmp_path / "enc"), progress=False),
+            dataset=data)
+
+
+def test_a_causal_lm_method_saved_before_its_query_options_were_recorded_loads_with_its_own(tmp_path):
+    import json
+
+    data = synthetic_text_dataset(num_classes=4, num_experiences=2, train_per_class=4, test_per_class=2)
+    run(config(tmp_path, method="ncm", method_options={}, pooling="mean"), dataset=data)
+    model_dir = latest_model_dir(tmp_path / "run")
+    meta_file = model_dir / "method.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["backbone_config"]["pooling"] == meta["backbone"]["pooling"] == "mean"
+    assert meta["backbone_config"]["query_layer"] == meta["backbone"]["query_layer"] == 1  # the middle of 2
+    meta["backbone_config"]["pooling"] = "auto"  # what older versions wrote
+    del meta["backbone_config"]["query_layer"]
+    meta["backbone"]["query_layer"] = None  # their query: the last layer
+    meta_file.write_text(json.dumps(meta))
+    backbone = Predictor.from_pretrained(model_dir).model.backbone
+    assert backbone.config.query_pooling == "mean" and backbone.query_layer is None

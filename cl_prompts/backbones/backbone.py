@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cl_prompts.checks import is_int
+from cl_prompts.choices import ENCODER_POOLINGS
 
 from .attention import prefixes_set, record_attention_modules
 from .cache import layer_keys
@@ -70,8 +71,9 @@ class PromptedBackbone(FrozenBackbone):
 
     def __init__(self, model: nn.Module, config: BackboneConfig, tokenizer=None) -> None:
         super().__init__()
-        if config.pooling == "auto":
-            raise ValueError("config.pooling must be resolved to 'mean' or 'cls' before construction")
+        if config.pooling not in ENCODER_POOLINGS:
+            raise ValueError(f"an encoder pools by 'mean' or 'cls' (or 'auto', resolved before construction), "
+                             f"got pooling={config.pooling!r}; 'text' and 'last' are for causal LMs")
         self.family = check_family(model.config.model_type)
         self.config = config
         self.model = model

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.checks import check_bool, check_choice, check_positive, is_int
-from cl_prompts.choices import PRECISIONS
+from cl_prompts.choices import CAUSAL_POOLINGS, PRECISIONS
 
 from .config import CAUSAL_FAMILIES, SMOLLM2_NAME
 
 TEMPLATES = ("auto", "chat", "plain")
 PADDING_SIDES = ("left", "right")
-QUERY_POOLINGS = ("mean", "last")
+QUERY_POOLINGS = CAUSAL_POOLINGS
 
 
 def check_causal_family(model_type: str) -> str:
@@ -43,11 +43,20 @@ class CausalLMConfig:
         26-token greeting). An instruction saying what to answer helps a model that is
         not trained for the task.
     padding_side: where ``tokenize`` pads; scores do not depend on it.
-    query_pooling: the frozen query feature pools the input's real tokens by "mean" or
-        takes the "last" one.
-    query_layer: None for the model's last hidden state (after its final norm), else an
-        index into its hidden states (0 = the embeddings, i = the output of block i;
-        negative counts from the end).
+    query_pooling: how the frozen query feature pools the templated input's hidden
+        states: "text" (the mean over the input's own tokens and the template's tail), "mean"
+        (over every real token, the template's head too) or "last" (the last token). "text"
+        leaves out the head because its hidden states are the same for every input (causal
+        attention) and carry the first token's outsized activations, which swamp a mean:
+        on validation data it classifies HWU64 and CLINC150 better than "mean" (see
+        ``benchmarks/explore_llm_query.py``).
+    query_layer: the hidden state the query ends at (with ``layers=n`` the n before it
+        too): "middle" (the output of block ``num_layers // 2``), "last" or None (the final
+        hidden state, after the model's norm), or an index (0 = the embeddings, i = the
+        output of block i; negative counts from the end). A decoder's middle layers
+        describe a sentence better than its last ones, which are shaped to predict the
+        next token: on validation data, blocks 12-15 of SmolLM2's 30 classify HWU64 and
+        CLINC150 better than blocks 27-30.
     answer_batch: rows (inputs x candidate answers) per pass when scoring answers; bounds
         the memory of the expanded key/value cache.
     query_encoder: None (the query is the LLM's own pooled hidden states) or a sentence
@@ -68,8 +77,8 @@ class CausalLMConfig:
     template: str = "auto"
     instruction: str | None = None
     padding_side: str = "left"
-    query_pooling: str = "mean"
-    query_layer: int | None = None
+    query_pooling: str = "text"
+    query_layer: int | str | None = "middle"
     answer_batch: int = 256
     query_encoder: str | None = None
     query_cache: bool = True
@@ -88,14 +97,22 @@ class CausalLMConfig:
             raise ValueError(f"instruction must be a non-empty str or None, got {self.instruction!r}")
         check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_choice("query_pooling", self.query_pooling, QUERY_POOLINGS)
-        if self.query_layer is not None and not is_int(self.query_layer):
-            raise TypeError(f"query_layer must be an int or None, got {self.query_layer!r}")
+        check_query_layer(self.query_layer)
         for name in ("query_cache", "local_files_only", "share_head"):
             check_bool(name, getattr(self, name))
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")
         check_query_encoder(self.query_encoder)
+
+
+QUERY_LAYERS = ("middle", "last")
+
+
+def check_query_layer(layer: object) -> None:
+    """Raise unless ``layer`` is "middle", "last", None or an int."""
+    if layer is not None and not is_int(layer) and layer not in QUERY_LAYERS:
+        raise TypeError(f"query_layer must be 'middle', 'last', None or an int index, got {layer!r}")
 
 
 def check_query_encoder(name: object) -> None:

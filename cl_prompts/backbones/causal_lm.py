@@ -102,10 +102,7 @@ class PromptedCausalLM(FrozenBackbone):
         head_dim = int(getattr(cfg, "head_dim", None) or self.hidden_size // self.num_heads)
         self.num_kv_heads = int(getattr(cfg, "num_key_value_heads", None) or self.num_heads)
         self.prefix_size = self.num_kv_heads * head_dim
-        layer = config.query_layer
-        if layer is not None and not -(self.num_layers + 1) <= layer <= self.num_layers:
-            raise ValueError(f"query_layer must be in [{-(self.num_layers + 1)}, {self.num_layers}] or None "
-                             f"for {config.name_or_path}, got {layer}")
+        self.query_layer = self._resolve_query_layer(config.query_layer)
         if config.max_length + config.answer_max_length > self.max_tokens:
             raise ValueError(f"max_length + answer_max_length = {config.max_length + config.answer_max_length} is "
                              f"more than the {self.max_tokens} token positions of {config.name_or_path}")
@@ -141,7 +138,7 @@ class PromptedCausalLM(FrozenBackbone):
             "hidden_size": self.hidden_size,
             "num_layers": self.num_layers,
             "pooling": self.config.query_pooling,
-            "query_layer": self.config.query_layer,
+            "query_layer": self.query_layer,
             "template": self.template.kind,
             "instruction": self.config.instruction,
             "query_encoder": None if self.query_encoder is None else self.query_encoder.identity(),
@@ -299,7 +296,7 @@ class PromptedCausalLM(FrozenBackbone):
     def _query_pass(self, inputs: Inputs, layers: int = 1) -> torch.Tensor:
         """(B, n * D): the pooled hidden states of the n layers ending at ``query_layer``."""
         embeds, mask = self.prompted_embeddings(inputs, None)
-        layer = self.config.query_layer
+        layer = self.query_layer
         out = self.run_decoder(embeds, mask, hidden_states=layer is not None or layers > 1)
         if layer is None and layers == 1:
             return self._pool(out.last_hidden_state.float(), mask)
@@ -312,10 +309,27 @@ class PromptedCausalLM(FrozenBackbone):
         picked = states[end - n:end]
         return torch.cat([self._pool(h.float(), mask) for h in picked], dim=-1)
 
+    def _resolve_query_layer(self, layer: int | str | None) -> int | None:
+        """The config's ``query_layer`` as an index into the hidden states (0 .. num_layers - 1),
+        or None for the final one (after the model's norm)."""
+        depth = self.num_layers
+        if layer == "middle":
+            return depth // 2
+        if layer is None or layer == "last":
+            return None
+        if not -(depth + 1) <= layer <= depth:
+            raise ValueError(f"query_layer must be in [{-(depth + 1)}, {depth}], 'middle', 'last' or None "
+                             f"for {self.config.name_or_path}, got {layer}")
+        layer %= depth + 1
+        return None if layer == depth else layer
+
     def _pool(self, hidden: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """(B, S, D), (B, S) -> (B, D): mean over the real columns, or the last real one."""
+        """(B, S, D), (B, S) -> (B, D): the mean over the real columns ("mean"), over those
+        after the template's head ("text"), or the last real column ("last")."""
         if self.config.query_pooling == "last":
             return hidden[torch.arange(hidden.shape[0], device=hidden.device), last_real_index(real)]
+        if self.config.query_pooling == "text":  # the head is each row's first real columns
+            real = real * (real.cumsum(dim=1) > len(self.head_ids))
         weights = real.to(hidden.dtype).unsqueeze(-1)  # (B, S, 1)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 

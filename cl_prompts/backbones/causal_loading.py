@@ -152,10 +152,13 @@ def causal_config_from(config: BackboneConfig) -> CausalLMConfig:
     transformers' own classes, so no model folder's code is ever needed.
     """
     if config.pooling == "cls":
-        raise ValueError("pooling='cls' does not apply to a causal LM (no CLS token); use 'mean' or 'auto'")
+        raise ValueError("pooling='cls' does not apply to a causal LM (no CLS token); "
+                         "use 'auto', 'text', 'mean' or 'last'")
     return CausalLMConfig(
         # the BackboneConfig counts the text's tokens; the instruction template comes on top
         name_or_path=config.name_or_path, max_length=config.max_length + TEMPLATE_ROOM,
+        query_pooling=CausalLMConfig.query_pooling if config.pooling == "auto" else config.pooling,
+        query_layer=CausalLMConfig.query_layer if config.query_layer == "auto" else config.query_layer,
         instruction=config.instruction, query_encoder=config.query_encoder,
         query_cache=config.query_cache, query_cache_path=config.query_cache_path,
         local_files_only=config.local_files_only, precision=config.precision,

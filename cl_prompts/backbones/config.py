@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cl_prompts.checks import check_choice, is_int
-from cl_prompts.choices import PRECISIONS
+from cl_prompts.choices import POOLINGS, PRECISIONS
 
-POOLINGS = ("auto", "mean", "cls")
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,17 @@ class BackboneConfig:
         (a 2-layer width-32 random model for tests, see ``backbones.testing``).
     pooling: "mean" (over real tokens), "cls" (first token) or "auto": the checkpoint's
         sentence-transformers pooling when it has one, else CLS for vision and mean for text.
+        A causal LM's query pooling (``CausalLMConfig.query_pooling``): "auto" ("text"),
+        "text", "mean" or "last"; "cls" is refused there, "text" and "last" on encoders.
     max_length: tokenizer padding/truncation length (text only); for a causal LM the
         tokens of its text, its instruction template gets ``TEMPLATE_ROOM`` (64) more.
     instruction: a causal LM's system message (``CausalLMConfig.instruction``); ignored
         by encoders.
     query_encoder: a causal LM's query encoder (``CausalLMConfig.query_encoder``, e.g.
         ``"minilm"``); refused for an encoder backbone.
+    query_layer: a causal LM's query layer (``CausalLMConfig.query_layer``: "middle",
+        "last" or an index); "auto": its default ("middle"). Refused for an encoder
+        backbone, whose closed-form methods read its last layers.
     query_cache: cache the frozen prompt-free query pass of text inputs in memory.
     query_cache_vision: also cache vision inputs. Off by default because augmented
         images differ each epoch; turn it on only for fixed (un-augmented) images.
@@ -108,6 +112,7 @@ class BackboneConfig:
     trust_remote_code: bool = False
     instruction: str | None = None
     query_encoder: str | None = None
+    query_layer: int | str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -124,9 +129,11 @@ class BackboneConfig:
         check_choice("precision", self.precision, PRECISIONS)
         if self.query_cache_path is not None and not isinstance(self.query_cache_path, str):
             raise TypeError(f"query_cache_path must be a str or None, got {self.query_cache_path!r}")
-        from .causal_config import check_query_encoder
+        from .causal_config import check_query_encoder, check_query_layer
 
         check_query_encoder(self.query_encoder)
+        if self.query_layer != "auto":
+            check_query_layer(self.query_layer)
 
 
 def names_causal_lm(name_or_path: str) -> bool | None:

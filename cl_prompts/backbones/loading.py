@@ -142,10 +142,15 @@ def load_backbone(config: BackboneConfig | None = None, **overrides) -> Prompted
 
 
 def _no_query_encoder(backbone):
-    """The backbone; a ValueError when its config asks an encoder for a separate query encoder."""
-    if not getattr(backbone, "causal", False) and getattr(backbone.config, "query_encoder", None) is not None:
+    """The backbone; a ValueError when its config asks an encoder for a causal LM's query options."""
+    if getattr(backbone, "causal", False):
+        return backbone
+    if getattr(backbone.config, "query_encoder", None) is not None:
         raise ValueError(f"query_encoder is for causal LMs (their query from a sentence encoder); "
                          f"{backbone.config.name_or_path!r} is an encoder, whose own features are the query")
+    if getattr(backbone.config, "query_layer", "auto") != "auto":
+        raise ValueError(f"query_layer is for causal LMs; {backbone.config.name_or_path!r} is an encoder, whose "
+                         f"closed-form methods read its last layers (their `layers` option)")
     return backbone
 
 

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from cl_prompts.backbones.inputs import to_device
 from cl_prompts.checks import is_int
+from cl_prompts.choices import CAUSAL_POOLINGS
 from cl_prompts.data.tensors import trim_padding
 from cl_prompts.inference.defaults import (
     CALIBRATION_FILE,
@@ -240,7 +241,7 @@ class Predictor:
 # What method.json's backbone_config may set (what save_method writes, plus a query cache
 # inside the folder); anything else would let a shared folder change how the model loads.
 _BACKBONE_KEYS = ("name_or_path", "pooling", "max_length", "precision", "query_cache_path", "instruction",
-                  "query_encoder")
+                  "query_encoder", "query_layer")
 MAX_LENGTH = 1 << 16
 
 
@@ -255,6 +256,12 @@ def saved_backbone_config(meta: dict[str, Any], model_dir: str | Path) -> dict[s
     require(saved.get("name_or_path"), str, f"{what}.name_or_path")
     if "max_length" in saved and not (is_int(saved["max_length"]) and 2 <= saved["max_length"] <= MAX_LENGTH):
         raise ValueError(f"{what}.max_length must be an int in [2, {MAX_LENGTH}], got {saved['max_length']!r}")
+    ident = meta["backbone"]
+    if "template" in ident:  # a causal LM saved before its pooling and query layer were recorded here
+        if saved.get("pooling", "auto") == "auto" and ident.get("pooling") in CAUSAL_POOLINGS:
+            saved["pooling"] = ident["pooling"]  # "auto" meant "mean" then
+        if "query_layer" not in saved and "query_layer" in ident:
+            saved["query_layer"] = "last" if ident["query_layer"] is None else ident["query_layer"]
     if saved.get("query_cache_path") is not None:  # a cache shipped with the model, never a file elsewhere
         saved["query_cache_path"] = str(join_inside(model_dir, saved["query_cache_path"], f"{what}.query_cache_path"))
     return saved

@@ -51,11 +51,11 @@ def save_method(model: ContinualMethod, path: str | Path) -> None:
         "backbone": backbone.identity(),
         # enough to load the backbone again (cl_prompts.inference.Predictor.from_pretrained)
         "backbone_config": {"name_or_path": backbone.config.name_or_path,
-                            # a causal LM's query pooling is its own config's ("auto" here)
-                            "pooling": getattr(backbone.config, "pooling", "auto"),
+                            "pooling": getattr(backbone.config, "pooling", None)
+                            or backbone.config.query_pooling,  # a causal LM's
                             "max_length": _text_max_length(backbone),
                             "precision": backbone.config.precision,  # what its calibration saw
-                            **_causal_fields(backbone.config)},
+                            **_causal_fields(backbone)},
         "experiences": model.experiences,
         "finished": model.finished,
         "extra_state": model.extra_state(),
@@ -91,9 +91,13 @@ def _text_max_length(backbone: Any) -> int:
     return backbone.config.max_length
 
 
-def _causal_fields(config: Any) -> dict[str, Any]:
+def _causal_fields(backbone: Any) -> dict[str, Any]:
     """A causal LM's template and query options that change its outputs (set ones only)."""
-    return {k: getattr(config, k) for k in ("instruction", "query_encoder") if getattr(config, k, None) is not None}
+    config = backbone.config
+    fields = {k: getattr(config, k) for k in ("instruction", "query_encoder") if getattr(config, k, None) is not None}
+    if getattr(backbone, "causal", False):  # a causal LM's, as its identity resolved it
+        fields["query_layer"] = "last" if backbone.query_layer is None else backbone.query_layer
+    return fields
 
 
 def load_method(cls: type[ContinualMethod], path: str | Path, backbone: PromptedBackbone) -> ContinualMethod:

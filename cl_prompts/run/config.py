@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_prompts.checks import check_choice, is_int, is_number
-from cl_prompts.choices import IMAGE_BENCHMARKS, PRECISIONS, is_image_benchmark
+from cl_prompts.choices import IMAGE_BENCHMARKS, POOLINGS, PRECISIONS, is_image_benchmark
 from cl_prompts.safe_io import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth, parse_json, read_text
 
 DEFAULT_METHOD = "growing_pool"
@@ -19,6 +19,9 @@ CLASS_ORDERS = ("file", "sorted")  # besides "seed:N"
 # Options that do not change the trained model or its final accuracies; a resume may change them.
 RUN_ONLY = ("out", "resume", "overwrite", "device", "progress", "plots", "eval_every", "eval_subsample",
             "checkpoint_every", "log", "trust_remote_code", "calibrate")
+# Checked through the backbone's identity (which holds the resolved pooling and layer) rather
+# than as given, so that a run saved before the option existed still resumes.
+CHECKED_BY_BACKBONE = ("pooling", "query_layer")
 # Options a --config file may not set: a file from someone else could aim the run at any folder,
 # replace its results or run a model's code. The command line alone sets them.
 COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "trust_remote_code")
@@ -52,6 +55,11 @@ class RunConfig:
     instruction: a causal LM's system message (None: its chat template's default).
     query_encoder: a causal LM's query from a sentence encoder (e.g. ``"minilm"``) instead
         of the LLM's own hidden states (``CausalLMConfig.query_encoder``).
+    pooling: the backbone's pooling (``BackboneConfig.pooling``): "auto" (the default of
+        the model: its sentence-transformers pooling, CLS for vision; a causal LM's "text"),
+        "mean" or "cls" for an encoder, "text", "mean" or "last" for a causal LM.
+    query_layer: a causal LM's query layer (``CausalLMConfig.query_layer``): "auto" (its
+        default, "middle"), "middle", "last" or an index into its hidden states.
     eval_split: ``"test"`` (report) or ``"val"`` (choose settings): CLINC150's own val
         split, or for a file benchmark a stratified ``val_fraction`` of its training rows,
         held out from training (seed 0, the same for every run); the test data is then
@@ -109,6 +117,8 @@ class RunConfig:
     label_text: str | None = None
     instruction: str | None = None
     query_encoder: str | None = None
+    pooling: str = "auto"
+    query_layer: int | str = "auto"
     eval_split: str = "test"
     val_fraction: float = 0.1
     test_file: str | None = None
@@ -157,6 +167,9 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (not is_int(v) or v < 1):
                 raise ValueError(f"{name} must be an int >= 1 or None, got {v!r}")
+        check_choice("pooling", self.pooling, POOLINGS)
+        if not (self.query_layer in ("auto", "middle", "last") or is_int(self.query_layer)):
+            raise ValueError(f"query_layer must be 'auto', 'middle', 'last' or an int index, got {self.query_layer!r}")
         for name in ("label_text", "instruction", "query_encoder"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v.strip()):
@@ -253,7 +266,7 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the checkpoint."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY + CHECKED_BY_BACKBONE}
 
 
 def _cuda_available() -> bool:

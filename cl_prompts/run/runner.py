@@ -192,7 +192,8 @@ def load_run_backbone(config: RunConfig):
 
     return load_backbone(BackboneConfig(name_or_path=config.backbone, max_length=config.max_length,
                                         precision=config.precision, trust_remote_code=config.trust_remote_code,
-                                        instruction=config.instruction, query_encoder=config.query_encoder))
+                                        instruction=config.instruction, query_encoder=config.query_encoder,
+                                        pooling=config.pooling, query_layer=config.query_layer))
 
 
 def _experiences(active: ActiveRun) -> None:

@@ -205,7 +205,8 @@ def test_generate_takes_texts_prompts_and_a_token_budget(lm):
 
 # ---------------------------------------------------------------- query features
 @pytest.mark.parametrize("family", TESTED)
-@pytest.mark.parametrize("pooling,layer", [("mean", None), ("last", None), ("mean", 1), ("last", -2)])
+@pytest.mark.parametrize("pooling,layer", [("text", None), ("mean", None), ("last", None), ("mean", 1), ("text", -2),
+                                           ("last", -2)])
 def test_query_features_ignore_padding_and_are_cached(family, pooling, layer):
     bb = _tiny(family, query_pooling=pooling, query_layer=layer)
     bb.clear_query_cache()
@@ -219,10 +220,33 @@ def test_query_features_ignore_padding_and_are_cached(family, pooling, layer):
     torch.testing.assert_close(bb.query_features(right, use_cache=False), q, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("family", TESTED)
+@pytest.mark.parametrize("chat", [False, True])
+def test_text_pooling_is_the_mean_after_the_template_head(family, chat):
+    text = _tiny(family, chat=chat, query_layer="last")
+    mean = _tiny(family, chat=chat, query_layer="last", query_pooling="mean")
+    assert CausalLMConfig().query_pooling == "text"  # the default
+    x = padded(text, "left")
+    got = text.query_features(x, use_cache=False)
+    head = len(text.head_ids)
+    for i in range(len(TEXTS)):
+        row = unpadded(x, i)
+        embeds, mask = text.prompted_embeddings(row, None)
+        hidden = text.run_decoder(embeds, mask).last_hidden_state.float()[0]  # (T, D)
+        torch.testing.assert_close(got[i], hidden[head:].mean(0), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mean.query_features(row, use_cache=False)[0], hidden.mean(0), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, mean.query_features(x, use_cache=False))
+
+
 def test_query_layer_selects_another_layer_and_is_checked():
-    last, first = _tiny("llama"), _tiny("llama", query_layer=1)
+    last, first = _tiny("llama", query_layer="last"), _tiny("llama", query_layer=1)
     x = last.tokenize(TEXTS[:2])
     assert not torch.allclose(last.query_features(x, use_cache=False), first.query_features(x, use_cache=False))
+    middle = _tiny("llama")  # the default: block num_layers // 2 = 1 of 2
+    assert middle.query_layer == first.query_layer == 1 and last.query_layer is None
+    assert middle.identity()["query_layer"] == 1 and _tiny("llama", query_layer=-3).identity()["query_layer"] == 0
+    torch.testing.assert_close(middle.query_features(x, use_cache=False), first.query_features(x, use_cache=False))
+    assert _tiny("llama", query_layer=2).query_layer is None  # the last block's output: the final state
     with pytest.raises(ValueError, match=r"query_layer must be in \[-3, 2\]"):
         tiny_causal_lm("llama", CausalLMConfig(name_or_path="tiny-llama", query_layer=3))
 
@@ -264,7 +288,7 @@ def test_bad_prompt_shapes_are_refused_naming_the_argument():
     ({"query_pooling": "cls"}, ValueError, "query_pooling"),
     ({"max_length": 0}, ValueError, "max_length"),
     ({"answer_batch": 1.5}, TypeError, "answer_batch"),
-    ({"query_layer": "last"}, TypeError, "query_layer"),
+    ({"query_layer": "first"}, TypeError, "query_layer must be 'middle', 'last', None or an int"),
     ({"precision": "fp8"}, ValueError, "precision"),
 ])
 def test_config_is_validated(kwargs, error, words):
@@ -304,6 +328,9 @@ def test_a_saved_causal_lm_folder_loads_through_load_backbone(tmp_path):
     torch.testing.assert_close(loaded.answer_log_likelihood(x, None, ANSWERS), bb.answer_log_likelihood(x, None, ANSWERS))
     with pytest.raises(ValueError, match="pooling='cls' does not apply to a causal LM"):
         load_backbone(BackboneConfig(name_or_path=str(tmp_path), local_files_only=True, pooling="cls"))
+    for pooling, query_pooling in (("auto", "text"), ("text", "text"), ("mean", "mean"), ("last", "last")):
+        loaded = load_backbone(BackboneConfig(name_or_path=str(tmp_path), local_files_only=True, pooling=pooling))
+        assert loaded.config.query_pooling == loaded.identity()["pooling"] == query_pooling
 
 
 def test_tiny_causal_names_load_through_both_loaders():

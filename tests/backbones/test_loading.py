@@ -55,6 +55,12 @@ def test_pooling_defaults_without_checkpoint_hint():
     assert tiny_vision_backbone("vit").pooling == "cls"
 
 
+@pytest.mark.parametrize("pooling", ["text", "last"])
+def test_an_encoder_refuses_the_causal_lm_poolings(pooling):
+    with pytest.raises(ValueError, match=f"got pooling='{pooling}'; 'text' and 'last' are for causal LMs"):
+        load_backbone(name_or_path="tiny-bert", pooling=pooling)
+
+
 def test_cls_pooling_is_the_first_token():
     bb = tiny_text_backbone("bert", pooling="cls")
     out = bb(make_inputs(bb))
