@@ -11,7 +11,6 @@ from cl_prompts.checks import check_choice, is_int
 from cl_prompts.choices import POOLINGS, PRECISIONS
 
 
-
 @dataclass(frozen=True)
 class Family:
     """How one transformers ``model_type`` is adapted.
