@@ -33,7 +33,6 @@ from typing import Any
 from provenance import provenance, write_json
 from suites import SUITES, suite_options
 
-from cl_prompts.backbones.config import names_causal_lm
 from cl_prompts.choices import POOLINGS
 from cl_prompts.cli import query_layer_arg
 from cl_prompts.data import load_benchmark
@@ -41,6 +40,7 @@ from cl_prompts.random_state import thread_independent_math
 from cl_prompts.results import RESULTS_FILE, compare_table, read_results, strip_timings
 from cl_prompts.run import RunConfig, run
 from cl_prompts.run.checkpoints import has_checkpoint
+from cl_prompts.run.config import predated_options
 
 FORGETTING = (
     "Forgetting: for each old experience, its best accuracy after any earlier training "
@@ -253,23 +253,13 @@ RESULT_FIELDS = ("backbone", "query_encoder", "instruction", "pooling", "query_l
                  "batch_size", "max_length", "train_per_class", "test_per_class", "eval_split", "precision")
 
 
-PREDATED_CAUSAL = {"pooling": "mean", "query_layer": "last"}
-
-
-def predated(saved: dict, field: str) -> Any:
-    """What the code did before ``field`` existed: its default, except a causal LM's query
-    (pooled by "mean" over its last layers then; "text" over its middle ones now)."""
-    if field in PREDATED_CAUSAL and names_causal_lm(str(saved.get("backbone"))):
-        return PREDATED_CAUSAL[field]
-    return getattr(RunConfig(), field)
-
-
 def run_differences(results: dict, base: Any) -> list[str]:
     """The ``RESULT_FIELDS`` where a finished run's config differs from ``base`` (a RunConfig);
-    a field the run predates counts as what the code did before it existed."""
-    saved = results.get("config", {})
-    return [f"{k}={saved.get(k, predated(saved, k))!r}, today {getattr(base, k)!r}" for k in RESULT_FIELDS
-            if saved.get(k, predated(saved, k)) != getattr(base, k)]
+    a field the run predates counts as what the code did before it existed
+    (``predated_options``: a causal LM's query pooled by "mean" over its last blocks, else
+    the field's default)."""
+    saved = {**vars(RunConfig()), **predated_options(results.get("config", {})), **results.get("config", {})}
+    return [f"{k}={saved[k]!r}, today {getattr(base, k)!r}" for k in RESULT_FIELDS if saved[k] != getattr(base, k)]
 
 
 def matches_defaults(method: str, options: dict, causal: bool = False) -> bool:

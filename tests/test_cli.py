@@ -482,3 +482,18 @@ def test_headline_counts_a_causal_lm_run_made_before_the_query_options_as_mean_o
         "pooling='mean', today 'auto'", "query_layer='last', today 'auto'"]
     assert headline.run_differences(old_llm, RunConfig(backbone="smollm2", pooling="mean", query_layer="last")) == []
     assert headline.run_differences(old_encoder, RunConfig(backbone="minilm")) == []
+
+
+def test_repeating_a_causal_lm_run_saved_before_the_query_options_repeats_its_query(tmp_path):
+    from cl_prompts.run.config import read_config_file
+
+    def saved(backbone, **config):
+        path = tmp_path / f"{backbone}-{len(config)}.json"
+        path.write_text(json.dumps({"accuracy_matrix": [[1.0]], "config": {"backbone": backbone, **config}}))
+        return read_config_file(path)
+
+    old = saved("smollm2")
+    assert old["pooling"] == "mean" and old["query_layer"] == "last"
+    assert RunConfig(**old).identity()["backbone"] == "smollm2"
+    assert saved("smollm2", pooling="auto", query_layer=12)["query_layer"] == 12  # recorded: kept as is
+    assert "pooling" not in saved("tiny-bert")  # an encoder's default is what it always was

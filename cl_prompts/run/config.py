@@ -279,6 +279,21 @@ def _cuda_available() -> bool:
 _NOT_REPEATED = ("out", "resume", "overwrite", "progress", "plots", "trust_remote_code")
 
 
+# How a causal LM's query was made before these options existed (now "text" at the "middle").
+PREDATED_CAUSAL = {"pooling": "mean", "query_layer": "last"}
+
+
+def predated_options(saved: dict[str, Any]) -> dict[str, Any]:
+    """The options a saved run config (a ``results.json``'s ``config``) predates, as the code
+    then ran them: a causal LM's query pooled by "mean" over its "last" blocks; else none."""
+    missing = {k: v for k, v in PREDATED_CAUSAL.items() if k not in saved}
+    if not missing or not isinstance(saved.get("backbone"), str):
+        return {}
+    from cl_prompts.backbones.config import names_causal_lm  # here: RunConfig loads without torch
+
+    return missing if names_causal_lm(saved["backbone"]) else {}
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """``RunConfig`` fields from a TOML or JSON file, or from a finished run's ``results.json``.
 
@@ -290,7 +305,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         ridge = 100.0
 
     A ``results.json`` gives its run's options and its method's full config (its ``out``,
-    ``overwrite`` and display options are not taken). Unknown keys are refused.
+    ``overwrite`` and display options are not taken; options it predates are as the code
+    then ran them, :func:`predated_options`). Unknown keys are refused.
     """
     p = Path(path)
     if not p.exists():
@@ -314,6 +330,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if "accuracy_matrix" in data and isinstance(data.get("config"), dict):  # a run's results.json
         options = data.get("method_config") or data["config"].get("method_options", {})
         data = {k: v for k, v in data["config"].items() if k not in _NOT_REPEATED}
+        data = {**predated_options(data), **data}  # a repeat runs as the run did
         data["method_options"] = options
     else:
         kept = sorted(k for k in COMMAND_LINE_ONLY if k in data)
