@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from .causal_lm import last_real_index
+from .causal_query import last_real_index
 from .inputs import Inputs, batch_size, check_input_prompts, prepare
 
 

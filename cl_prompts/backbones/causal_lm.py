@@ -24,6 +24,7 @@ from .attention import prefixes_set, record_attention_modules
 from .backbone import BackboneOutput
 from .cache import layer_keys
 from .causal_config import CausalLMConfig, check_causal_family
+from .causal_query import block_outputs, decoder_blocks, pool, resolve_query_layer
 from .frozen import FrozenBackbone
 from .inputs import (
     Inputs,
@@ -61,12 +62,6 @@ def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(dim=-1) - 1).clamp_min(0)
 
 
-def last_real_index(mask: torch.Tensor) -> torch.Tensor:
-    """(B, S) 0/1 mask -> (B,) column of each row's last real entry."""
-    cols = torch.arange(mask.shape[1], device=mask.device)
-    return (mask.bool() * (cols + 1)).argmax(dim=-1)
-
-
 class PromptedCausalLM(FrozenBackbone):
     """Frozen causal LM with input prompts and key/value prefixes; build it with ``load_causal_lm``.
 
@@ -102,7 +97,7 @@ class PromptedCausalLM(FrozenBackbone):
         head_dim = int(getattr(cfg, "head_dim", None) or self.hidden_size // self.num_heads)
         self.num_kv_heads = int(getattr(cfg, "num_key_value_heads", None) or self.num_heads)
         self.prefix_size = self.num_kv_heads * head_dim
-        self.query_layer = self._resolve_query_layer(config.query_layer)
+        self.query_layer = resolve_query_layer(config.query_layer, self.num_layers, config.name_or_path)
         if config.max_length + config.answer_max_length > self.max_tokens:
             raise ValueError(f"max_length + answer_max_length = {config.max_length + config.answer_max_length} is "
                              f"more than the {self.max_tokens} token positions of {config.name_or_path}")
@@ -112,6 +107,7 @@ class PromptedCausalLM(FrozenBackbone):
         self._init_frozen()
         self._attention: list[nn.Module] = []
         self._attention = self._find_attention_modules()
+        self._blocks = list(decoder_blocks(self.decoder, self.num_layers))  # a list: not registered again
         if config.query_cache_path and os.path.exists(config.query_cache_path):
             self.load_query_cache(config.query_cache_path)
 
@@ -294,44 +290,26 @@ class PromptedCausalLM(FrozenBackbone):
 
     # ----------------------------------------------------------------- helpers
     def _query_pass(self, inputs: Inputs, layers: int = 1) -> torch.Tensor:
-        """(B, n * D): the pooled hidden states of the n layers ending at ``query_layer``."""
+        """(B, n * D): the pooled hidden states of the n layers ending at ``query_layer``; the
+        pass stops after the last block it reads."""
         embeds, mask = self.prompted_embeddings(inputs, None)
-        layer = self.query_layer
-        out = self.run_decoder(embeds, mask, hidden_states=layer is not None or layers > 1)
-        if layer is None and layers == 1:
-            return self._pool(out.last_hidden_state.float(), mask)
-        states = list(out.hidden_states)  # num_layers + 1: the embeddings, then each block's output
-        states[-1] = out.last_hidden_state  # after the final norm, as with layers=1
-        end = len(states) if layer is None else layer % len(states) + 1
-        n = min(layers, self.num_layers)  # the encoders' rule: features are n * D wide
+        layer, n = self.query_layer, min(layers, self.num_layers)  # the encoders' rule: n * D wide
+        end = self.num_layers + 1 if layer is None else layer + 1  # hidden states end - n .. end - 1
         if end < n:
             raise ValueError(f"layers={layers} needs {n} hidden states up to query_layer={layer}, there are {end}")
-        picked = states[end - n:end]
+        if layer is not None and end - n >= 1:  # block outputs only: no need for the rest of the model
+            picked = block_outputs(lambda: self.run_decoder(embeds, mask), self._blocks, end - n, end - 1)
+        elif layer is None and n == 1:
+            picked = [self.run_decoder(embeds, mask).last_hidden_state]
+        else:
+            out = self.run_decoder(embeds, mask, hidden_states=True)
+            states = [*out.hidden_states[:-1], out.last_hidden_state]  # the last after the final norm
+            picked = states[end - n:end]
         return torch.cat([self._pool(h.float(), mask) for h in picked], dim=-1)
 
-    def _resolve_query_layer(self, layer: int | str | None) -> int | None:
-        """The config's ``query_layer`` as an index into the hidden states (0 .. num_layers - 1),
-        or None for the final one (after the model's norm)."""
-        depth = self.num_layers
-        if layer == "middle":
-            return depth // 2
-        if layer is None or layer == "last":
-            return None
-        if not -(depth + 1) <= layer <= depth:
-            raise ValueError(f"query_layer must be in [{-(depth + 1)}, {depth}], 'middle', 'last' or None "
-                             f"for {self.config.name_or_path}, got {layer}")
-        layer %= depth + 1
-        return None if layer == depth else layer
-
     def _pool(self, hidden: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """(B, S, D), (B, S) -> (B, D): the mean over the real columns ("mean"), over those
-        after the template's head ("text"), or the last real column ("last")."""
-        if self.config.query_pooling == "last":
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last_real_index(real)]
-        if self.config.query_pooling == "text":  # the head is each row's first real columns
-            real = real * (real.cumsum(dim=1) > len(self.head_ids))
-        weights = real.to(hidden.dtype).unsqueeze(-1)  # (B, S, 1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        """(B, S, D), (B, S) -> (B, D) by ``query_pooling`` (:func:`.causal_query.pool`)."""
+        return pool(hidden, real, self.config.query_pooling, len(self.head_ids))
 
     def _find_attention_modules(self) -> list[nn.Module]:
         """Attention modules in layer order, found by a one-sample probe pass."""

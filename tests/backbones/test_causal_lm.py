@@ -238,6 +238,28 @@ def test_text_pooling_is_the_mean_after_the_template_head(family, chat):
     assert not torch.allclose(got, mean.query_features(x, use_cache=False))
 
 
+@pytest.mark.parametrize("family", TESTED)
+@pytest.mark.parametrize("layer,layers", [(1, 1), (2, 1), (1, 2), (None, 2), (-2, 1)])
+def test_the_query_pass_stops_after_its_last_block_with_the_full_pass_s_features(family, layer, layers):
+    bb = _tiny(family, query_layer=layer, query_pooling="mean")
+    x = padded(bb, "left")
+    got = bb.query_features(x, use_cache=False, layers=layers)
+    embeds, mask = bb.prompted_embeddings(x, None)
+    out = bb.run_decoder(embeds, mask, hidden_states=True)
+    states = [*out.hidden_states[:-1], out.last_hidden_state]  # the final one after the norm
+    end = len(states) if bb.query_layer is None else bb.query_layer + 1
+    want = torch.cat([bb._pool(h.float(), mask) for h in states[end - layers:end]], dim=-1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    calls = []
+    hook = bb._blocks[-1].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        bb.query_features(x, use_cache=False, layers=layers)
+    finally:
+        hook.remove()
+    stops_early = bb.query_layer is not None and end - layers >= 1  # reads block outputs only, none the last
+    assert len(calls) == (0 if stops_early else 1)
+
+
 def test_query_layer_selects_another_layer_and_is_checked():
     last, first = _tiny("llama", query_layer="last"), _tiny("llama", query_layer=1)
     x = last.tokenize(TEXTS[:2])
