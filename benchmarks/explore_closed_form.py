@@ -12,14 +12,13 @@ seeds. Test data are never read.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from provenance import provenance, write_json
-from suites import SUITES, suite_options
+from suites import suite_options, suite_parser
 
 from cl_prompts.data import load_benchmark
 from cl_prompts.data.tensors import trim_padding
@@ -125,10 +124,7 @@ def explore(feats: dict, seeds: list[int], dims: list[int], layer_counts: list[i
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
-    p.add_argument("--data-root")
-    p.add_argument("--backbone", default="minilm")
+    p = suite_parser(__doc__, backbone="minilm")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="projection seeds")
     p.add_argument("--dims", nargs="+", type=int, default=[5000, 10000], help="random feature counts")
     p.add_argument("--layers", nargs="+", type=int, default=[4, 6], help="last layers read")

@@ -21,7 +21,6 @@ predicted class's experience) on the validation split. Test data are never read.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from explore_closed_form import final_average_accuracy, ranpac_logits
 from provenance import provenance, write_json
-from suites import SUITES, suite_options
+from suites import suite_options, suite_parser
 from tqdm import tqdm
 
 from cl_prompts.data import load_benchmark
@@ -120,10 +119,7 @@ def explore(feats: dict, ends: list[int], widths: list[int], dim: int, ridge: fl
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
-    p.add_argument("--data-root")
-    p.add_argument("--backbone", default="smollm2")
+    p = suite_parser(__doc__, backbone="smollm2")
     p.add_argument("--ends", nargs="+", type=int, help="last layer of each window (default: every third, and the last)")
     p.add_argument("--widths", nargs="+", type=int, default=[1, 4], help="layers per window")
     p.add_argument("--dim", type=int, default=5000, help="random features")

@@ -8,6 +8,7 @@ Data are looked up under ``--data-root`` (default $CL_PROMPTS_DATA, else ../shar
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -34,3 +35,12 @@ def suite_options(name: str, root: str | None = None) -> dict[str, Any]:
         return {"benchmark": f"file:{base / 'hwu64' / 'train.csv'}",
                 "test_file": str(base / "hwu64" / "test.csv"), "experiences": 8}
     raise ValueError(f"unknown benchmark {name!r}; valid: {list(SUITES)}")
+
+
+def suite_parser(doc: str | None, backbone: str = "minilm") -> argparse.ArgumentParser:
+    """A script's parser with ``--benchmarks`` (the suites), ``--data-root`` and ``--backbone``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
+    p.add_argument("--data-root", help="folder with clinc150/ and hwu64/ (default $CL_PROMPTS_DATA, else ../shared/data)")
+    p.add_argument("--backbone", default=backbone)
+    return p

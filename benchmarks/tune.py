@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from provenance import provenance, write_json
-from suites import SUITES, suite_options
+from suites import suite_options, suite_parser
 from tune_grids import ADDED_OPTIONS, CAUSAL_GRIDS, GRIDS, PREDICTION_ONLY, Grid
 
 from cl_prompts.data import load_benchmark
@@ -132,11 +132,8 @@ def final_accuracies(model, stream: TokenizedStream, variants: list[dict[str, An
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = suite_parser(__doc__)
     p.add_argument("--methods", nargs="+", help="default: every method with a grid for the backbone")
-    p.add_argument("--benchmarks", nargs="+", default=list(SUITES), choices=SUITES)
-    p.add_argument("--data-root", help="folder with clinc150/ and hwu64/")
-    p.add_argument("--backbone", default="minilm")
     p.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0],
                    help="run seeds; the choice is the best mean over all of them (default: 0)")
     p.add_argument("--grid", type=json.loads, default={},
